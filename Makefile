@@ -1,0 +1,73 @@
+# daskburst: run the same Dask workloads on a laptop, SLURM or Kubernetes.
+# `make` (or `make help`) lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Versions the project is tested with; the image installs exactly these too.
+CONSTRAINTS ?= requirements/constraints.txt
+ARTIFACTS ?= $(CURDIR)/artifacts
+PYTEST_ARGS ?=
+
+##@ Getting started
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+$(BIN)/daskburst: pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	@touch $@
+
+.PHONY: venv
+venv: $(BIN)/daskburst ## Create .venv and install daskburst with its test tools
+
+.PHONY: demo
+demo: venv ## Run all four workloads on a local cluster at demo sizes
+	$(BIN)/daskburst demo
+
+.PHONY: test
+test: venv ## Run the test suite (unit + every integration the machine supports)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: unit
+unit: venv ## Run only the fast unit tests
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+##@ Quality
+
+.PHONY: lint
+lint: venv ## Run ruff and mypy
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+.PHONY: format
+format: venv ## Reformat the code with ruff
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+.PHONY: lock
+lock: ## Re-resolve requirements/constraints.txt from pyproject.toml in a scratch venv
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet '.[test]'
+	build/lock-venv/bin/pip freeze --exclude daskburst | LC_ALL=C sort > $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	rm -rf build/lock-venv
+
+.PHONY: clean
+clean: ## Remove build output, caches and artifacts (keeps .venv)
+	rm -rf build dist artifacts bench-out .pytest_cache .mypy_cache .ruff_cache
+
+# Each area keeps its targets in its own file.
+include $(sort $(wildcard mk/*.mk))

@@ -1,0 +1,199 @@
+"""Backend registry, options and the session the runner computes through."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+
+from daskburst import config
+from daskburst.errors import BackendError, UserError
+
+BACKENDS = ("auto", "sync", "threads", "processes", "local", "address", "slurm", "kubernetes")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What the user asked of the backend; ``None`` means "use dask config"."""
+
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    adapt: tuple[int, int] | None = None
+    address: str | None = None
+    progress: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Session:
+    """A running backend: either a local dask scheduler name or a distributed client."""
+
+    backend: str
+    workers: int
+    scheduler: str | None = None
+    client: Any = None
+    cluster: Any = None
+    dashboard_link: str | None = None
+    progress: bool = False
+
+    def compute(self, collections: Sequence[Any]) -> tuple[Any, ...]:
+        """Compute all ``collections`` in ONE call on this backend.
+
+        Args:
+            collections: Dask collections (delayed, arrays, bags, dataframes, scalars).
+
+        Returns:
+            Their computed values, in order.
+        """
+        if self.client is not None:
+            futures = self.client.compute(list(collections))
+            if self.progress:
+                from distributed import progress
+
+                # distributed's text bar writes to stdout; keep stdout for results.
+                with contextlib.redirect_stdout(sys.stderr):
+                    progress(futures, notebook=False)
+                    sys.stderr.write("\n")
+            return tuple(self.client.gather(futures))
+        kwargs: dict[str, Any] = {"scheduler": self.scheduler}
+        if self.scheduler in ("threads", "processes") and self.workers:
+            kwargs["num_workers"] = self.workers
+        if self.progress:
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar(minimum=1.0, out=sys.stderr):
+                return tuple(dask.compute(*collections, **kwargs))
+        return tuple(dask.compute(*collections, **kwargs))
+
+
+def parse_adapt(value: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """Parse ``"MIN:MAX"`` into a tuple, validating it.
+
+    Args:
+        value: ``"MIN:MAX"``, a pair, or None.
+
+    Returns:
+        ``(minimum, maximum)`` or None.
+
+    Raises:
+        UserError: When the text is not two integers with 0 <= MIN <= MAX, MAX >= 1.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        parts = value.split(":")
+        try:
+            lo, hi = (int(p) for p in parts)
+        except ValueError:
+            raise UserError(
+                f"--adapt {value!r}: expected MIN:MAX with two integers, e.g. 0:4"
+            ) from None
+    else:
+        lo, hi = (int(v) for v in value)
+    if lo < 0 or hi < 1 or lo > hi:
+        raise UserError(f"--adapt {lo}:{hi}: expected 0 <= MIN <= MAX and MAX >= 1")
+    return lo, hi
+
+
+def resolve_backend_name(name: str | None) -> str:
+    """Resolve ``auto`` and validate the backend name.
+
+    Args:
+        name: A name from :data:`BACKENDS`, or None for ``daskburst.backend``.
+
+    Returns:
+        A concrete backend name (never ``auto``).
+
+    Raises:
+        UserError: For an unknown name.
+    """
+    chosen = str(config.get("backend", override_with=name))
+    if chosen not in BACKENDS:
+        raise UserError(f"backend {chosen!r}: expected one of {', '.join(BACKENDS)}")
+    if chosen == "auto":
+        has_address = config.get("address") or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        return "address" if has_address else "local"
+    return chosen
+
+
+Opener = Callable[[BackendOptions], contextlib.AbstractContextManager[Session]]
+
+
+def _opener(name: str) -> Opener:
+    if name in ("sync", "threads", "processes"):
+        from daskburst.backends._local import open_scheduler
+
+        return lambda opts: open_scheduler(name, opts)
+    if name == "local":
+        from daskburst.backends._local import open_local_cluster
+
+        return open_local_cluster
+    if name == "address":
+        from daskburst.backends._local import open_address
+
+        return open_address
+    if name == "slurm":
+        from daskburst.backends._slurm import open_slurm
+
+        return open_slurm
+    if name == "kubernetes":
+        from daskburst.backends._kubernetes import open_kubernetes
+
+        return open_kubernetes
+    raise UserError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+
+
+@contextlib.contextmanager
+def open_backend(name: str | None, options: BackendOptions | None = None) -> Iterator[Session]:
+    """Start (or connect to) a backend and always tear it down afterwards.
+
+    Args:
+        name: Backend name, or None/``auto`` to choose from config and environment.
+        options: Worker counts, adaptivity, address.
+
+    Yields:
+        A :class:`Session` to compute through.
+
+    Raises:
+        UserError: For an unknown backend or bad options.
+        BackendError: When the backend cannot start or get workers.
+    """
+    opts = options or BackendOptions()
+    concrete = resolve_backend_name(name)
+    if opts.workers is not None and opts.workers < 1:
+        raise UserError(f"--workers {opts.workers}: expected a positive integer")
+    if opts.threads_per_worker is not None and opts.threads_per_worker < 1:
+        raise UserError(
+            f"--threads-per-worker {opts.threads_per_worker}: expected a positive integer"
+        )
+    with _opener(concrete)(opts) as session:
+        yield session
+
+
+def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
+    """Block until ``n`` workers are connected, or fail with a clear message.
+
+    Args:
+        client: A ``distributed.Client``.
+        n: Workers to wait for (0 returns at once).
+        timeout: Seconds.
+        what: Backend description for the error message.
+
+    Raises:
+        BackendError: When the workers do not arrive in time.
+    """
+    if n <= 0:
+        return
+    try:
+        client.wait_for_workers(n, timeout=timeout)
+    except TimeoutError:
+        have = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        raise BackendError(
+            f"{what}: only {have} of {n} workers connected within {timeout:g} s "
+            "(raise daskburst.worker-timeout or check the cluster)"
+        ) from None

@@ -1,0 +1,121 @@
+"""Backends on this machine: dask's local schedulers, LocalCluster, an address."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from daskburst import config
+from daskburst.backends._base import BackendOptions, Session, wait_for_workers
+from daskburst.errors import BackendError, UserError
+
+
+@contextlib.contextmanager
+def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
+    """Use one of dask's single-machine schedulers (no cluster to start).
+
+    Args:
+        name: ``sync``, ``threads`` or ``processes``.
+        opts: ``workers`` sets ``num_workers`` (default: one per core).
+
+    Yields:
+        A session computing with ``scheduler=name``.
+    """
+    workers = int(config.get("workers", override_with=opts.workers) or 0)
+    if name == "sync":
+        workers = 1
+    yield Session(
+        backend=name,
+        workers=workers or (os.cpu_count() or 1),
+        scheduler="synchronous" if name == "sync" else name,
+        progress=opts.progress,
+    )
+
+
+@contextlib.contextmanager
+def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
+    """Start a ``distributed.LocalCluster`` (worker processes) and close it on exit.
+
+    Args:
+        opts: ``workers``, ``threads_per_worker`` and ``adapt``.
+
+    Yields:
+        A session with a client connected to the cluster.
+    """
+    from distributed import Client, LocalCluster
+
+    workers = config.get("workers", override_with=opts.workers)
+    threads = config.get("threads-per-worker", override_with=opts.threads_per_worker)
+    adapt = opts.adapt
+    n_workers = 0 if adapt else workers
+    if workers is None and threads is None and not adapt:
+        # One single-threaded worker process per core: no GIL contention for
+        # pure-Python tasks, and numpy kernels are single-threaded anyway.
+        n_workers = os.cpu_count() or 1
+        threads = 1
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs="error",
+    )
+    try:
+        if adapt:
+            cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+        with Client(cluster) as client:
+            if not adapt:
+                wait_for_workers(
+                    client, int(n_workers or 1), float(config.get("worker-timeout")), "local"
+                )
+            yield Session(
+                backend="local",
+                workers=int(adapt[1] if adapt else len(cluster.workers)),
+                client=client,
+                cluster=cluster,
+                dashboard_link=cluster.dashboard_link,
+                progress=opts.progress,
+            )
+    finally:
+        cluster.close()
+
+
+@contextlib.contextmanager
+def open_address(opts: BackendOptions) -> Iterator[Session]:
+    """Connect to a running scheduler (``--address`` or ``DASK_SCHEDULER_ADDRESS``).
+
+    Args:
+        opts: ``address``; ``workers`` waits for that many workers first.
+
+    Yields:
+        A session with a client connected to that scheduler.
+
+    Raises:
+        UserError: When no address is known.
+        BackendError: When the scheduler cannot be reached.
+    """
+    from distributed import Client
+
+    address = config.get("address", override_with=opts.address) or os.environ.get(
+        "DASK_SCHEDULER_ADDRESS"
+    )
+    if not address:
+        raise UserError(
+            "backend 'address': no scheduler address; expected --address or DASK_SCHEDULER_ADDRESS"
+        )
+    timeout = float(config.get("worker-timeout"))
+    try:
+        client = Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise BackendError(f"cannot reach scheduler at {address!r}: {exc}") from None
+    with client:
+        wait_for_workers(client, int(opts.workers or 1), timeout, f"scheduler {address}")
+        info = client.scheduler_info(n_workers=-1)
+        yield Session(
+            backend="address",
+            workers=len(info.get("workers", {})),
+            client=client,
+            dashboard_link=client.dashboard_link,
+            progress=opts.progress,
+        )

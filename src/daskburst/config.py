@@ -1,0 +1,54 @@
+"""Load daskburst's defaults into ``dask.config``.
+
+Defaults live in ``daskburst.yaml`` next to this module. They are merged *under*
+whatever dask already collected (YAML files, ``DASK_DASKBURST__*`` environment
+variables), so users override any default without touching code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dask.config
+import yaml
+
+_DEFAULTS_FILE = Path(__file__).with_name("daskburst.yaml")
+
+
+def reconfigure() -> None:
+    """Merge the packaged defaults into ``dask.config`` (idempotent)."""
+    with _DEFAULTS_FILE.open() as f:
+        defaults = yaml.safe_load(f)
+    dask.config.update_defaults(defaults)
+
+
+def get(key: str, override_with: Any = None) -> Any:
+    """Return ``daskburst.<key>`` from dask config, unless ``override_with`` is not None.
+
+    Args:
+        key: Dotted key below ``daskburst``, e.g. ``"array.rows"``.
+        override_with: A value given explicitly (flag or keyword argument).
+
+    Returns:
+        ``override_with`` when it is not None, else the configured value.
+    """
+    return dask.config.get(f"daskburst.{key}", override_with=override_with)
+
+
+def cache_dir() -> Path:
+    """Return the directory for generated sample inputs.
+
+    Returns:
+        ``daskburst.cache-dir`` if set, else ``$XDG_CACHE_HOME/daskburst`` or
+        ``~/.cache/daskburst``.
+    """
+    configured = get("cache-dir")
+    if configured:
+        return Path(str(configured)).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "daskburst"
+
+
+reconfigure()

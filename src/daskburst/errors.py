@@ -1,0 +1,24 @@
+"""The exceptions daskburst raises.
+
+``UserError`` is for mistakes the user can fix (bad flags, missing files, bad
+configuration): the CLI prints its message as one line and exits with code 2.
+Anything else that goes wrong while running is a failure (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class DaskburstError(Exception):
+    """Base class of all daskburst errors."""
+
+
+class UserError(DaskburstError, ValueError):
+    """Bad input: the message names the value and what was expected."""
+
+    exit_code = 2
+
+
+class BackendError(DaskburstError, RuntimeError):
+    """A backend could not start or lost its workers."""
+
+    exit_code = 1
