@@ -1,0 +1,31 @@
+"""Pod and cluster specs shared by charts/dask-burst, jobs/ and the kubernetes backend."""
+
+from daskburst.k8s._specs import (
+    CHECKOV_SKIPS,
+    DEFAULT_IMAGE,
+    DEFAULT_RESOURCES,
+    cluster_spec,
+    daskautoscaler,
+    daskcluster,
+    daskjob,
+    labels,
+    runner_pod_spec,
+    scheduler_pod_spec,
+    scheduler_service_spec,
+    worker_pod_spec,
+)
+
+__all__ = [
+    "CHECKOV_SKIPS",
+    "DEFAULT_IMAGE",
+    "DEFAULT_RESOURCES",
+    "cluster_spec",
+    "daskautoscaler",
+    "daskcluster",
+    "daskjob",
+    "labels",
+    "runner_pod_spec",
+    "scheduler_pod_spec",
+    "scheduler_service_spec",
+    "worker_pod_spec",
+]
