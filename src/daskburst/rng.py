@@ -65,7 +65,11 @@ def normal_moments(
         rng.standard_normal(out=view)
         block_mean = float(view.sum()) / k
         view -= block_mean
-        block_m2 = float(np.dot(view, view))
+        # Not np.dot: BLAS splits the sum differently with its thread count (and
+        # dask workers run BLAS single-threaded), which changes the last bit.
+        # numpy's pairwise sum gives the same bits in every process.
+        np.square(view, out=view)
+        block_m2 = float(view.sum())
         total = count + k
         delta = block_mean - mean
         mean += delta * k / total

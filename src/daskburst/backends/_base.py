@@ -140,11 +140,11 @@ def _opener(name: str) -> Opener:
     if name == "slurm":
         from daskburst.backends._slurm import open_slurm
 
-        return open_slurm
+        return open_slurm  # type: ignore[no-any-return,unused-ignore]
     if name == "kubernetes":
-        from daskburst.backends._kubernetes import open_kubernetes
+        from daskburst.backends._kubernetes import open_kubernetes  # type: ignore[import-not-found,unused-ignore]
 
-        return open_kubernetes
+        return open_kubernetes  # type: ignore[no-any-return,unused-ignore]
     raise UserError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
 
 

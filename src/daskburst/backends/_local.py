@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 
@@ -59,7 +60,7 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
         threads_per_worker=threads,
         processes=True,
         dashboard_address=":0",
-        silence_logs="error",
+        silence_logs=logging.ERROR,
     )
     try:
         if adapt:

@@ -1,0 +1,5 @@
+"""``python -m daskburst``."""
+
+from daskburst.cli import main
+
+raise SystemExit(main())

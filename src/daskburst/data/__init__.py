@@ -1,0 +1,7 @@
+"""Synthetic inputs in the tutorial's formats, and the sources workloads read.
+
+The generators are pure functions of (file index, size, seed) returning the
+bytes of one file, so the same data can be written to disk (``daskburst data``)
+or produced inside the tasks of a cluster that shares no filesystem
+(``--input synthetic``), with identical results.
+"""

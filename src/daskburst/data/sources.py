@@ -1,0 +1,336 @@
+"""The inputs of the bag and dataframe workloads: files, a cached sample, or in-task data.
+
+``input`` is one of:
+
+- a glob, path or fsspec URL (``s3://...`` etc. when the matching package is installed);
+- ``sample``: a small generated data set in the cache directory (made once, atomically);
+- ``synthetic``: the same data as ``sample`` but generated inside the tasks, so a
+  cluster whose workers share no filesystem with the client (containers,
+  Kubernetes) can run the workload with no setup. Results equal ``sample``'s.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+import fsspec
+
+from daskburst import config
+from daskburst.data import airline, wikistats
+from daskburst.data._io import atomic_directory, write_bytes_atomic
+from daskburst.errors import UserError
+
+SAMPLE = "sample"
+SYNTHETIC = "synthetic"
+
+
+def expand(pattern: str, what: str) -> list[str]:
+    """Expand a glob, path or URL into a sorted list of files.
+
+    Args:
+        pattern: Glob, path or fsspec URL.
+        what: Flag name for the error message.
+
+    Returns:
+        The matching paths (URLs keep their protocol).
+
+    Raises:
+        UserError: When nothing matches or the protocol's package is missing.
+    """
+    try:
+        files = fsspec.open_files(pattern, mode="rb")
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"{what} {pattern!r}: cannot open ({exc})") from None
+    paths = sorted(f.full_name for f in files)
+    if not paths:
+        raise UserError(f"{what} {pattern!r}: no file matches; expected a glob of existing files")
+    return paths
+
+
+# ---- wikistats ---------------------------------------------------------------------------------
+
+
+def _sample_dir(kind: str, size: int, files: int, seed: int) -> Path:
+    return config.cache_dir() / f"{kind}-{size}x{files}-seed{seed}"
+
+
+def _sample_spec(kind: str) -> tuple[int, int]:
+    key = "lines" if kind == "wikistats" else "rows"
+    return int(config.get(f"sample.{kind}.{key}")), int(config.get(f"sample.{kind}.files"))
+
+
+def ensure_wikistats_sample(seed: int) -> str:
+    """Generate (once) the wikistats sample in the cache directory.
+
+    Args:
+        seed: Data seed.
+
+    Returns:
+        A glob matching its files.
+    """
+    lines, files = _sample_spec("wikistats")
+    target = _sample_dir("wikistats", lines, files, seed)
+    if not target.is_dir():
+        counts = airline.rows_per_file(lines, files)
+        with atomic_directory(target) as tmp:
+            write_wikistats(tmp, counts, seed, scheduler="threads")
+    return str(target / "part-*.gz")
+
+
+def _write_wikistats_file(out: Path, i: int, n: int, seed: int) -> str:
+    path = out / wikistats.file_name(i)
+    write_bytes_atomic(path, wikistats.file_bytes(i, n, seed))
+    return str(path)
+
+
+def wikistats_tasks(out: Path, lines: Sequence[int], seed: int) -> list[Any]:
+    """Return one delayed task per file that writes it atomically.
+
+    Args:
+        out: Existing output directory.
+        lines: Lines per file.
+        seed: Data seed.
+
+    Returns:
+        Delayed paths of the files.
+    """
+    task = dask.delayed(_write_wikistats_file, pure=True)
+    return [task(out, i, n, seed) for i, n in enumerate(lines)]
+
+
+def write_wikistats(out: Path, lines: Sequence[int], seed: int, scheduler: Any = None) -> list[str]:
+    """Write one gzip file per entry of ``lines``, in parallel with dask."""
+    (paths,) = dask.compute(wikistats_tasks(out, lines, seed), scheduler=scheduler)
+    return list(paths)
+
+
+def _check_gzip(paths: Iterable[str]) -> None:
+    for path in paths:
+        if not path.endswith(".gz"):
+            continue
+        with fsspec.open(path, "rb") as f:
+            head = f.read(2)
+        if head != b"\x1f\x8b":
+            raise UserError(f"--input {path!r}: not a gzip file; expected gzip data for a .gz name")
+
+
+def _synthetic_lines(index: int, lines: int, seed: int) -> list[str]:
+    return wikistats.text_bytes(index, lines, seed).decode("utf-8").splitlines(keepends=True)
+
+
+def wikistats_bag(source: str | None, seed: int) -> Any:
+    """Return a ``dask.bag`` of page-count lines (each ending in a newline).
+
+    Args:
+        source: Glob/URL, ``sample`` or ``synthetic`` (None means ``sample``).
+        seed: Seed of generated data.
+
+    Returns:
+        A bag with one partition per file.
+    """
+    import dask.bag as db
+
+    source = source or SAMPLE
+    if source == SYNTHETIC:
+        total, files = _sample_spec("wikistats")
+        counts = airline.rows_per_file(total, files)
+        return db.from_sequence(list(enumerate(counts)), npartitions=len(counts)).map_partitions(
+            lambda part: [ln for i, n in part for ln in _synthetic_lines(i, n, seed)]
+        )
+    if source == SAMPLE:
+        source = ensure_wikistats_sample(seed)
+    paths = expand(source, "--input")
+    _check_gzip(paths)
+    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
+    return db.read_text(paths, compression="infer", blocksize=None if compressed else "64MiB")
+
+
+# ---- airline -------------------------------------------------------------------------------------
+
+
+def ensure_airline_sample(seed: int) -> str:
+    """Generate (once) the airline sample (``.csv.bz2``) in the cache directory.
+
+    Args:
+        seed: Data seed.
+
+    Returns:
+        A glob matching its files.
+    """
+    rows, files = _sample_spec("airline")
+    target = _sample_dir("airline", rows, files, seed)
+    if not target.is_dir():
+        with atomic_directory(target) as tmp:
+            write_airline(tmp, airline.rows_per_file(rows, files), seed, "bz2", scheduler="threads")
+    return str(target / "airline-*.csv.bz2")
+
+
+def _write_airline_file(out: Path, i: int, n: int, seed: int, compression: str) -> str:
+    path = out / airline.file_name(i, compression)
+    write_bytes_atomic(path, airline.file_bytes(i, n, seed, compression))
+    return str(path)
+
+
+def airline_tasks(out: Path, rows: Sequence[int], seed: int, compression: str) -> list[Any]:
+    """Return one delayed task per file that writes it atomically.
+
+    Args:
+        out: Existing output directory.
+        rows: Rows per file.
+        seed: Data seed.
+        compression: ``bz2`` or ``none``.
+
+    Returns:
+        Delayed paths of the files.
+    """
+    task = dask.delayed(_write_airline_file, pure=True)
+    return [task(out, i, n, seed, compression) for i, n in enumerate(rows)]
+
+
+def write_airline(
+    out: Path, rows: Sequence[int], seed: int, compression: str, scheduler: Any = None
+) -> list[str]:
+    """Write one CSV file per entry of ``rows``, in parallel with dask."""
+    (paths,) = dask.compute(airline_tasks(out, rows, seed, compression), scheduler=scheduler)
+    return list(paths)
+
+
+def _read_header(path: str) -> list[str]:
+    with fsspec.open(path, "rb", compression="infer") as f:
+        try:
+            line = f.readline(1 << 16)
+        except (OSError, EOFError, ValueError) as exc:
+            raise UserError(f"--input {path!r}: cannot read ({exc})") from None
+    return [c.strip().strip('"') for c in line.decode("latin1").strip().split(",")]
+
+
+def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
+    """Fail clearly when a file lacks the columns the query needs.
+
+    Args:
+        paths: CSV or Parquet files.
+        needed: Required column names.
+
+    Raises:
+        UserError: Naming the file and the missing columns.
+    """
+    for path in paths:
+        if path.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            with fsspec.open(path, "rb") as f:
+                names = list(pq.read_schema(f).names)
+        else:
+            names = _read_header(path)
+        missing = [c for c in needed if c not in names]
+        if missing:
+            raise UserError(
+                f"--input {path!r}: missing column(s) {', '.join(missing)}; expected the "
+                "airline on-time schema (Year, Month, ..., DepDelay, Origin, Dest, ...)"
+            )
+
+
+def _synthetic_airline(part: tuple[int, int], seed: int, columns: list[str]) -> Any:
+    import pandas as pd
+
+    index, rows = part
+    return pd.read_csv(io.BytesIO(airline.csv_bytes(index, rows, seed)), **read_csv_kwargs(columns))
+
+
+def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
+    """The ``read_csv`` arguments for airline files: latin1, ``NA``, and stable dtypes."""
+    dtypes = {c: "float64" for c in columns if c.endswith("Delay")}
+    return {
+        "usecols": list(columns),
+        "encoding": "latin1",
+        "dtype": dtypes,
+        "na_values": ["NA"],
+        "keep_default_na": False,
+    }
+
+
+def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
+    """Return a ``dask.dataframe`` of the airline data with only ``columns``.
+
+    Args:
+        source: Glob/URL of ``.csv``, ``.csv.bz2`` or ``.parquet``; ``sample``; ``synthetic``.
+        seed: Seed of generated data.
+        columns: Columns to read (projection happens in the reader).
+
+    Returns:
+        A dask DataFrame.
+    """
+    import dask.dataframe as dd
+
+    cols = list(columns)
+    source = source or SAMPLE
+    if source == SYNTHETIC:
+        rows, files = _sample_spec("airline")
+        parts = list(enumerate(airline.rows_per_file(rows, files)))
+        return dd.from_map(_synthetic_airline, parts, seed=seed, columns=cols)
+    if source == SAMPLE:
+        source = ensure_airline_sample(seed)
+    paths = expand(source, "--input")
+    check_airline_schema(paths, cols)
+    if all(p.endswith(".parquet") for p in paths):
+        return dd.read_parquet(paths, columns=cols)
+    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
+    return dd.read_csv(
+        paths,
+        blocksize=None if compressed else "64MiB",
+        compression="infer",
+        **read_csv_kwargs(cols),
+    )
+
+
+# ---- Parquet -------------------------------------------------------------------------------------
+
+_INT_COLUMNS = ("Year", "Month", "DayofMonth", "DayOfWeek", "FlightNum", "Cancelled", "Diverted")
+_STR_COLUMNS = ("UniqueCarrier", "TailNum", "Origin", "Dest", "CancellationCode")
+
+
+def full_schema_dtypes() -> dict[str, str]:
+    """Stable dtypes for all 29 columns, so every partition has the same Parquet schema."""
+    out: dict[str, str] = {}
+    for c in airline.COLUMNS:
+        if c in _STR_COLUMNS:
+            out[c] = "str"
+        elif c in _INT_COLUMNS:
+            out[c] = "Int64"
+        else:
+            out[c] = "float64"
+    return out
+
+
+def to_parquet_graph(pattern: str, out: Path) -> Any:
+    """Return the lazy conversion of airline CSV files to one Parquet data set.
+
+    Args:
+        pattern: Glob/URL of ``.csv`` or ``.csv.bz2`` files in the airline schema.
+        out: Directory to write (usually a temporary one renamed on success).
+
+    Returns:
+        A delayed object; computing it writes the files.
+
+    Raises:
+        UserError: When nothing matches or a file lacks the schema's columns.
+    """
+    import dask.dataframe as dd
+
+    paths = expand(pattern, "--input")
+    check_airline_schema(paths, airline.COLUMNS)
+    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
+    frame = dd.read_csv(
+        paths,
+        blocksize=None if compressed else "64MiB",
+        compression="infer",
+        encoding="latin1",
+        dtype=full_schema_dtypes(),
+        na_values=["NA"],
+        keep_default_na=False,
+    )
+    return frame.to_parquet(str(out), write_index=False, compute=False)

@@ -1,0 +1,224 @@
+"""Glue between "what" (workloads) and "where" (backends): run, time, record."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from daskburst import config
+from daskburst._version import __version__
+from daskburst.backends import BackendOptions, Session, open_backend, parse_adapt
+from daskburst.errors import UserError
+from daskburst.workloads import Plan, Workload, get_workload
+
+_VERSIONED = ("dask", "distributed", "numpy", "pandas", "pyarrow")
+
+
+def versions() -> dict[str, str]:
+    """Return the versions that decide results: python, daskburst and key libraries."""
+    out = {"python": platform.python_version(), "daskburst": __version__}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+@dataclass
+class Prepared:
+    """A workload with resolved parameters and its plan, ready to compute anywhere."""
+
+    workload: Workload
+    params: dict[str, Any]
+    seed: int
+    plan: Plan = field(repr=False)
+
+
+def prepare(name: str, seed: int | None = None, **given: Any) -> Prepared:
+    """Resolve parameters and build the graph, before any cluster starts.
+
+    Bad input therefore fails in a second, not after a cluster came up.
+
+    Args:
+        name: Workload name.
+        seed: Master seed; defaults to ``daskburst.seed``.
+        **given: Workload parameters (None = use the configured default).
+
+    Returns:
+        The prepared workload.
+
+    Raises:
+        UserError: For an unknown workload or invalid parameters.
+    """
+    workload = get_workload(name)
+    params = workload.resolve({k: v for k, v in given.items() if v is not None})
+    raw_seed = config.get("seed", override_with=seed)
+    try:
+        seed_int = int(raw_seed)
+        if seed_int < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserError(f"--seed {raw_seed!r}: expected a non-negative integer") from None
+    return Prepared(workload, params, seed_int, workload.build(params, seed_int))
+
+
+def compute(prepared: Prepared, session: Session) -> dict[str, Any]:
+    """Compute a prepared workload through ``session`` (ONE compute call).
+
+    Args:
+        prepared: From :func:`prepare`.
+        session: An open backend.
+
+    Returns:
+        The workload's result, with ``digest``.
+    """
+    values = session.compute(prepared.plan.collections)
+    return prepared.plan.finalize(values)
+
+
+def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:
+    """Write the task graph with graphviz, atomically.
+
+    Args:
+        prepared: From :func:`prepare`.
+        filename: Output path; its suffix (``.svg``, ``.png``, ``.pdf``) picks the format.
+
+    Returns:
+        The written path.
+
+    Raises:
+        UserError: When graphviz (the Python package or the ``dot`` program) is missing.
+    """
+    import dask
+
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"--visualize {str(filename)!r}: needs graphviz; expected "
+            "`pip install graphviz` and the `dot` program (apt-get install graphviz)"
+        ) from None
+    if shutil.which("dot") is None:
+        raise UserError(
+            f"--visualize {str(filename)!r}: the graphviz `dot` program is not on PATH; "
+            "expected it installed (apt-get install graphviz / brew install graphviz)"
+        )
+    dest = Path(filename)
+    suffix = dest.suffix or ".svg"
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=suffix, dir=dest.parent or ".")
+    os.close(fd)
+    try:
+        dask.visualize(*prepared.plan.collections, filename=tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
+    """Write ``payload`` as pretty JSON via a temporary file and rename.
+
+    ``-`` or ``/dev/stdout`` writes to standard output instead.
+    """
+    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    if str(path) in ("-", "/dev/stdout"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from daskburst.data._io import write_bytes_atomic
+
+    dest = Path(path)
+    if not dest.parent.is_dir():
+        raise UserError(f"--output {str(path)!r}: directory {str(dest.parent)!r} does not exist")
+    write_bytes_atomic(dest, text.encode())
+
+
+def execute(
+    name: str,
+    *,
+    backend: str | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    adapt: str | tuple[int, int] | None = None,
+    address: str | None = None,
+    progress: bool = False,
+    visualize_to: str | None = None,
+    on_start: Any = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Run one workload on one backend and return the full run record.
+
+    Args:
+        name: Workload name.
+        backend: Backend name (None: ``daskburst.backend``, default ``auto``).
+        seed: Master seed.
+        workers: Workers (local schedulers: threads/processes; clusters: initial scale).
+        threads_per_worker: Threads per worker process (clusters).
+        adapt: ``"MIN:MAX"`` for adaptive scaling.
+        address: Scheduler address for backend ``address``.
+        progress: Show a progress bar on stderr.
+        visualize_to: Write the task graph here before computing.
+        on_start: Called with the session once the backend is up (e.g. to print the dashboard).
+        **params: Workload parameters.
+
+    Returns:
+        ``{"workload", "params", "backend", "workers", "seconds", "result", "versions"}``.
+    """
+    prepared = prepare(name, seed=seed, **params)
+    if visualize_to:
+        visualize(prepared, visualize_to)
+    options = BackendOptions(
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        adapt=parse_adapt(config.get("adapt", override_with=adapt)),
+        address=address,
+        progress=progress,
+    )
+    with open_backend(backend, options) as session:
+        if on_start is not None:
+            on_start(session)
+        start = time.perf_counter()
+        result = compute(prepared, session)
+        seconds = time.perf_counter() - start
+        n_workers = session.workers
+        backend_name = session.backend
+    return {
+        "workload": prepared.workload.name,
+        "params": prepared.params,
+        "seed": prepared.seed,
+        "backend": backend_name,
+        "workers": n_workers,
+        "seconds": round(seconds, 3),
+        "result": result,
+        "versions": versions(),
+    }
+
+
+def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Run a workload and return its result (the same dict the CLI writes under "result").
+
+    Example: ``daskburst.run("array", backend="local", rows=4000, cols=4000)``.
+
+    Args:
+        workload: Workload name (see ``daskburst workloads``).
+        backend: ``sync``, ``threads``, ``processes``, ``local``, ``address``, ``slurm``,
+            ``kubernetes`` or ``auto`` (default from config).
+        **kwargs: Workload parameters and the options of :func:`execute`
+            (seed, workers, threads_per_worker, adapt, address, progress).
+
+    Returns:
+        The result dict, including ``digest``.
+    """
+    return dict(execute(workload, backend=backend, **kwargs)["result"])

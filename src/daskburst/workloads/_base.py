@@ -1,0 +1,192 @@
+"""What a workload is: typed parameters, a graph builder, and a canonical digest.
+
+A workload never computes anything itself and never chooses a scheduler: it
+returns a :class:`Plan` (the dask collections to compute in ONE call, and a
+function turning their values into the result). The runner decides where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from daskburst import config
+from daskburst.errors import UserError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One workload parameter: its CLI flag, parser and config default."""
+
+    name: str
+    parse: Callable[[str, Any], Any]
+    help: str
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--replicates``."""
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The dask collections to compute together, and how to finish the result."""
+
+    collections: Sequence[Any]
+    finalize: Callable[[Sequence[Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named workload: parameters and a pure ``build(params, seed) -> Plan``."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    build: Callable[[dict[str, Any], int], Plan]
+    config_key: str = ""
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+    def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Fill unset parameters from dask config and validate every value.
+
+        Args:
+            given: Explicit values (strings from the CLI or Python values); None = unset.
+
+        Returns:
+            All parameters, parsed.
+
+        Raises:
+            UserError: For unknown or invalid parameters.
+        """
+        known = {p.name for p in self.params}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise UserError(
+                f"workload {self.name!r} has no parameter {unknown[0]!r}; "
+                f"expected one of {', '.join(sorted(known))}"
+            )
+        out: dict[str, Any] = {}
+        for p in self.params:
+            key = f"{self.config_key or self.name}.{p.name.replace('_', '-')}"
+            value = config.get(key, override_with=given.get(p.name))
+            out[p.name] = p.parse(p.flag, value)
+        return out
+
+    def defaults(self) -> dict[str, Any]:
+        """Return the configured default of every parameter (unparsed)."""
+        return {
+            p.name: config.get(f"{self.config_key or self.name}.{p.name.replace('_', '-')}")
+            for p in self.params
+        }
+
+
+# ---- parameter parsers: each names the flag and the bad value ---------------------------
+
+
+def positive_int(flag: str, value: Any) -> int:
+    """Parse a positive integer (accepts ``1e6`` and ``1_000_000``).
+
+    Args:
+        flag: The flag, for the error message.
+        value: Text or number.
+
+    Returns:
+        The integer.
+
+    Raises:
+        UserError: When it is not a positive whole number.
+    """
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            number = value
+        else:
+            f = float(str(value).replace("_", ""))
+            if not f.is_integer():
+                raise ValueError
+            number = int(f)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{flag} {value!r}: expected a positive integer") from None
+    if number < 1:
+        raise UserError(f"{flag} {value!r}: expected a positive integer")
+    return number
+
+
+def float_list(flag: str, value: Any) -> list[float]:
+    """Parse ``"0,0,1,1"`` (or a sequence) into floats.
+
+    Args:
+        flag: The flag, for the error message.
+        value: Comma-separated text or a sequence of numbers.
+
+    Returns:
+        The list of finite floats (at least one).
+
+    Raises:
+        UserError: When an item is not a finite number or the list is empty.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        out = [float(x) for x in items]
+    except (TypeError, ValueError):
+        raise UserError(
+            f"{flag} {value!r}: expected comma-separated numbers, e.g. 0,0,1,1"
+        ) from None
+    if not out or not all(math.isfinite(x) for x in out):
+        raise UserError(f"{flag} {value!r}: expected comma-separated finite numbers")
+    return out
+
+
+def text(flag: str, value: Any) -> str:
+    """Parse free text (None becomes the empty string)."""
+    return "" if value is None else str(value)
+
+
+def optional_text(flag: str, value: Any) -> str | None:
+    """Parse optional text (None or empty stays None)."""
+    return None if value in (None, "") else str(value)
+
+
+# ---- digest --------------------------------------------------------------------------------
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item"):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialize a result canonically: sorted keys, no spaces, exact float reprs, no NaN.
+
+    Args:
+        obj: Nested dicts/lists of numbers and strings (numpy scalars allowed).
+
+    Returns:
+        The JSON text; equal results give equal text on every machine.
+    """
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest_of(obj: Any) -> str:
+    """Return the sha256 hex digest of ``canonical_json(obj)``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def with_digest(result: dict[str, Any]) -> dict[str, Any]:
+    """Return ``result`` made JSON-safe, plus ``digest`` over everything else in it."""
+    clean = _jsonable(result)
+    clean["digest"] = digest_of(clean)
+    return dict(clean)

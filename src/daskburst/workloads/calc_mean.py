@@ -1,0 +1,74 @@
+"""calc-mean and calc-mean-sweep: replicates of (mean, sd) of normal draws."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dask
+
+from daskburst.calc_mean import calc_mean, calc_mean_vargs2
+from daskburst.errors import UserError
+from daskburst.workloads._base import Param, Plan, Workload, float_list, positive_int, with_digest
+
+
+def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
+    n = params["n"]
+    # pure=True: the key is a hash of (i, n, seed). Results are deterministic per
+    # stream, so caching by key (as client.map does) is correct here.
+    task = dask.delayed(calc_mean, pure=True)
+    tasks = [task(i, n, seed) for i in range(params["replicates"])]
+
+    def finalize(values: Sequence[Any]) -> dict[str, Any]:
+        return with_digest({"replicates": [list(map(float, v)) for v in values[0]]})
+
+    return Plan(collections=[tasks], finalize=finalize)
+
+
+def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
+    means, sds = params["means"], params["sds"]
+    if len(means) != len(sds):
+        raise UserError(
+            f"--means has {len(means)} values and --sds has {len(sds)}: expected the same count"
+        )
+    if any(s < 0 for s in sds):
+        raise UserError(f"--sds {','.join(map(str, sds))}: expected non-negative numbers")
+    task = dask.delayed(calc_mean_vargs2, pure=True)
+    out = [
+        [task((mu, sigma), params["n"], (j, r), seed) for r in range(params["replicates"])]
+        for j, (mu, sigma) in enumerate(zip(means, sds, strict=True))
+    ]
+
+    def finalize(values: Sequence[Any]) -> dict[str, Any]:
+        groups = [
+            {"mean": mu, "sd": sigma, "replicates": [list(map(float, v)) for v in reps]}
+            for (mu, sigma), reps in zip(zip(means, sds, strict=True), values[0], strict=True)
+        ]
+        return with_digest({"params": groups})
+
+    return Plan(collections=[out], finalize=finalize)
+
+
+CALC_MEAN = Workload(
+    name="calc-mean",
+    summary="P replicates of (mean, sd) of n standard-normal draws, one task each",
+    params=(
+        Param("replicates", positive_int, "number of replicates P (tasks)"),
+        Param("n", positive_int, "draws per replicate"),
+    ),
+    build=_build_calc_mean,
+    examples=("daskburst run calc-mean --replicates 10 --n 1e7 --backend processes",),
+)
+
+CALC_MEAN_SWEEP = Workload(
+    name="calc-mean-sweep",
+    summary="nested sweep: m replicates for each (mu, sigma) pair, all in one compute",
+    params=(
+        Param("means", float_list, "comma-separated means mu"),
+        Param("sds", float_list, "comma-separated standard deviations sigma"),
+        Param("replicates", positive_int, "replicates m per (mu, sigma) pair"),
+        Param("n", positive_int, "draws per replicate"),
+    ),
+    build=_build_sweep,
+    examples=("daskburst run calc-mean-sweep --means 0,0,1,1 --sds 1,2,1,2 --replicates 20",),
+)

@@ -1,0 +1,67 @@
+"""dataframe: delay statistics of the airline on-time data, all in one graph."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from daskburst.data.sources import airline_frame
+from daskburst.errors import UserError
+from daskburst.workloads._base import Param, Plan, Workload, optional_text, text, with_digest
+
+COLUMNS = ("UniqueCarrier", "Origin", "Dest", "DepDelay")
+
+
+def parse_code(flag: str, value: Any) -> str:
+    """Validate a carrier or airport code (2-4 letters or digits)."""
+    code = text(flag, value).strip().upper()
+    if not (2 <= len(code) <= 4 and code.isalnum()):
+        raise UserError(f"{flag} {value!r}: expected a 2-4 character code such as UA or SFO")
+    return code
+
+
+def _build(params: dict[str, Any], seed: int) -> Plan:
+    air = airline_frame(params["input"], seed, COLUMNS)
+    delay = air.DepDelay
+    sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
+    by_dest = sub.groupby("Dest").DepDelay.mean()
+    # One graph: the reads are shared by every aggregate below.
+    collections = [delay.max(), delay.min(), by_dest, delay.size, sub.DepDelay.size]
+
+    def finalize(values: Sequence[Any]) -> dict[str, Any]:
+        dmax, dmin, means, rows, sub_rows = values
+        by = {
+            str(k): (float(v) if not math.isnan(v) else None)
+            for k, v in sorted(means.to_dict().items())
+        }
+        return with_digest(
+            {
+                "rows": int(rows),
+                "subset_rows": int(sub_rows),
+                "carrier": params["carrier"],
+                "origin": params["origin"],
+                "dep_delay_max": float(dmax),
+                "dep_delay_min": float(dmin),
+                "mean_dep_delay_by_dest": by,
+            }
+        )
+
+    return Plan(collections=collections, finalize=finalize)
+
+
+DATAFRAME = Workload(
+    name="dataframe",
+    summary="max/min DepDelay and mean DepDelay by Dest for a carrier and origin (one graph)",
+    params=(
+        Param(
+            "input",
+            optional_text,
+            "glob/URL of .csv, .csv.bz2 or .parquet, 'sample' or 'synthetic'",
+        ),
+        Param("carrier", parse_code, "UniqueCarrier code"),
+        Param("origin", parse_code, "Origin airport code"),
+    ),
+    build=_build,
+    examples=("daskburst run dataframe --input 'AirlineData/*.csv.bz2' --carrier UA --origin SFO",),
+)
