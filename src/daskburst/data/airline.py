@@ -65,11 +65,11 @@ def frame(index: int, rows: int, seed: int) -> pd.DataFrame:
         A frame with the 29 columns, nullable integers where values may be NA.
     """
     rng = stream(seed, (1, index))
-    year = 1999 + index % 10
+    year = 1987 + index % 22  # one file per year, 1987-2008, like the real data set
     n = rows
     month = rng.integers(1, 13, n)
     day = rng.integers(1, 29, n)
-    dow = (pd.to_datetime({"year": year, "month": month, "day": day}).dt.dayofweek + 1).to_numpy()
+    dow = (pd.to_datetime({"year": year, "month": month, "day": day}).dt.day_of_week + 1).to_numpy()
     codes, weights = zip(*CARRIERS, strict=True)
     p = np.asarray(weights, dtype=float)
     carrier = np.asarray(codes, dtype=object)[rng.choice(len(codes), n, p=p / p.sum())]
@@ -101,6 +101,10 @@ def frame(index: int, rows: int, seed: int) -> pd.DataFrame:
         return np.asarray((minutes // 60) * 100 + minutes % 60)
 
     cancelled = rng.random(n) < 0.02
+    # The real files have a cancelled flight among their first rows; dask's
+    # read_csv infers dtypes from the first rows, so this keeps the tutorial's
+    # read_csv arguments working on our files exactly as on the real ones.
+    cancelled[3 : 4 if n > 3 else 0] = True
     diverted = (~cancelled) & (rng.random(n) < 0.002)
     flight_num = rng.integers(1, 7000, n)
     tail_num = np.char.add("N", rng.integers(100, 999, n).astype(str)).astype(object)
@@ -108,6 +112,7 @@ def frame(index: int, rows: int, seed: int) -> pd.DataFrame:
     weird = rng.random(n) < 0.0005  # non-ASCII latin1 tail numbers, as in the real 2001 file
     tail_num[weird] = np.char.add("N\xb0", rng.integers(10, 99, int(weird.sum())).astype(str))
     cause = year >= 2003
+    early = year < 1995  # no tail numbers, air or taxi times recorded before 1995
 
     def col(values: np.ndarray, missing: np.ndarray) -> pd.Series:
         return pd.Series(pd.array(values, dtype="Int64")).mask(missing)
@@ -128,17 +133,17 @@ def frame(index: int, rows: int, seed: int) -> pd.DataFrame:
             "CRSArrTime": hhmm(crs_arr_min),
             "UniqueCarrier": carrier,
             "FlightNum": flight_num,
-            "TailNum": tail_num,
+            "TailNum": pd.Series(tail_num, dtype=object).mask(np.full(n, early)),
             "ActualElapsedTime": col(actual_elapsed, no_arr),
-            "CRSElapsedTime": crs_elapsed,
-            "AirTime": col(air_time, no_arr),
+            "CRSElapsedTime": col(crs_elapsed, rng.random(n) < 0.0005),
+            "AirTime": col(air_time, no_arr | early),
             "ArrDelay": col(arr_delay, no_arr),
             "DepDelay": col(dep_delay, cancelled),
             "Origin": airports[origin_i],
             "Dest": airports[dest_i],
-            "Distance": distance,
-            "TaxiIn": col(taxi_in, no_arr),
-            "TaxiOut": col(taxi_out, cancelled),
+            "Distance": col(distance, rng.random(n) < 0.0002),
+            "TaxiIn": col(taxi_in, no_arr | early),
+            "TaxiOut": col(taxi_out, cancelled | early),
             "Cancelled": cancelled.astype(np.int64),
             "CancellationCode": pd.Series(
                 np.where(cancelled, _CANCEL_CODES[rng.integers(0, 4, n)], np.array(None)),

@@ -234,11 +234,11 @@ def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
             )
 
 
-def _synthetic_airline(part: tuple[int, int], seed: int, columns: list[str]) -> Any:
+def _synthetic_airline(part: tuple[int, int], seed: int, usecols: list[str]) -> Any:
     import pandas as pd
 
     index, rows = part
-    return pd.read_csv(io.BytesIO(airline.csv_bytes(index, rows, seed)), **read_csv_kwargs(columns))
+    return pd.read_csv(io.BytesIO(airline.csv_bytes(index, rows, seed)), **read_csv_kwargs(usecols))
 
 
 def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
@@ -248,7 +248,7 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
         "usecols": list(columns),
         "encoding": "latin1",
         "dtype": dtypes,
-        "na_values": ["NA"],
+        "na_values": ["NA", ""],
         "keep_default_na": False,
     }
 
@@ -271,7 +271,8 @@ def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
     if source == SYNTHETIC:
         rows, files = _sample_spec("airline")
         parts = list(enumerate(airline.rows_per_file(rows, files)))
-        return dd.from_map(_synthetic_airline, parts, seed=seed, columns=cols)
+        meta = _synthetic_airline((0, 8), seed, cols).iloc[:0]
+        return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
     if source == SAMPLE:
         source = ensure_airline_sample(seed)
     paths = expand(source, "--input")
@@ -330,7 +331,7 @@ def to_parquet_graph(pattern: str, out: Path) -> Any:
         compression="infer",
         encoding="latin1",
         dtype=full_schema_dtypes(),
-        na_values=["NA"],
+        na_values=["NA", ""],
         keep_default_na=False,
     )
     return frame.to_parquet(str(out), write_index=False, compute=False)

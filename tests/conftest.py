@@ -1,0 +1,38 @@
+"""Test configuration shared by every suite (no cluster is started here)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Generate sample inputs into a temporary cache, never the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("daskburst-cache")
+    old = os.environ.get("DASK_DASKBURST__CACHE_DIR")
+    os.environ["DASK_DASKBURST__CACHE_DIR"] = str(path)
+    with dask.config.set({"daskburst.cache-dir": str(path)}):
+        yield path
+    if old is None:
+        os.environ.pop("DASK_DASKBURST__CACHE_DIR", None)
+    else:
+        os.environ["DASK_DASKBURST__CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def small_samples() -> Iterator[None]:
+    """Shrink the generated samples so workload tests stay fast."""
+    with dask.config.set(
+        {
+            "daskburst.sample.airline.rows": 20000,
+            "daskburst.sample.airline.files": 3,
+            "daskburst.sample.wikistats.lines": 20000,
+            "daskburst.sample.wikistats.files": 3,
+        }
+    ):
+        yield
