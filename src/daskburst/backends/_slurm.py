@@ -94,6 +94,8 @@ def _setting(key: str) -> Any:
 
 
 def _jobqueue(key: str) -> Any:
+    import dask_jobqueue  # noqa: F401  (importing it loads the jobqueue.* defaults)
+
     return dask.config.get(f"jobqueue.slurm.{key}", None)
 
 
@@ -518,9 +520,11 @@ def run_in_allocation(command: Sequence[str], scheduler_file: str) -> int:
             env = dict(os.environ, DASK_SCHEDULER_ADDRESS=str(runner.scheduler_address))
             beside = Path(sys.executable).with_name("daskburst")
             exe = str(beside) if beside.exists() else shutil.which("daskburst") or "daskburst"
-            code = subprocess.run([exe, *command], env=env, check=False).returncode
-            with contextlib.suppress(OSError):
-                os.unlink(runner.scheduler_file)
+            try:
+                code = subprocess.run([exe, *command], env=env, check=False).returncode
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(runner.scheduler_file)
     except slurm.WorldTooSmallException as exc:
         raise UserError(f"slurm runner: {exc} (expected sbatch --ntasks >= 3)") from None
     return code

@@ -1,0 +1,178 @@
+"""``daskburst slurm ...``: look at the worker job script, run inside one allocation.
+
+- ``daskburst slurm job-script [flags]`` prints the sbatch script ``--backend slurm``
+  would submit for each worker job (``SLURMCluster.job_script()``), so it can be
+  checked before it uses any allocation. ``--check`` also asks SLURM
+  (``sbatch --test-only``) whether it would accept it.
+- ``srun daskburst slurm runner -- run WORKLOAD ...`` turns the tasks of one SLURM
+  job into a Dask cluster with ``dask_jobqueue.SLURMRunner`` (rank 0 scheduler,
+  rank 1 runs the daskburst command, the others are workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from daskburst.errors import UserError
+
+# (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
+_FLAGS: tuple[tuple[str, str, str, str], ...] = (
+    ("--queue", "queue", "queue", "partition (#SBATCH -p)"),
+    ("--account", "account", "account", "account to charge (#SBATCH -A)"),
+    ("--cores", "cores", "cores", "cores per job (threads = cores / processes)"),
+    ("--processes", "processes", "processes", "worker processes per job"),
+    ("--memory", "memory", "memory", "memory per job, e.g. 1GB (#SBATCH --mem)"),
+    ("--walltime", "walltime", "walltime", "time limit per job, e.g. 00:30:00"),
+    ("--job-name", "job_name", "name", "job name (#SBATCH -J)"),
+    ("--log-directory", "log_directory", "log-directory", "directory for job stdout/stderr"),
+    ("--local-directory", "local_directory", "local-directory", "worker scratch directory"),
+    ("--python", "python", "python", "python executable on the compute nodes"),
+)
+_INT_FLAGS = {"cores", "processes"}
+
+
+def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the SLURM flags (each overrides one ``jobqueue.slurm.*`` config key).
+
+    Args:
+        parser: The parser of a command that opens the slurm backend.
+    """
+    g = parser.add_argument_group(
+        "SLURM worker jobs (override dask config jobqueue.slurm.*; see `daskburst slurm "
+        "job-script`)"
+    )
+    for flag, dest, key, text in _FLAGS:
+        g.add_argument(
+            flag,
+            dest=f"slurmopt_{dest}",
+            type=int if dest in _INT_FLAGS else str,
+            metavar="N" if dest in _INT_FLAGS else "VALUE",
+            help=f"{text} [jobqueue.slurm.{key}]",
+        )
+    g.add_argument(
+        "--job-extra-directive",
+        dest="slurmopt_job_extra_directives",
+        action="append",
+        metavar="OPT",
+        help="extra #SBATCH option, repeatable, e.g. --job-extra-directive=--qos=debug "
+        "[jobqueue.slurm.job-extra-directives]",
+    )
+    g.add_argument(
+        "--job-directive-skip",
+        dest="slurmopt_job_directives_skip",
+        action="append",
+        metavar="TEXT",
+        help="drop #SBATCH lines containing TEXT, repeatable, e.g. --mem "
+        "[jobqueue.slurm.job-directives-skip]",
+    )
+    g.add_argument(
+        "--lifetime",
+        dest="slurmopt_lifetime",
+        metavar="DURATION",
+        help="worker --lifetime: auto (from walltime), off, or e.g. 55m [daskburst.slurm.lifetime]",
+    )
+    g.add_argument(
+        "--lifetime-stagger",
+        dest="slurmopt_lifetime_stagger",
+        metavar="DURATION",
+        help="worker --lifetime-stagger, e.g. 4m [daskburst.slurm.lifetime-stagger]",
+    )
+
+
+def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
+    """Collect the SLURM flags that were given into ``BackendOptions.extra``.
+
+    Args:
+        args: Parsed arguments of a parser set up with :func:`add_slurm_arguments`.
+
+    Returns:
+        ``{SLURMCluster keyword: value}`` for the flags given (others stay with dask config).
+    """
+    extra: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if name.startswith("slurmopt_") and value is not None:
+            key = name.removeprefix("slurmopt_")
+            if key in _INT_FLAGS and value < 1:
+                raise UserError(f"--{key} {value}: expected a positive integer")
+            extra[key] = value
+    return extra
+
+
+def _cmd_job_script(args: argparse.Namespace) -> int:
+    from daskburst.backends import BackendOptions
+    from daskburst.backends._slurm import job_script, preflight
+
+    script = job_script(
+        BackendOptions(threads_per_worker=args.threads_per_worker, extra=slurm_extra(args))
+    )
+    print(script)
+    if args.check:
+        preflight(script)
+        print("# sbatch --test-only: SLURM accepts this job")
+    return 0
+
+
+def _cmd_runner(args: argparse.Namespace) -> int:
+    from daskburst.backends._slurm import run_in_allocation
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UserError("slurm runner: no command; expected e.g. `-- run calc-mean --workers 2`")
+    return run_in_allocation(command, args.scheduler_file)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``daskburst slurm job-script`` and ``daskburst slurm runner``.
+
+    Args:
+        subparsers: The ``add_subparsers()`` object of the main parser.
+    """
+    slurm = subparsers.add_parser("slurm", help="SLURM helpers: job-script, runner")
+    slurm.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = slurm.add_subparsers(dest="slurm_command", metavar="COMMAND", parser_class=type(slurm))
+
+    js = sub.add_parser(
+        "job-script",
+        help="print the sbatch script --backend slurm would submit per worker job",
+        description="Print the sbatch script that `--backend slurm` submits for each worker "
+        "job, from dask config jobqueue.slurm.* and these flags. The scheduler address is "
+        "a placeholder.",
+    )
+    js.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    js.add_argument(
+        "--threads-per-worker",
+        type=int,
+        metavar="T",
+        help="threads per worker (sets --cores to T x processes when --cores is not given)",
+    )
+    js.add_argument(
+        "--check",
+        action="store_true",
+        help="also ask SLURM whether it would accept the job (sbatch --test-only)",
+    )
+    add_slurm_arguments(js)
+    js.set_defaults(func=_cmd_job_script)
+
+    rn = sub.add_parser(
+        "runner",
+        help="inside one sbatch allocation: srun daskburst slurm runner -- run WORKLOAD ...",
+        description="Run under `srun` in every task of one SLURM job: rank 0 becomes the "
+        "Dask scheduler, rank 1 runs `daskburst COMMAND...` with DASK_SCHEDULER_ADDRESS "
+        "set (use --backend address), all other ranks become workers (dask_jobqueue "
+        "SLURMRunner). Needs at least 3 tasks.",
+    )
+    rn.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    rn.add_argument(
+        "--scheduler-file",
+        default="scheduler-{job_id}.json",
+        metavar="PATH",
+        help="scheduler file on a filesystem all nodes share; {job_id} is replaced "
+        "(default: %(default)s in the working directory; removed at the end)",
+    )
+    rn.add_argument("command", nargs=argparse.REMAINDER, help="daskburst arguments after --")
+    rn.set_defaults(func=_cmd_runner)
+
+    slurm.set_defaults(func=lambda a: slurm.error("missing COMMAND; expected job-script or runner"))
