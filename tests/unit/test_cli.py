@@ -1,0 +1,243 @@
+"""The command line: bad input is one line and exit 2; output is atomic and complete."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from daskburst.cli import main
+
+CMD = [sys.executable, "-m", "daskburst"]
+
+
+def cli(*args, env=None, timeout=120):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*CMD, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
+
+
+def assert_user_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "fake.gz").write_text("this is not gzip\n")
+    (d / "wrong.csv").write_text("a,b,c\n1,2,3\n")
+    with gzip.open(d / "ok.gz", "wt") as f:
+        f.write("20081113 100000 en Obama 1 2\n")
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["run", "nope"], ["'nope'", "calc-mean"]),
+        (["run", "calc-mean", "--backend", "moon"], ["'moon'", "sync"]),
+        (["run", "calc-mean", "--n", "0"], ["--n", "'0'", "positive integer"]),
+        (["run", "calc-mean", "--n", "abc"], ["--n", "'abc'", "positive integer"]),
+        (["run", "calc-mean", "--replicates", "-3"], ["--replicates", "'-3'"]),
+        (["run", "array", "--rows", "1.5"], ["--rows", "'1.5'"]),
+        (["run", "array", "--chunks", "5,x"], ["--chunks", "'5,x'", "R,C"]),
+        (["run", "array", "--chunks", "5"], ["--chunks", "'5'"]),
+        (["run", "array", "--rows", "10", "--cols", "10", "--adapt", "5:2"], ["5:2", "MIN <= MAX"]),
+        (["run", "array", "--adapt", "two"], ["'two'", "MIN:MAX"]),
+        (["run", "calc-mean-sweep", "--means", "0,1", "--sds", "1"], ["--means", "--sds"]),
+        (["run", "calc-mean-sweep", "--means", "a,b"], ["--means", "'a,b'"]),
+        (
+            ["run", "bag", "--input", "/nonexistent/part-*.gz"],
+            ["/nonexistent/part-*.gz", "no file"],
+        ),
+        (["run", "bag", "--regex", "("], ["--regex", "regular expression"]),
+        (["run", "dataframe", "--carrier", "toolongcode"], ["--carrier", "'toolongcode'"]),
+        (["run", "calc-mean", "--seed", "-1"], ["--seed", "'-1'"]),
+        (["run", "calc-mean", "--workers", "0", "--backend", "threads"], ["--workers 0"]),
+        (["data", "airline", "--out", "OUT", "--rows", "-5"], ["--rows -5", "positive"]),
+        (["data", "wikistats", "--out", "OUT", "--lines", "10", "--files", "20"], ["--files 20"]),
+        (["data", "to-parquet", "--input", "/nonexistent/*.csv", "--out", "OUT"], ["no file"]),
+        (["bogus"], ["bogus"]),
+        (["run", "calc-mean", "--unknown-flag"], ["--unknown-flag"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, fragments, tmp_path):
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    assert_user_error(cli(*args), *fragments)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_not_gzip(bad_files):
+    assert_user_error(cli("run", "bag", "--input", str(bad_files / "fake.gz")), "not a gzip")
+
+
+def test_csv_without_schema(bad_files):
+    assert_user_error(
+        cli("run", "dataframe", "--input", str(bad_files / "wrong.csv")),
+        "missing column",
+        "DepDelay",
+    )
+
+
+def test_debug_shows_traceback():
+    proc = cli("run", "calc-mean", "--n", "0", "--debug")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_visualize_without_graphviz_is_clear(tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("dot"):
+        pytest.skip("graphviz is installed here; the error path cannot be shown")
+    out = tmp_path / "g.svg"
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "2",
+        "--backend",
+        "sync",
+        "--visualize",
+        str(out),
+    )
+    assert_user_error(proc, "graphviz")
+    assert not out.exists()
+
+
+def test_run_writes_record(tmp_path, bad_files):
+    out = tmp_path / "r.json"
+    proc = cli(
+        "run", "bag", "--input", str(bad_files / "ok.gz"), "--backend", "sync", "--output", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert set(record) >= {
+        "workload",
+        "params",
+        "backend",
+        "workers",
+        "seconds",
+        "result",
+        "versions",
+    }
+    assert record["result"]["lines"] == 1 and record["result"]["matches"] == 1
+    assert len(record["result"]["digest"]) == 64
+    assert "digest" in proc.stdout and "matches: 1" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_output_dir_missing_writes_nothing(tmp_path):
+    out = tmp_path / "no" / "r.json"
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "1",
+        "--backend",
+        "sync",
+        "--output",
+        str(out),
+    )
+    assert_user_error(proc, "--output")
+    assert not (tmp_path / "no").exists()
+
+
+def test_python_api_matches_cli(tmp_path):
+    import daskburst
+
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "run",
+                "array",
+                "--rows",
+                "300",
+                "--cols",
+                "200",
+                "--backend",
+                "sync",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    api = daskburst.run("array", backend="threads", rows=300, cols=200)
+    assert api == json.loads(out.read_text())["result"]
+
+
+def test_env_overrides_defaults():
+    proc = cli("workloads", env={"DASK_DASKBURST__ARRAY__ROWS": "1234"})
+    assert proc.returncode == 0
+    assert "(default: 1234)" in proc.stdout
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--replicates",
+        "2",
+        "--n",
+        "100",
+        "--output",
+        "-",
+        env={"DASK_DASKBURST__BACKEND": "threads", "DASK_DASKBURST__SEED": "5"},
+    )
+    record = json.loads(proc.stdout)
+    assert record["backend"] == "threads" and record["seed"] == 5
+
+
+def test_auto_backend_uses_address_from_environment():
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "1",
+        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9", "DASK_DASKBURST__WORKER_TIMEOUT": "2"},
+    )
+    assert proc.returncode == 1
+    assert "127.0.0.1:9" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_address_backend_runs_on_existing_scheduler():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
+        proc = cli(
+            "run",
+            "calc-mean",
+            "--n",
+            "1000",
+            "--replicates",
+            "3",
+            "--output",
+            "-",
+            env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address},
+        )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["backend"] == "address"
+    import daskburst
+
+    assert record["result"] == daskburst.run("calc-mean", backend="sync", n=1000, replicates=3)
+
+
+def test_workloads_lists_everything():
+    proc = cli("workloads")
+    for name in ("calc-mean", "calc-mean-sweep", "array", "bag", "dataframe", "--chunks"):
+        assert name in proc.stdout
