@@ -1,1 +1,63 @@
-"""Run daskburst on Kubernetes: manifests, the Dask operator and kr8s control."""
+"""Run daskburst on Kubernetes: manifests, the Dask operator and kr8s control.
+
+Pure parts (no cluster needed): :mod:`daskburst.k8s.specs` (pod specs shared by the charts,
+jobs/ and the ``kubernetes`` backend), naming, rendering and waiting helpers. The control
+functions talk to the API server with kr8s (KUBECONFIG or in-cluster credentials).
+"""
+
+from daskburst.k8s._apply import create_or_patch, to_object
+from daskburst.k8s._control import (
+    JobOutcome,
+    JobView,
+    Kr8sJobView,
+    delete,
+    install,
+    manifests_root,
+    platform_manifests,
+    status,
+    submit,
+    uninstall,
+    wait_job,
+)
+from daskburst.k8s._manifests import (
+    find_autoscalers,
+    job_phase,
+    kustomize,
+    load_file,
+    parse_result,
+    prepare_submission,
+    sort_for_apply,
+)
+from daskburst.k8s._naming import CLUSTER_NAME_MAX, unique_name, unique_suffix, validate_name
+from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
+
+__all__ = [
+    "CLUSTER_NAME_MAX",
+    "Clock",
+    "JobOutcome",
+    "JobView",
+    "Kr8sJobView",
+    "SystemClock",
+    "WaitTimeoutError",
+    "create_or_patch",
+    "delete",
+    "find_autoscalers",
+    "install",
+    "job_phase",
+    "kustomize",
+    "load_file",
+    "manifests_root",
+    "parse_result",
+    "platform_manifests",
+    "prepare_submission",
+    "sort_for_apply",
+    "status",
+    "submit",
+    "to_object",
+    "uninstall",
+    "unique_name",
+    "unique_suffix",
+    "validate_name",
+    "wait_for",
+    "wait_job",
+]

@@ -424,9 +424,8 @@ def daskjob(
                 "metadata": {"labels": labels(name, "runner")},
                 "spec": runner_pod_spec(args, image, res["runner"], pull_policy=pull_policy),
             },
-            "cluster": {
-                "metadata": {"labels": labels(name, "cluster")},
-                "spec": cluster_spec(name, image, workers, res, pull_policy=pull_policy),
-            },
+            # The CRD has no spec.cluster.metadata (the API server would prune it): the
+            # cluster inherits the job's labels and annotations.
+            "cluster": {"spec": cluster_spec(name, image, workers, res, pull_policy=pull_policy)},
         },
     }

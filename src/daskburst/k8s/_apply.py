@@ -1,0 +1,66 @@
+"""Create-or-patch with kr8s (kr8s has no ``apply()``), in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daskburst.k8s._manifests import Manifest
+
+#: Kinds that have no namespace (kr8s must not put one in their URL).
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PriorityClass",
+        "StorageClass",
+        "PersistentVolume",
+    }
+)
+
+
+def to_object(manifest: Manifest, api: Any = None) -> Any:
+    """Return a synchronous kr8s object for ``manifest`` (any kind, custom ones too).
+
+    Args:
+        manifest: A Kubernetes object as a dict.
+        api: A ``kr8s.Api`` (default: kr8s' default client from KUBECONFIG/in-cluster).
+
+    Returns:
+        A ``kr8s.objects.APIObject``.
+    """
+    import kr8s.objects
+
+    try:
+        return kr8s.objects.object_from_spec(manifest, api=api)
+    except (KeyError, ValueError):
+        cls = kr8s.objects.new_class(
+            manifest["kind"],
+            manifest["apiVersion"],
+            asyncio=False,
+            namespaced=manifest["kind"] not in CLUSTER_SCOPED,
+        )
+        return cls(manifest, api=api)
+
+
+def create_or_patch(manifest: Manifest, api: Any = None) -> tuple[Any, str]:
+    """Create ``manifest``, or merge-patch it onto the existing object of the same name.
+
+    A JSON merge patch replaces lists and never removes fields that the manifest dropped;
+    ``daskburst k8s uninstall`` then ``install`` starts clean.
+
+    Args:
+        manifest: The desired object.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        ``(object, "created" | "configured")``.
+    """
+    obj = to_object(manifest, api)
+    if obj.exists():
+        body = {k: v for k, v in manifest.items() if k != "status"}
+        obj.patch(body)
+        return obj, "configured"
+    obj.create()
+    return obj, "created"

@@ -1,0 +1,482 @@
+"""Operate daskburst on a Kubernetes cluster with kr8s: install, submit, wait, status, delete."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from daskburst.errors import BackendError, UserError
+from daskburst.k8s._apply import create_or_patch, to_object
+from daskburst.k8s._manifests import (
+    DASK_API,
+    TERMINAL,
+    Manifest,
+    find_autoscalers,
+    job_phase,
+    kustomize,
+    load_file,
+    parse_result,
+    prepare_submission,
+    sort_for_apply,
+)
+from daskburst.k8s._naming import unique_name
+from daskburst.k8s._wait import Clock, WaitTimeoutError, wait_for
+
+Echo = Callable[[str], None]
+OPERATOR = ("dask-operator", "dask-kubernetes-operator")
+
+
+def _stderr(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def manifests_root(root: str | Path | None = None) -> Path:
+    """Return the directory holding ``charts/`` and ``k8s/`` (a daskburst checkout).
+
+    Args:
+        root: Given explicitly, or None to use the current directory.
+
+    Returns:
+        The directory.
+
+    Raises:
+        UserError: When it does not hold the manifests.
+    """
+    path = Path(root) if root else Path.cwd()
+    if not (path / "charts" / "dask-operator" / "kustomization.yaml").is_file():
+        raise UserError(
+            f"--manifests {str(path)!r}: no charts/dask-operator there; expected the "
+            "daskburst checkout (run from it or pass --manifests DIR)"
+        )
+    return path
+
+
+def platform_manifests(
+    root: Path, namespaced: bool = False, kubectl: str = "kubectl"
+) -> list[Manifest]:
+    """Render the operator bundle and ``k8s/`` into one apply-ordered list.
+
+    Args:
+        root: The checkout (see :func:`manifests_root`).
+        namespaced: Use the namespaced operator overlay instead of the cluster-wide one.
+        kubectl: The kubectl executable (for ``kubectl kustomize``).
+
+    Returns:
+        Every object, dependencies first.
+    """
+    operator = root / "charts" / "dask-operator"
+    if namespaced:
+        operator = operator / "overlays" / "namespaced"
+    return sort_for_apply([*kustomize(root / "k8s", kubectl), *kustomize(operator, kubectl)])
+
+
+def _crd_established(obj: Any) -> bool:
+    obj.refresh()
+    conditions = obj.raw.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def _deployment_available(obj: Any) -> bool:
+    obj.refresh()
+    want = obj.raw.get("spec", {}).get("replicas", 1)
+    status = obj.raw.get("status", {})
+    return bool(
+        status.get("availableReplicas", 0) >= want
+        and status.get("updatedReplicas", 0) >= want
+        and status.get("observedGeneration", 0) >= obj.raw["metadata"].get("generation", 0)
+    )
+
+
+def _until(predicate: Callable[[Any], bool], obj: Any) -> Callable[[], bool | None]:
+    return lambda: True if predicate(obj) else None
+
+
+def install(
+    objs: Sequence[Manifest],
+    timeout: float = 300,
+    api: Any = None,
+    clock: Clock | None = None,
+    echo: Echo = _stderr,
+) -> None:
+    """Apply the platform objects, wait for the CRDs to be Established and the operator Ready.
+
+    Idempotent: existing objects are patched.
+
+    Args:
+        objs: From :func:`platform_manifests`.
+        timeout: Seconds to wait for CRDs and operator.
+        api: A ``kr8s.Api``.
+        clock: Time source for waiting.
+        echo: Progress messages.
+
+    Raises:
+        BackendError: When the CRDs or the operator are not ready in time.
+    """
+    first = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
+    rest = [o for o in objs if o not in first]
+    crds = []
+    for manifest in first:
+        obj, action = create_or_patch(manifest, api)
+        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} {action}")
+        if manifest["kind"] == "CustomResourceDefinition":
+            crds.append(obj)
+    try:
+        for crd in crds:
+            wait_for(
+                _until(_crd_established, crd),
+                timeout,
+                f"CRD {crd.name} to be Established",
+                clock=clock,
+            )
+    except WaitTimeoutError as exc:
+        raise BackendError(str(exc)) from None
+    deployments = []
+    for manifest in rest:
+        obj, action = create_or_patch(manifest, api)
+        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} {action}")
+        if manifest["kind"] == "Deployment":
+            deployments.append(obj)
+    try:
+        for dep in deployments:
+            wait_for(
+                _until(_deployment_available, dep),
+                timeout,
+                f"deployment {dep.namespace}/{dep.name} to be available",
+                clock=clock,
+            )
+    except WaitTimeoutError as exc:
+        raise BackendError(f"{exc} (check `kubectl -n {OPERATOR[0]} get pods`)") from None
+    echo("installed: CRDs established, operator ready")
+
+
+def uninstall(
+    objs: Sequence[Manifest],
+    namespace: str,
+    api: Any = None,
+    echo: Echo = _stderr,
+) -> None:
+    """Delete daskburst's Dask resources, then the platform objects (reverse order).
+
+    Args:
+        objs: From :func:`platform_manifests`.
+        namespace: Namespace whose DaskJobs and DaskClusters are deleted first, while the
+            operator still runs to clean up after them.
+        api: A ``kr8s.Api``.
+        echo: Progress messages.
+    """
+    import kr8s
+
+    for kind in ("DaskJob", "DaskCluster", "DaskAutoscaler"):
+        for name in _names(kind, namespace, api):
+            _delete(kind, name, namespace, api)
+            echo(f"{kind.lower()}/{name} deleted")
+    for manifest in reversed(list(objs)):
+        obj = to_object(manifest, api)
+        try:
+            obj.delete()
+        except kr8s.NotFoundError:
+            continue
+        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} deleted")
+
+
+def _dask(kind: str, name: str, namespace: str, api: Any) -> Any:
+    return to_object(
+        {"apiVersion": DASK_API, "kind": kind, "metadata": {"name": name, "namespace": namespace}},
+        api,
+    )
+
+
+def _names(kind: str, namespace: str, api: Any) -> list[str]:
+    import kr8s
+
+    try:
+        found = kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=namespace, api=api)
+    except (kr8s.NotFoundError, kr8s.ServerError, ValueError):
+        return []
+    return sorted(o.name for o in found)
+
+
+def _delete(kind: str, name: str, namespace: str, api: Any) -> bool:
+    import kr8s
+
+    try:
+        _dask(kind, name, namespace, api).delete()
+    except kr8s.NotFoundError:
+        return False
+    return True
+
+
+def submit(
+    job_path: str | Path,
+    namespace: str,
+    name: str | None = None,
+    image: str | None = None,
+    api: Any = None,
+) -> str:
+    """Create a DaskJob (and its sibling autoscalers) under a unique name.
+
+    Args:
+        job_path: A ``jobs/*.yaml`` file with one DaskJob.
+        namespace: Namespace to create it in.
+        name: Exact name to use (default: the manifest's name plus a unique suffix).
+        image: Replace every container image (e.g. your registry's copy).
+        api: A ``kr8s.Api``.
+
+    Returns:
+        The submitted job's name.
+
+    Raises:
+        UserError: When the file holds no DaskJob.
+    """
+    docs = load_file(job_path)
+    jobs = [d for d in docs if d["kind"] == "DaskJob"]
+    if len(jobs) != 1:
+        raise UserError(f"{str(job_path)!r}: expected exactly one DaskJob, found {len(jobs)}")
+    job = jobs[0]
+    base = job["metadata"]["name"]
+    scalers = [d for d in docs if d["kind"] == "DaskAutoscaler"] or find_autoscalers(job_path, base)
+    final = name or unique_name(base)
+    for manifest in prepare_submission(job, scalers, final, namespace, image):
+        to_object(manifest, api).create()
+    return final
+
+
+class JobView(Protocol):
+    """What waiting on a job reads from the cluster (a fake in unit tests)."""
+
+    def phase(self, name: str) -> str:
+        """Return the DaskJob's jobStatus (``Pending`` if unset)."""
+        ...
+
+    def workers(self, name: str) -> int:
+        """Return the number of running worker pods of the job's cluster."""
+        ...
+
+    def runner_log(self, name: str) -> str:
+        """Return the runner pod's log so far ("" before it exists)."""
+        ...
+
+    def scheduler_log(self, name: str) -> str:
+        """Return the scheduler pod's log so far ("" when it is gone)."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete the DaskJob (its cluster and pods go with it)."""
+        ...
+
+
+@dataclass
+class JobOutcome:
+    """How a submitted job ended."""
+
+    name: str
+    phase: str
+    peak_workers: int = 0
+    result: dict[str, Any] | None = None
+    runner_log: str = ""
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job succeeded."""
+        return self.phase == "Successful"
+
+
+def wait_job(
+    view: JobView,
+    name: str,
+    timeout: float,
+    clock: Clock | None = None,
+    interval: float = 2.0,
+    stream: TextIO | None = None,
+    artifacts: Path | None = None,
+) -> JobOutcome:
+    """Follow a DaskJob until it succeeds or fails; delete it on timeout.
+
+    Streams new runner log lines to ``stream``, records the peak number of workers, and
+    keeps the latest scheduler log in ``artifacts`` (the operator deletes the scheduler as
+    soon as the runner finishes, so it is saved while the job runs).
+
+    Args:
+        view: Reads the cluster.
+        name: The DaskJob.
+        timeout: Seconds before giving up.
+        clock: Time source.
+        interval: Seconds between polls.
+        stream: Where runner log lines go as they appear (None: nowhere).
+        artifacts: Directory for ``runner.log``, ``scheduler.log`` and ``result.json``.
+
+    Returns:
+        The outcome (phase ``Successful`` or ``Failed``).
+
+    Raises:
+        BackendError: On timeout, after deleting the job.
+    """
+    outcome = JobOutcome(name=name, phase="")
+    printed = 0
+    if artifacts is not None:
+        artifacts.mkdir(parents=True, exist_ok=True)
+
+    def poll() -> str | None:
+        nonlocal printed
+        phase = view.phase(name)
+        if phase != outcome.phase:
+            outcome.events.append(phase)
+            outcome.phase = phase
+        outcome.peak_workers = max(outcome.peak_workers, view.workers(name))
+        if artifacts is not None:
+            sched = view.scheduler_log(name)
+            if sched:
+                (artifacts / "scheduler.log").write_text(sched)
+        log = view.runner_log(name)
+        lines = log.splitlines(keepends=True)
+        if stream is not None and len(lines) > printed:
+            stream.write("".join(lines[printed:]))
+            stream.flush()
+        printed = max(printed, len(lines))
+        outcome.runner_log = log or outcome.runner_log
+        return phase if phase in TERMINAL else None
+
+    try:
+        wait_for(poll, timeout, f"DaskJob {name}", interval=interval, clock=clock)
+    except WaitTimeoutError as exc:
+        view.delete(name)
+        raise BackendError(f"{exc}; deleted the job") from None
+    # The final log lines may arrive after the phase flipped.
+    outcome.runner_log = view.runner_log(name) or outcome.runner_log
+    lines = outcome.runner_log.splitlines(keepends=True)
+    if stream is not None and len(lines) > printed:
+        stream.write("".join(lines[printed:]))
+    outcome.result = parse_result(outcome.runner_log)
+    if artifacts is not None:
+        (artifacts / "runner.log").write_text(outcome.runner_log)
+        if outcome.result is not None:
+            (artifacts / "result.json").write_text(json.dumps(outcome.result, indent=2) + "\n")
+    return outcome
+
+
+class Kr8sJobView:
+    """:class:`JobView` on a real API server through kr8s."""
+
+    def __init__(self, namespace: str, api: Any = None) -> None:
+        self.namespace = namespace
+        self.api = api
+
+    def _pods(self, name: str, component: str) -> list[Any]:
+        import kr8s
+
+        return list(
+            kr8s.get(
+                "pods",
+                namespace=self.namespace,
+                label_selector={"dask.org/cluster-name": name, "dask.org/component": component},
+                api=self.api,
+            )
+        )
+
+    @staticmethod
+    def _log(pods: list[Any]) -> str:
+        import kr8s
+
+        for pod in pods:
+            try:
+                return "\n".join(pod.logs()) + "\n"
+            except (kr8s.ServerError, kr8s.NotFoundError):
+                continue
+        return ""
+
+    def phase(self, name: str) -> str:
+        """Return the DaskJob's jobStatus."""
+        import kr8s
+
+        obj = _dask("DaskJob", name, self.namespace, self.api)
+        try:
+            obj.refresh()
+        except kr8s.NotFoundError:
+            raise BackendError(f"DaskJob {self.namespace}/{name} was deleted") from None
+        return job_phase(obj.raw)
+
+    def workers(self, name: str) -> int:
+        """Count running worker pods."""
+        pods = self._pods(name, "worker")
+        return sum(1 for p in pods if p.raw.get("status", {}).get("phase") == "Running")
+
+    def runner_log(self, name: str) -> str:
+        """Return the runner's log."""
+        return self._log(self._pods(name, "job-runner"))
+
+    def scheduler_log(self, name: str) -> str:
+        """Return the scheduler's log."""
+        return self._log(self._pods(name, "scheduler"))
+
+    def delete(self, name: str) -> None:
+        """Delete the DaskJob."""
+        _delete("DaskJob", name, self.namespace, self.api)
+
+
+def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
+    """Return one row per DaskJob and per standalone DaskCluster in ``namespace``.
+
+    Args:
+        namespace: Namespace to list.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        Rows with ``kind``, ``name``, ``phase``, ``workers``, ``started``, ``ended``.
+    """
+    import kr8s
+
+    rows = []
+    jobs = set()
+    for kind in ("DaskJob", "DaskCluster"):
+        try:
+            found = list(
+                kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=namespace, api=api)
+            )
+        except (kr8s.NotFoundError, kr8s.ServerError) as exc:
+            raise BackendError(f"cannot list {kind}s (is the operator installed?): {exc}") from None
+        for obj in found:
+            raw, st = obj.raw, obj.raw.get("status", {}) or {}
+            if kind == "DaskJob":
+                jobs.add(obj.name)
+                phase = job_phase(raw)
+            elif obj.name in jobs:
+                continue
+            else:
+                phase = str(st.get("phase", "Pending"))
+            spec = raw.get("spec", {})
+            worker = spec.get("worker") or spec.get("cluster", {}).get("spec", {}).get("worker", {})
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": obj.name,
+                    "phase": phase,
+                    "workers": worker.get("replicas"),
+                    "started": st.get("startTime", ""),
+                    "ended": st.get("endTime", ""),
+                }
+            )
+    return rows
+
+
+def delete(names: Sequence[str], namespace: str, api: Any = None) -> list[str]:
+    """Delete DaskJobs (their clusters go with them) and their same-named autoscalers.
+
+    Args:
+        names: Job names; empty means every DaskJob in the namespace.
+        namespace: Namespace.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        The names of the jobs that existed and were deleted.
+    """
+    targets = list(names) or _names("DaskJob", namespace, api)
+    deleted = [n for n in targets if _delete("DaskJob", n, namespace, api)]
+    for n in targets:
+        _delete("DaskAutoscaler", n, namespace, api)
+    return deleted

@@ -1,0 +1,73 @@
+"""Polling with a deadline, on an injectable clock (so tests never sleep)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """What waiting needs from time."""
+
+    def monotonic(self) -> float:
+        """Return seconds from an arbitrary fixed point."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block for ``seconds``."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """Return :func:`time.monotonic`."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Call :func:`time.sleep`."""
+        time.sleep(seconds)
+
+
+class WaitTimeoutError(TimeoutError):
+    """The condition did not hold before the deadline."""
+
+
+def wait_for(
+    check: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    interval: float = 2.0,
+    clock: Clock | None = None,
+) -> T:
+    """Call ``check`` until it returns something other than None, or time runs out.
+
+    ``check`` runs at least once, even with ``timeout=0``.
+
+    Args:
+        check: Returns None while waiting, the result when done. Exceptions propagate.
+        timeout: Seconds until giving up.
+        what: What is awaited, for the error message.
+        interval: Seconds between calls.
+        clock: Time source (default: :class:`SystemClock`).
+
+    Returns:
+        The first non-None value of ``check()``.
+
+    Raises:
+        WaitTimeoutError: When the deadline passes first.
+    """
+    clock = clock or SystemClock()
+    deadline = clock.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise WaitTimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        clock.sleep(min(interval, left))

@@ -1,0 +1,269 @@
+"""Unit tests of the pure parts of daskburst.k8s: naming, rendering, submission, waiting."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daskburst.errors import BackendError, UserError
+from daskburst.k8s import (
+    CLUSTER_NAME_MAX,
+    JobOutcome,
+    WaitTimeoutError,
+    find_autoscalers,
+    job_phase,
+    load_file,
+    parse_result,
+    prepare_submission,
+    sort_for_apply,
+    specs,
+    unique_name,
+    unique_suffix,
+    validate_name,
+    wait_for,
+    wait_job,
+)
+from tests.k8s import manifests as m
+
+pytestmark = pytest.mark.k8s
+
+
+class FakeClock:
+    """A clock that advances only when slept on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+# ---- naming -----------------------------------------------------------------------------------
+
+
+def test_unique_suffix_is_time_sortable_and_random() -> None:
+    assert unique_suffix(now=0, token="beef") == "0-beef"
+    assert unique_suffix(now=36, token="0001") == "10-0001"
+    a, b = unique_suffix(now=1_800_000_000), unique_suffix(now=1_800_000_000)
+    assert a.split("-")[0] == b.split("-")[0]
+    assert len(a.split("-")[1]) == 4
+
+
+def test_unique_name_fits_the_operator_limit() -> None:
+    assert unique_name("calc-mean", suffix="abc-1234") == "calc-mean-abc-1234"
+    long = "a" * 60
+    name = unique_name(long, suffix="t4k2l1-9f3a")
+    assert len(name) <= CLUSTER_NAME_MAX
+    assert name.endswith("-t4k2l1-9f3a")
+    # Truncation never leaves a '-' before the separator.
+    name = unique_name("ab-" + "c" * 50, suffix="s" * 47)
+    assert "--" not in name and len(name) <= CLUSTER_NAME_MAX
+
+
+def test_unique_names_differ_between_submissions() -> None:
+    names = {unique_name("calc-mean") for _ in range(50)}
+    assert len(names) == 50
+
+
+@pytest.mark.parametrize("bad", ["Calc", "-x", "x-", "a_b", "", "a" * 64])
+def test_validate_name_rejects_non_dns_labels(bad: str) -> None:
+    with pytest.raises(UserError, match="expected at most"):
+        validate_name(bad)
+
+
+def test_unique_name_rejects_bad_base() -> None:
+    with pytest.raises(UserError):
+        unique_name("Not_Valid")
+
+
+# ---- manifests --------------------------------------------------------------------------------
+
+
+def _job() -> dict[str, Any]:
+    return specs.daskjob("calc-mean", ["daskburst", "run", "calc-mean"], namespace="daskburst")
+
+
+def test_prepare_submission_renames_everything_that_names_the_cluster() -> None:
+    job = _job()
+    scaler = specs.daskautoscaler("calc-mean", 1, 3, namespace="daskburst")
+    new_job, new_scaler = prepare_submission(job, [scaler], "calc-mean-x1", "team-a", "r/i:1")
+    assert new_job["metadata"]["name"] == "calc-mean-x1"
+    assert new_job["metadata"]["namespace"] == "team-a"
+    cluster = new_job["spec"]["cluster"]["spec"]
+    assert cluster["scheduler"]["service"]["selector"]["dask.org/cluster-name"] == "calc-mean-x1"
+    text = json.dumps(new_job)
+    assert '"app.kubernetes.io/instance": "calc-mean"' not in text
+    assert {c["image"] for c in m.containers(new_job)} == {"r/i:1"}
+    assert new_scaler["spec"]["cluster"] == "calc-mean-x1"
+    assert new_scaler["metadata"]["name"] == "calc-mean-x1"
+    # The inputs are untouched.
+    assert job["metadata"]["name"] == "calc-mean" and scaler["spec"]["cluster"] == "calc-mean"
+    m.validate(new_job)
+    m.validate(new_scaler)
+
+
+def test_prepare_submission_rejects_non_jobs_and_long_names() -> None:
+    with pytest.raises(UserError, match="expected a DaskJob"):
+        prepare_submission(specs.daskcluster("x"), [], "x-1", "ns")
+    with pytest.raises(UserError):
+        prepare_submission(_job(), [], "a" * (CLUSTER_NAME_MAX + 1), "ns")
+
+
+def test_find_autoscalers_reads_sibling_files() -> None:
+    scalers = find_autoscalers(m.ROOT / "jobs" / "bag.yaml", "bag")
+    assert [s["spec"]["cluster"] for s in scalers] == ["bag"]
+    assert find_autoscalers(m.ROOT / "jobs" / "bag.yaml", "nope") == []
+
+
+def test_load_file_errors_are_one_line_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        load_file(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_file(bad)
+    notk8s = tmp_path / "x.yaml"
+    notk8s.write_text("just: data\n")
+    with pytest.raises(UserError, match="apiVersion and kind"):
+        load_file(notk8s)
+    kust = tmp_path / "kustomization.yaml"
+    kust.write_text("resources: []\n")
+    with pytest.raises(UserError, match="kustomization"):
+        load_file(kust)
+
+
+def test_sort_for_apply_puts_dependencies_first() -> None:
+    objs = [{"kind": k} for k in ("DaskJob", "Deployment", "RoleBinding", "Namespace")]
+    objs.append({"kind": "CustomResourceDefinition"})
+    kinds = [o["kind"] for o in sort_for_apply(objs)]
+    assert kinds == [
+        "Namespace",
+        "CustomResourceDefinition",
+        "RoleBinding",
+        "Deployment",
+        "DaskJob",
+    ]
+
+
+def test_parse_result_finds_the_record_among_log_lines() -> None:
+    record = {"workload": "bag", "result": {"digest": "abc", "matches": 3}}
+    log = (
+        "dashboard: http://x:8787/status\n"
+        "some warning {not json}\n" + json.dumps(record, indent=2) + "\n2026-11-27 INFO done\n"
+    )
+    assert parse_result(log) == record
+    assert parse_result("no json here\n") is None
+    assert parse_result('{"a": 1}\n') is None
+
+
+def test_job_phase_defaults_to_pending() -> None:
+    assert job_phase({}) == "Pending"
+    assert job_phase({"status": {"jobStatus": "Running"}}) == "Running"
+
+
+# ---- waiting ----------------------------------------------------------------------------------
+
+
+def test_wait_for_returns_first_value_and_sleeps_on_the_clock() -> None:
+    clock = FakeClock()
+    values = iter([None, None, 7])
+    assert wait_for(lambda: next(values), timeout=60, what="x", interval=5, clock=clock) == 7
+    assert clock.sleeps == [5, 5]
+
+
+def test_wait_for_times_out_without_oversleeping() -> None:
+    clock = FakeClock()
+    with pytest.raises(WaitTimeoutError, match="timed out after 12 s waiting for the thing"):
+        wait_for(lambda: None, timeout=12, what="the thing", interval=5, clock=clock)
+    assert clock.sleeps == [5, 5, 2]
+
+
+def test_wait_for_checks_once_even_with_zero_timeout() -> None:
+    assert wait_for(lambda: "ok", timeout=0, what="x", clock=FakeClock()) == "ok"
+
+
+class FakeJobs:
+    """A scripted DaskJob: one entry per poll."""
+
+    def __init__(self, phases: list[str], workers: list[int], log_lines: list[str]) -> None:
+        self.phases, self.worker_counts, self.log_lines = phases, workers, log_lines
+        self.polls = 0
+        self.deleted: list[str] = []
+
+    def phase(self, name: str) -> str:
+        self.polls += 1
+        return self.phases[min(self.polls, len(self.phases)) - 1]
+
+    def workers(self, name: str) -> int:
+        return self.worker_counts[min(self.polls, len(self.worker_counts)) - 1]
+
+    def runner_log(self, name: str) -> str:
+        return "".join(self.log_lines[: self.polls])
+
+    def scheduler_log(self, name: str) -> str:
+        return "" if self.phases[self.polls - 1] in ("Successful", "Failed") else "sched\n"
+
+    def delete(self, name: str) -> None:
+        self.deleted.append(name)
+
+
+def test_wait_job_streams_logs_tracks_peak_and_saves_artifacts(tmp_path: Path) -> None:
+    record = {"workload": "calc-mean", "result": {"digest": "d1"}}
+    lines = ["starting\n", json.dumps(record) + "\n", "", ""]
+    jobs = FakeJobs(["Pending", "Running", "Running", "Successful"], [0, 1, 3, 0], lines)
+    out = io.StringIO()
+    clock = FakeClock()
+    outcome = wait_job(
+        jobs, "calc-mean-1", timeout=100, clock=clock, stream=out, artifacts=tmp_path / "a"
+    )
+    assert isinstance(outcome, JobOutcome) and outcome.ok
+    assert outcome.peak_workers == 3
+    assert outcome.events == ["Pending", "Running", "Successful"]
+    assert outcome.result == record
+    assert out.getvalue() == "starting\n" + json.dumps(record) + "\n"
+    assert (tmp_path / "a" / "scheduler.log").read_text() == "sched\n"
+    assert json.loads((tmp_path / "a" / "result.json").read_text()) == record
+    assert "starting" in (tmp_path / "a" / "runner.log").read_text()
+    assert jobs.deleted == []
+
+
+def test_wait_job_reports_failure_without_raising() -> None:
+    jobs = FakeJobs(["Running", "Failed"], [1, 1], ["Traceback ...\n", ""])
+    outcome = wait_job(jobs, "j", timeout=100, clock=FakeClock())
+    assert not outcome.ok and outcome.phase == "Failed" and outcome.result is None
+
+
+def test_wait_job_deletes_the_job_on_timeout() -> None:
+    jobs = FakeJobs(["Running"], [1], [""])
+    clock = FakeClock()
+    with pytest.raises(BackendError, match="timed out after 10 s .*deleted the job"):
+        wait_job(jobs, "slow-1", timeout=10, clock=clock, interval=2)
+    assert jobs.deleted == ["slow-1"]
+    assert sum(clock.sleeps) == pytest.approx(10)
+
+
+# ---- specs ------------------------------------------------------------------------------------
+
+
+def test_specs_are_restricted_and_named_like_the_operator_expects() -> None:
+    cluster = specs.daskcluster("c1", namespace="ns", image="img:1")
+    m.validate(cluster)
+    sched = cluster["spec"]["scheduler"]
+    assert sched["service"]["selector"] == {
+        "dask.org/component": "scheduler",
+        "dask.org/cluster-name": "c1",
+    }
+    for ps in m.pod_specs(cluster):
+        assert ps["securityContext"]["runAsNonRoot"] is True
+        assert ps["automountServiceAccountToken"] is False
+    assert cluster["metadata"]["annotations"]["checkov.io/skip1"].count("=") >= 1
+    assert all(reason for reason in specs.CHECKOV_SKIPS.values())

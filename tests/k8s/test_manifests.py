@@ -1,0 +1,282 @@
+"""Offline checks of every Kubernetes manifest: renders, schemas, labels, images, names."""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.helpers import require
+from tests.k8s import manifests as m
+from tests.k8s.operator_render import render_job
+
+pytestmark = pytest.mark.k8s
+
+LABELS = ("name", "instance", "component", "part-of", "managed-by", "version")
+SELECTOR_OK = {f"app.kubernetes.io/{k}" for k in ("name", "instance", "component")}
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CLUSTER_NAME_MAX = 52  # the operator rejects DaskCluster names of 53+ characters
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kubectl() -> None:
+    require(m.have_kubectl(), "kubectl (with built-in kustomize) is not on PATH")
+
+
+def _objects() -> list[tuple[str, dict[str, Any]]]:
+    return m.all_objects()
+
+
+def _id(item: tuple[str, dict[str, Any]]) -> str:
+    origin, obj = item
+    return f"{origin}:{obj['kind']}/{obj['metadata']['name']}"
+
+
+def test_every_kustomization_renders() -> None:
+    dirs = m.kustomizations()
+    assert {str(d.relative_to(m.ROOT)) for d in dirs} >= {
+        "charts/dask-operator",
+        "charts/dask-operator/base",
+        "charts/dask-operator/overlays/namespaced",
+        "charts/dask-burst/base",
+        "charts/dask-burst/overlays/kind",
+        "charts/dask-burst/overlays/cloud",
+        "k8s",
+    }
+    for d in dirs:
+        assert m.render(d), f"{d} renders no objects"
+    assert m.components(), "the namespaced RBAC component is missing"
+
+
+def test_every_object_validates_against_its_schema() -> None:
+    failures = []
+    for origin, obj in _objects():
+        try:
+            m.validate(obj)
+        except Exception as exc:  # noqa: BLE001 - collect every failure, report all
+            failures.append(f"{_id((origin, obj))}: {getattr(exc, 'message', exc)}")
+    assert not failures, "\n".join(failures)
+
+
+def test_strict_validation_catches_unknown_fields() -> None:
+    job = m.load(m.ROOT / "jobs" / "calc-mean.yaml")[0]
+    job["spec"]["cluster"]["spec"]["worker"]["replica"] = 2  # typo of replicas
+    with pytest.raises(jsonschema.ValidationError):
+        m.validate(job)
+    dep = next(o for o in m.render(m.ROOT / "charts/dask-operator") if o["kind"] == "Deployment")
+    dep = m.deepcopy(dep)
+    dep["spec"]["template"]["spec"]["containers"][0]["imagePullpolicy"] = "Always"
+    with pytest.raises(jsonschema.ValidationError):
+        m.validate(dep)
+
+
+def test_operator_built_objects_validate() -> None:
+    for path in m.job_files():
+        for job in m.load(path):
+            if job["kind"] != "DaskJob":
+                continue
+            made = render_job(job, "daskburst", workers=2)
+            for obj in (made["runner"], made["scheduler"], made["service"], *made["workers"]):
+                m.validate(obj)
+            m.validate(made["cluster"])
+            m.validate(made["workergroup"])
+
+
+def test_every_object_carries_the_recommended_labels() -> None:
+    missing = []
+    for item in _objects():
+        labels = item[1]["metadata"].get("labels", {})
+        absent = [k for k in LABELS if not labels.get(f"app.kubernetes.io/{k}")]
+        if absent:
+            missing.append(f"{_id(item)} lacks {absent}")
+    assert not missing, "\n".join(missing)
+
+
+def _selectors(obj: dict[str, Any]) -> list[dict[str, str]]:
+    spec = obj.get("spec", {})
+    out = []
+    if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "PodDisruptionBudget"):
+        out.append(spec["selector"].get("matchLabels", {}))
+    if obj["kind"] == "NetworkPolicy":
+        out.append(spec["podSelector"].get("matchLabels", {}))
+        for rule in spec.get("ingress", []):
+            for peer in rule.get("from", []):
+                out.append(peer.get("podSelector", {}).get("matchLabels", {}))
+    if obj["kind"] == "Service":
+        out.append(spec.get("selector", {}))
+    return out
+
+
+def test_selectors_use_only_name_instance_component() -> None:
+    for item in _objects():
+        for selector in _selectors(item[1]):
+            app_keys = {k for k in selector if k.startswith("app.kubernetes.io/")}
+            assert app_keys <= SELECTOR_OK, f"{_id(item)} selects on {app_keys - SELECTOR_OK}"
+
+
+def test_no_latest_or_untagged_images() -> None:
+    for item in _objects():
+        for c in m.containers(item[1]):
+            image = c["image"]
+            tag = image.rsplit("/", 1)[-1]
+            assert "@sha256:" in image or ":" in tag, f"{_id(item)}: untagged image {image}"
+            assert not tag.endswith(":latest"), f"{_id(item)}: {image} uses :latest"
+
+
+def test_operator_image_is_the_pinned_dask_kubernetes_release() -> None:
+    from importlib.metadata import version
+
+    images = {
+        c["image"] for o in m.render(m.ROOT / "charts/dask-operator") for c in m.containers(o)
+    }
+    assert images == {f"ghcr.io/dask/dask-kubernetes-operator:{version('dask-kubernetes')}"}
+
+
+def test_names_are_dns_labels_and_clusters_fit_the_operator_limit() -> None:
+    for item in _objects():
+        obj = item[1]
+        name = obj["metadata"]["name"]
+        if obj["kind"] in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+            assert len(name) <= 253, _id(item)
+            continue
+        assert DNS1123.match(name) and len(name) <= 63, f"{_id(item)}: bad name"
+        if obj["kind"] in ("DaskCluster", "DaskJob"):
+            assert len(name) <= CLUSTER_NAME_MAX, f"{_id(item)}: {len(name)} chars"
+
+
+def test_pods_are_restricted_and_have_resources_and_probes() -> None:
+    for item in _objects():
+        obj = item[1]
+        for ps in m.pod_specs(obj):
+            psc = ps.get("securityContext", {})
+            assert psc.get("runAsNonRoot") is True, _id(item)
+            assert psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", _id(item)
+            for c in ps["containers"]:
+                sc = c.get("securityContext", {})
+                assert sc.get("allowPrivilegeEscalation") is False, _id(item)
+                assert sc.get("readOnlyRootFilesystem") is True, _id(item)
+                assert sc.get("capabilities", {}).get("drop") == ["ALL"], _id(item)
+                res = c.get("resources", {})
+                assert res.get("requests") and res.get("limits", {}).get("memory"), _id(item)
+                if c["name"] != "runner":
+                    assert "livenessProbe" in c and "readinessProbe" in c, _id(item)
+
+
+def test_dask_scheduler_exposes_named_ports_health_probes_and_api() -> None:
+    for item in _objects():
+        obj = item[1]
+        if obj["kind"] not in ("DaskCluster", "DaskJob"):
+            continue
+        spec = obj["spec"] if obj["kind"] == "DaskCluster" else obj["spec"]["cluster"]["spec"]
+        sched = spec["scheduler"]["spec"]["containers"][0]
+        assert {p["name"]: p["containerPort"] for p in sched["ports"]} == {
+            "tcp-comm": 8786,
+            "http-dashboard": 8787,
+        }
+        assert sched["livenessProbe"]["httpGet"]["path"] == "/health"
+        env = {e["name"]: e.get("value", "") for e in sched["env"]}
+        assert "distributed.http.scheduler.api" in env["DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"]
+        name = obj["metadata"]["name"]
+        assert spec["scheduler"]["service"]["selector"]["dask.org/cluster-name"] == name
+        worker = spec["worker"]["spec"]["containers"][0]
+        assert worker["args"][2:4] == ["--name", "$(DASK_WORKER_NAME)"]
+
+
+def test_jobs_folder_is_plain_resources_one_per_file() -> None:
+    jobs = m.ROOT / "jobs"
+    assert not (jobs / "kustomization.yaml").exists()
+    assert not list(jobs.glob("*.yml"))
+    kinds: dict[str, list[str]] = {}
+    for path in m.job_files():
+        docs = m.load(path)
+        assert len(docs) == 1, f"{path.name}: one resource per file"
+        kinds.setdefault(docs[0]["kind"], []).append(docs[0]["metadata"]["name"])
+        assert docs[0]["metadata"].get("namespace") == "daskburst", path.name
+    assert sorted(kinds["DaskJob"]) == ["array", "bag", "calc-mean", "dataframe"]
+    assert sorted(kinds["DaskAutoscaler"]) == sorted(kinds["DaskJob"])
+    for path in m.job_files():
+        doc = m.load(path)[0]
+        if doc["kind"] == "DaskJob":
+            runner = doc["spec"]["job"]["spec"]
+            assert runner["restartPolicy"] == "Never"
+            args = runner["containers"][0]["args"]
+            assert args[:3] == ["daskburst", "run", doc["metadata"]["name"]]
+            assert args[args.index("--backend") + 1] == "auto"
+        else:
+            assert doc["spec"]["maximum"] > doc["spec"]["minimum"] >= 1
+
+
+def test_every_yaml_file_holds_one_resource() -> None:
+    for top in ("charts", "k8s", "jobs"):
+        for path in (m.ROOT / top).rglob("*"):
+            assert path.suffix != ".yml", f"{path}: use .yaml"
+            if path.suffix == ".yaml" and path.parent.name != "slurm":
+                docs = list(yaml.load_all(path.read_text(), Loader=m.Loader))
+                assert len([d for d in docs if d is not None]) == 1, f"{path}: one per file"
+
+
+def test_crds_are_the_pinned_release_copies() -> None:
+    import dask_kubernetes
+
+    shipped = (
+        Path(dask_kubernetes.__file__).parent
+        / "operator/deployment/helm/dask-kubernetes-operator/crds"
+    )
+    names = sorted(p.name for p in shipped.glob("*.yaml"))
+    assert names == sorted(p.name for p in m.CRD_DIR.glob("*.yaml"))
+    _, mismatch, errors = filecmp.cmpfiles(shipped, m.CRD_DIR, names, shallow=False)
+    assert not mismatch and not errors, f"CRDs drifted, run `make k8s-crds`: {mismatch}"
+
+
+def test_generated_manifests_are_up_to_date() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(m.ROOT / "scripts/k8s/render_manifests.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_kind_config_pins_the_node_image_of_the_makefile() -> None:
+    config = yaml.safe_load((m.ROOT / "k8s" / "kind-config.yaml").read_text())
+    roles = [n["role"] for n in config["nodes"]]
+    assert roles == ["control-plane", "worker", "worker"]
+    images = {n["image"] for n in config["nodes"]}
+    assert len(images) == 1
+    (image,) = images
+    assert re.match(r"^kindest/node:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$", image)
+    mk = (m.ROOT / "mk" / "k8s.mk").read_text()
+    assert f"KIND_NODE_IMAGE ?= {image}" in mk
+
+
+def test_namespaces_enforce_pod_security_restricted() -> None:
+    for item in _objects():
+        obj = item[1]
+        if obj["kind"] == "Namespace":
+            labels = obj["metadata"]["labels"]
+            assert labels["pod-security.kubernetes.io/enforce"] == "restricted", _id(item)
+
+
+def test_scheduler_network_policy_admits_namespace_and_operator_only() -> None:
+    objs = m.render(m.ROOT / "k8s")
+    (policy,) = [
+        o
+        for o in objs
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "dask-scheduler"
+    ]
+    peers = [p for rule in policy["spec"]["ingress"] for p in rule["from"]]
+    assert {"podSelector": {}} in peers
+    for peer in peers:
+        assert "ipBlock" not in peer
+        if "namespaceSelector" in peer:
+            assert peer["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "dask-operator"
+            }
