@@ -63,6 +63,28 @@ def render_job(job: dict[str, Any], namespace: str, workers: int | None = None) 
         labels=labels,
     )
 
+    made = render_cluster(cluster, namespace, workers)
+    runner["metadata"]["namespace"] = namespace
+    return {"runner": runner, **made}
+
+
+def render_cluster(
+    cluster: dict[str, Any], namespace: str, workers: int | None = None
+) -> dict[str, Any]:
+    """Return the objects the operator makes for a DaskCluster.
+
+    Args:
+        cluster: A DaskCluster dict.
+        namespace: Its namespace.
+        workers: Worker Deployments to render (default: the worker replicas, at least 1).
+
+    Returns:
+        ``{"cluster", "scheduler", "service", "workergroup", "workers": [...]}``.
+    """
+    cluster = copy.deepcopy(cluster)
+    name = cluster["metadata"]["name"]
+    cluster["metadata"].setdefault("labels", {})["dask.org/cluster-name"] = name
+    cluster["metadata"]["annotations"] = _ignored(cluster["metadata"].get("annotations", {}))
     c_labels = dict(cluster["metadata"]["labels"])
     c_ann = dict(cluster["metadata"]["annotations"])
     sched = cluster["spec"]["scheduler"]
@@ -76,7 +98,7 @@ def render_job(job: dict[str, Any], namespace: str, workers: int | None = None) 
     g_labels, g_ann = _merge_meta(
         group["metadata"]["labels"], group["metadata"]["annotations"], wspec
     )
-    n = wspec.get("replicas", 1) if workers is None else workers
+    n = max(1, wspec.get("replicas", 1)) if workers is None else workers
     worker_deps = []
     for i in range(n):
         dep = ctl.build_worker_deployment_spec(
@@ -91,11 +113,10 @@ def render_job(job: dict[str, Any], namespace: str, workers: int | None = None) 
         for key, value in c_labels.items():  # kopf.label(data, labels=cluster.labels)
             dep["metadata"]["labels"].setdefault(key, value)
         worker_deps.append(dep)
-    for obj in (cluster, runner, scheduler, service, group, *worker_deps):
+    for obj in (cluster, scheduler, service, group, *worker_deps):
         obj["metadata"]["namespace"] = namespace
     return {
         "cluster": cluster,
-        "runner": runner,
         "scheduler": scheduler,
         "service": service,
         "workergroup": group,

@@ -81,15 +81,26 @@ def labels(instance: str, component: str, version: str = __version__) -> dict[st
     }
 
 
-def checkov_annotations() -> dict[str, str]:
+#: Extra skips for a DaskJob's runner pod only.
+RUNNER_CHECKOV_SKIPS = {
+    "CKV_K8S_8": "A batch pod that exits when its computation ends; it serves nothing to probe",
+    "CKV_K8S_9": "A batch pod that exits when its computation ends; nothing routes traffic to it",
+}
+
+
+def checkov_annotations(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return ``checkov.io/skipN`` annotations, each with its one-line reason.
+
+    Args:
+        extra: More ``check -> reason`` pairs beyond :data:`CHECKOV_SKIPS`.
 
     Returns:
         Annotation name to ``CHECK=reason``.
     """
+    skips = {**CHECKOV_SKIPS, **(extra or {})}
     return {
         f"checkov.io/skip{i}": f"{check}={reason}"
-        for i, (check, reason) in enumerate(sorted(CHECKOV_SKIPS.items()), start=1)
+        for i, (check, reason) in enumerate(sorted(skips.items()), start=1)
     }
 
 
@@ -421,7 +432,10 @@ def daskjob(
         "metadata": meta,
         "spec": {
             "job": {
-                "metadata": {"labels": labels(name, "runner")},
+                "metadata": {
+                    "labels": labels(name, "runner"),
+                    "annotations": checkov_annotations(RUNNER_CHECKOV_SKIPS),
+                },
                 "spec": runner_pod_spec(args, image, res["runner"], pull_policy=pull_policy),
             },
             # The CRD has no spec.cluster.metadata (the API server would prune it): the
