@@ -47,7 +47,7 @@ k8s-check: venv k8s-tools ## Offline checks: renders, schemas, CRD/manifest drif
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -m k8s tests/k8s $(K8S_PYTEST_ARGS)
 
 .PHONY: kind-up
-kind-up: ## Create the kind cluster $(KIND_CLUSTER) (3 nodes, pinned node image)
+kind-up: ## Create the kind cluster (1 control plane + 2 workers, pinned node image)
 	@scripts/k8s/require-kind.sh || exit 1
 	@mkdir -p $(dir $(KIND_KUBECONFIG))
 	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
@@ -60,7 +60,7 @@ kind-up: ## Create the kind cluster $(KIND_CLUSTER) (3 nodes, pinned node image)
 	@echo "kind-up: export KUBECONFIG=$(KIND_KUBECONFIG)"
 
 .PHONY: kind-load
-kind-load: ## Load $(IMG) (also tagged $(KIND_IMG_DEV)) into the kind cluster
+kind-load: ## Load the project image (IMG, also tagged :dev) into the kind cluster
 	@scripts/k8s/require-kind.sh || exit 1
 	@$(CONTAINER_TOOL) image inspect '$(IMG)' >/dev/null 2>&1 || $(MAKE) image
 	$(CONTAINER_TOOL) tag '$(IMG)' '$(KIND_IMG_DEV)'
@@ -71,7 +71,7 @@ kind-load: ## Load $(IMG) (also tagged $(KIND_IMG_DEV)) into the kind cluster
 	@rm -f build/kind/daskburst-image.tar
 
 .PHONY: deploy
-deploy: venv ## Install the operator and k8s/ into $(KIND_KUBECONFIG), then the dask-burst kind overlay
+deploy: venv ## Install the operator and k8s/ on the kind cluster, then dask-burst (kind overlay)
 	KUBECONFIG='$(KIND_KUBECONFIG)' $(BIN)/daskburst k8s install --timeout 300
 	KUBECONFIG='$(KIND_KUBECONFIG)' $(KUBECTL) apply -k charts/dask-burst/overlays/kind
 
@@ -84,7 +84,7 @@ kind-test: venv ## Full flow on a fresh kind cluster: image, operator, jobs/, re
 	  scripts/k8s/e2e.sh
 
 .PHONY: kind-down
-kind-down: ## Delete the kind cluster $(KIND_CLUSTER) and its kubeconfig
+kind-down: ## Delete the kind cluster and its kubeconfig
 	@if command -v $(KIND) >/dev/null 2>&1; then $(KIND) delete cluster --name '$(KIND_CLUSTER)'; \
 	else echo "kind-down: $(KIND) not installed, nothing to delete"; fi
 	@rm -f '$(KIND_KUBECONFIG)'
