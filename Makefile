@@ -43,6 +43,16 @@ test: venv ## Run the test suite (unit + every integration the machine supports)
 unit: venv ## Run only the fast unit tests
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+##@ Performance
+
+BENCH_OUT ?= bench-out
+BENCH_ARGS ?= --quick
+
+.PHONY: bench
+bench: venv ## Benchmark every workload (writes $(BENCH_OUT)/bench.json, summary.md, charts)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/daskburst bench $(BENCH_ARGS) --out $(BENCH_OUT)
+
 ##@ Quality
 
 .PHONY: lint

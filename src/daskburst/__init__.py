@@ -14,6 +14,7 @@ from typing import Any
 
 from daskburst import config as _config  # noqa: F401  (loads the defaults into dask.config)
 from daskburst._version import __version__
+from daskburst.batched import map_batched
 from daskburst.calc_mean import calc_mean, calc_mean_vargs, calc_mean_vargs2
 
 
@@ -27,4 +28,11 @@ def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, A
     return _run(workload, backend=backend, **kwargs)
 
 
-__all__ = ["__version__", "calc_mean", "calc_mean_vargs", "calc_mean_vargs2", "run"]
+__all__ = [
+    "__version__",
+    "calc_mean",
+    "calc_mean_vargs",
+    "calc_mean_vargs2",
+    "map_batched",
+    "run",
+]
