@@ -1,0 +1,508 @@
+"""The slurm backend, job-script and sbatch scripts against the real local SLURM.
+
+Tests marked ``slurm`` need ``make slurm-up`` (they skip without it, and fail
+with ``CI=true``). Every test gives its worker jobs a unique job name and cancels
+whatever still carries it afterwards, so nothing is left queued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask_jobqueue  # noqa: F401  (load jobqueue.* defaults before dask.config.set)
+import pytest
+from tests.helpers import require
+
+from daskburst.backends import BackendOptions, open_backend
+from daskburst.backends._slurm import (
+    job_kwargs,
+    lifetime_args,
+    parse_walltime,
+)
+from daskburst.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+DASKBURST = str(Path(sys.executable).with_name("daskburst"))
+JOBS = REPO / "jobs" / "slurm"
+
+# Small sizes: the machine has 2 cores shared with other test suites.
+SMALL: dict[str, list[str]] = {
+    "calc-mean": ["--replicates", "4", "--n", "200000"],
+    "array": ["--rows", "2000", "--cols", "1000", "--chunks", "500,1000"],
+    "bag": ["--input", "synthetic"],
+    "dataframe": ["--input", "synthetic"],
+}
+SMALL_ENV = {
+    "DASK_DASKBURST__SAMPLE__WIKISTATS__LINES": "20000",
+    "DASK_DASKBURST__SAMPLE__AIRLINE__ROWS": "20000",
+    # the same sizes for the sbatch scripts, which read these variables
+    "REPLICATES": "4",
+    "N": "200000",
+    "ROWS": "2000",
+    "COLS": "1000",
+    "CHUNKS": "500,1000",
+}
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _slurm_running() -> bool:
+    if not shutil.which("sbatch") or not shutil.which("sinfo"):
+        return False
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except subprocess.TimeoutExpired:
+        return False
+    return any(s.strip().rstrip("*~#") in ("idle", "mixed", "allocated") for s in out.split())
+
+
+def queued(name: str) -> list[tuple[str, str]]:
+    """Return ``(job id, state)`` of the jobs called ``name`` that SLURM still knows."""
+    out = subprocess.run(
+        ["squeue", "-h", "-n", name, "-o", "%i %T"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]  # type: ignore[misc]
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DASKBURST, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """Lines of stderr other than the informational ``dashboard: URL``."""
+    return [line for line in stderr.splitlines() if not line.startswith("dashboard: ")]
+
+
+def digest(path: Path) -> str:
+    return str(json.loads(path.read_text())["result"]["digest"])
+
+
+_local_digests: dict[str, str] = {}
+
+
+def local_digest(workload: str, env: dict[str, str], tmp_path: Path) -> str:
+    """Digest of ``workload`` at SMALL size on the local backend (computed once)."""
+    if workload not in _local_digests:
+        out = tmp_path / f"{workload}-local.json"
+        proc = run_cli(
+            ["run", workload, *SMALL[workload], "--backend", "local", "--workers", "1"]
+            + ["--no-progress", "--output", str(out)],
+            env,
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        _local_digests[workload] = digest(out)
+    return _local_digests[workload]
+
+
+# ---- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slurm() -> None:
+    require(_slurm_running(), "SLURM is not running here: run `make slurm-up` (as root)")
+
+
+@pytest.fixture
+def job_name(slurm: None) -> Iterator[str]:
+    """A unique worker job name; its jobs are cancelled after the test whatever happens."""
+    name = f"dbt-{uuid.uuid4().hex[:10]}"
+    yield name
+    leftovers = queued(name)
+    if leftovers:
+        subprocess.run(["scancel", "-n", name], check=False, timeout=30)
+
+
+@pytest.fixture
+def env(job_name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI runs: single-core 1 GB worker jobs named ``job_name``."""
+    cache = tmp_path / "cache"
+    return {
+        **os.environ,
+        **SMALL_ENV,
+        "PATH": f"{Path(DASKBURST).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DASKBURST": DASKBURST,
+        "DASK_JOBQUEUE__SLURM__CORES": "1",
+        "DASK_JOBQUEUE__SLURM__MEMORY": "1GB",
+        "DASK_JOBQUEUE__SLURM__NAME": job_name,
+        "DASK_JOBQUEUE__SLURM__LOG_DIRECTORY": str(tmp_path / "logs"),
+        "DASK_DASKBURST__CACHE_DIR": str(cache),
+    }
+
+
+@pytest.fixture
+def slurm_config(job_name: str, tmp_path: Path) -> Iterator[None]:
+    """The same settings as ``env``, for in-process use of the backend."""
+    with dask.config.set(
+        {
+            "jobqueue.slurm.cores": 1,
+            "jobqueue.slurm.memory": "1GB",
+            "jobqueue.slurm.name": job_name,
+            "jobqueue.slurm.log-directory": str(tmp_path / "logs"),
+        }
+    ):
+        yield
+
+
+# ---- no SLURM needed ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30", 1800), ("10:30", 630), ("01:00:00", 3600), ("1-00", 86400), ("2-01:02:03", 176523)],
+)
+def test_parse_walltime(text: str, seconds: float) -> None:
+    assert parse_walltime(text) == seconds
+
+
+def test_parse_walltime_rejects_garbage() -> None:
+    with pytest.raises(UserError, match="walltime 'soon'"):
+        parse_walltime("soon")
+
+
+def test_lifetime_from_walltime() -> None:
+    assert lifetime_args("01:00:00", "auto", "auto") == [
+        "--lifetime",
+        "3240s",
+        "--lifetime-stagger",
+        "180s",
+    ]
+    assert lifetime_args("00:02:00", "auto", "auto") == []  # too short to bother
+    assert lifetime_args("01:00:00", None, "auto") == []
+    assert lifetime_args("01:00:00", "55m", "4m") == [
+        "--lifetime",
+        "55m",
+        "--lifetime-stagger",
+        "4m",
+    ]
+
+
+def test_job_kwargs_only_passes_what_was_given() -> None:
+    with dask.config.set({"jobqueue.slurm.cores": 2, "jobqueue.slurm.memory": "4GB"}):
+        kwargs = job_kwargs(BackendOptions(extra={"queue": "short", "walltime": "01:00:00"}))
+    assert kwargs["queue"] == "short"
+    assert "cores" not in kwargs and "memory" not in kwargs  # dask-jobqueue reads its config
+    assert kwargs["worker_extra_args"][:2] == ["--lifetime", "3240s"]
+
+
+def test_job_kwargs_keeps_configured_lifetime() -> None:
+    with dask.config.set(
+        {
+            "jobqueue.slurm.cores": 1,
+            "jobqueue.slurm.memory": "1GB",
+            "jobqueue.slurm.worker-extra-args": ["--lifetime", "5m"],
+        }
+    ):
+        assert job_kwargs(BackendOptions())["worker_extra_args"] == ["--lifetime", "5m"]
+
+
+def test_job_kwargs_needs_cores_and_memory() -> None:
+    with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": "1GB"}):
+        with pytest.raises(UserError, match="cores per job is not set"):
+            job_kwargs(BackendOptions())
+
+
+def test_job_kwargs_rejects_unknown_keys() -> None:
+    with pytest.raises(UserError, match="SLURM option\\(s\\) partition"):
+        job_kwargs(BackendOptions(extra={"partition": "debug"}))
+
+
+def test_job_script_from_config_and_flags(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DASK_JOBQUEUE__SLURM__CORES": "2",
+        "DASK_JOBQUEUE__SLURM__MEMORY": "2GB",
+        "DASK_JOBQUEUE__SLURM__JOB_EXTRA_DIRECTIVES": '["--qos=low"]',
+    }
+    proc = run_cli(
+        ["slurm", "job-script", "--queue", "short", "--processes", "2", "--walltime", "01:00:00"],
+        env,
+        tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    script = proc.stdout
+    assert script.startswith("#!/usr/bin/env bash")
+    for line in (
+        "#SBATCH -p short",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=2G",
+        "#SBATCH -t 01:00:00",
+        "#SBATCH --qos=low",
+    ):
+        assert line in script
+    assert "--nworkers 2" in script and "--lifetime 3240s" in script
+
+
+def test_job_script_without_cores_is_a_user_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_JOBQUEUE__")}
+    proc = run_cli(["slurm", "job-script"], env, tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert len(error_lines(proc.stderr)) == 1 and "jobqueue.slurm.cores" in proc.stderr
+
+
+# ---- against the real SLURM --------------------------------------------------------------
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("workload", list(SMALL))
+def test_workload_digest_matches_local(
+    workload: str, env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    out = tmp_path / f"{workload}-slurm.json"
+    proc = run_cli(
+        ["run", workload, *SMALL[workload], "--backend", "slurm", "--workers", "2"]
+        + ["--no-progress", "--output", str(out)],
+        env,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["backend"] == "slurm"
+    assert record["result"]["digest"] == local_digest(workload, env, tmp_path)
+    wait_until(lambda: not queued(job_name), 60, "the worker jobs to leave the queue")
+
+
+@pytest.mark.slurm
+def test_adapt_from_zero_submits_jobs_and_returns_to_zero(
+    env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    assert not queued(job_name)
+    out = tmp_path / "adapt.json"
+    args = ["run", "calc-mean", "--replicates", "16", "--n", "4000000", "--backend", "slurm"]
+    proc = subprocess.Popen(
+        [DASKBURST, *args, "--adapt", "0:2", "--no-progress", "--output", str(out)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen.update(job_id for job_id, _ in queued(job_name))
+            time.sleep(0.3)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert seen, "no worker job appeared in squeue while the work was queued"
+    wait_until(lambda: not queued(job_name), 60, "the queue to be empty after the run")
+    record = json.loads(out.read_text())
+    assert record["workers"] == 2
+
+
+@pytest.mark.slurm
+def test_adaptive_cluster_scales_back_to_zero_while_open(slurm_config: None, job_name: str) -> None:
+    xs = [dask.delayed(time.sleep)(1.0) for _ in range(6)]
+    with open_backend("slurm", BackendOptions(adapt=(0, 2))) as session:
+        assert not queued(job_name)  # adapt 0:N starts with no job at all
+        session.compute(xs)
+        assert session.cluster is not None
+        # Nothing is computing any more: adaptive scaling retires every worker job.
+        wait_until(lambda: not queued(job_name), 60, "adaptive scale-down to zero jobs")
+    assert not queued(job_name)
+
+
+@pytest.mark.slurm
+def test_close_cancels_jobs_also_when_the_run_fails(slurm_config: None, job_name: str) -> None:
+    def boom(x: int) -> int:
+        raise ValueError(f"task {x} failed on purpose")
+
+    with pytest.raises(ValueError, match="on purpose"):
+        with open_backend("slurm", BackendOptions(workers=2)) as session:
+            assert queued(job_name)
+            session.compute([dask.delayed(boom)(1)])
+    wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
+
+
+@pytest.mark.slurm
+def test_cli_failure_leaves_nothing_queued(
+    env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    proc = run_cli(
+        ["run", "bag", "--input", str(tmp_path / "missing-*.gz"), "--backend", "slurm"]
+        + ["--adapt", "0:2", "--no-progress"],
+        env,
+        tmp_path,
+    )
+    assert proc.returncode != 0
+    wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
+
+
+@pytest.mark.slurm
+def test_scancel_of_one_worker_mid_run_still_completes(
+    slurm_config: None, job_name: str, tmp_path: Path
+) -> None:
+    from daskburst.runner import compute, prepare
+
+    params = {"replicates": 24, "n": 6_000_000}
+    expected = compute(prepare("calc-mean", **params), _sync_session())["digest"]
+    prepared = prepare("calc-mean", **params)
+    with open_backend("slurm", BackendOptions(workers=2)) as session:
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["value"] = compute(prepared, session)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+                result["error"] = exc
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        # Wait until both workers are computing, then kill one of their jobs.
+        client = session.client
+
+        def both_busy() -> bool:
+            processing = client.processing()
+            return len(processing) == 2 and all(processing.values())
+
+        wait_until(both_busy, 120, "both workers to be computing", interval=0.1)
+        victim = next(iter(session.cluster.workers.values())).job_id
+        subprocess.run(["scancel", str(victim)], check=True, timeout=30)
+        worker.join(timeout=240)
+        assert not worker.is_alive()
+        assert "error" not in result, result.get("error")
+        assert result["value"]["digest"] == expected
+    wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
+
+
+def _sync_session() -> Any:
+    from daskburst.backends import Session
+
+    return Session(backend="sync", workers=1, scheduler="synchronous")
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("mode", ["runner", "adapt"])
+@pytest.mark.parametrize("workload", list(SMALL))
+def test_sbatch_script_writes_the_result(
+    workload: str, mode: str, env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    out = tmp_path / "result.json"
+    script = JOBS / f"{workload}.sbatch"
+    proc = subprocess.run(
+        ["sbatch", "--parsable", "--job-name", job_name, str(script), str(out), mode],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    job_id = proc.stdout.strip().split(";")[0]
+    # The driver's worker jobs have the same name; wait for all of them to finish.
+    wait_until(lambda: not queued(job_name), 300, f"job {job_id} ({workload}, {mode}) to finish")
+    log = tmp_path / f"daskburst-{workload}-{job_id}.out"
+    assert out.exists(), log.read_text() if log.exists() else "no job log"
+    record = json.loads(out.read_text())
+    assert record["workload"] == workload
+    assert record["backend"] == ("address" if mode == "runner" else "slurm")
+    assert record["result"]["digest"] == local_digest(workload, env, tmp_path)
+    assert not list(tmp_path.glob(".daskburst-scheduler-*.json"))
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"DASK_JOBQUEUE__SLURM__QUEUE": "no-such-partition"}, "Invalid partition name"),
+        ({"DASK_JOBQUEUE__SLURM__MEMORY": "5000GB"}, "Requested node configuration"),
+    ],
+    ids=["partition", "memory"],
+)
+def test_bad_configuration_fails_with_one_line(
+    setting: dict[str, str], expected: str, env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    proc = run_cli(
+        ["run", "calc-mean", *SMALL["calc-mean"], "--backend", "slurm", "--adapt", "0:2"],
+        {**env, **setting},
+        tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert len(error_lines(proc.stderr)) == 1, proc.stderr
+    assert expected in proc.stderr
+    assert not queued(job_name)
+
+
+@pytest.fixture
+def down_partition(slurm: None) -> Iterator[str]:
+    """A partition that exists but is DOWN: jobs in it pend forever (PartitionDown)."""
+    name = f"dbtdown{uuid.uuid4().hex[:6]}"
+    node = subprocess.run(
+        ["sinfo", "-h", "-o", "%N"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.split()[0]
+    subprocess.run(
+        ["scontrol", "create", f"PartitionName={name}", f"Nodes={node}", "State=DOWN"],
+        check=True,
+        timeout=30,
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, timeout=30)
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    "scaling", [["--workers", "1"], ["--adapt", "0:2"]], ids=["scale", "adapt"]
+)
+def test_worker_job_that_can_never_start_fails_with_one_line(
+    scaling: list[str],
+    down_partition: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    job_name: str,
+) -> None:
+    proc = run_cli(
+        ["run", "calc-mean", *SMALL["calc-mean"], "--backend", "slurm", *scaling],
+        {**env, "DASK_JOBQUEUE__SLURM__QUEUE": down_partition},
+        tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert len(error_lines(proc.stderr)) == 1, proc.stderr
+    assert "PartitionDown" in proc.stderr
+    wait_until(lambda: not queued(job_name), 30, "the pending job to be cancelled")
