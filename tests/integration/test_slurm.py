@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -367,6 +368,32 @@ def test_cli_failure_leaves_nothing_queued(
         tmp_path,
     )
     assert proc.returncode != 0
+    wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_to_the_run_cancels_its_worker_jobs(
+    sig: signal.Signals, env: dict[str, str], tmp_path: Path, job_name: str
+) -> None:
+    args = ["run", "calc-mean", "--replicates", "40", "--n", "8000000", "--backend", "slurm"]
+    proc = subprocess.Popen(
+        [DASKBURST, *args, "--workers", "2", "--no-progress"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: len(queued(job_name)) == 2, 120, "two worker jobs")
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, stderr
     wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
 
 

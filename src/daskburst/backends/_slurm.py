@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -93,9 +94,24 @@ def _setting(key: str) -> Any:
     return dask.config.get(f"daskburst.slurm.{key}", _FALLBACK[key])
 
 
+def _keep_ctrl_c() -> None:
+    """Undo the SIGINT handler that importing ``dask_jobqueue`` installs.
+
+    ``dask_jobqueue.runner`` replaces SIGINT with ``sys.exit()`` at import time
+    (its runners stop themselves that way), which would make Ctrl-C exit with
+    status 0. Only :func:`run_in_allocation` needs that handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    if getattr(handler, "__module__", None) == "dask_jobqueue.runner":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _jobqueue(key: str) -> Any:
     import dask_jobqueue  # noqa: F401  (importing it loads the jobqueue.* defaults)
 
+    _keep_ctrl_c()
     return dask.config.get(f"jobqueue.slurm.{key}", None)
 
 
@@ -401,6 +417,27 @@ class _Watchdog(threading.Thread):
             raise BackendError(self.error)
 
 
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while the cluster is open, so that it is closed.
+
+    ``scancel`` of a driver job, or its walltime, sends SIGTERM; without this the
+    process would die without cancelling the worker jobs it submitted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _wait_for_workers(client: Any, n: int, dog: _Watchdog) -> None:
     while True:
         dog.raise_if_failed()
@@ -430,17 +467,26 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
             worker connects within ``daskburst.worker-timeout`` seconds.
     """
     from dask_jobqueue import slurm
-    from distributed import Client
 
     cluster_cls: Any = slurm.SLURMCluster  # py.typed without annotations
+    _keep_ctrl_c()
 
     kwargs = job_kwargs(opts)
     if _setting("preflight"):
         preflight(str(build_job(kwargs).job_script()))
     scheduler_options = {"dashboard_address": ":0", **(_jobqueue("scheduler-options") or {})}
     timeout = float(config.get("worker-timeout"))
+    with _exit_on_sigterm():
+        cluster: Any = cluster_cls(scheduler_options=scheduler_options, **kwargs)
+        with _closing(cluster, opts, timeout) as session:
+            yield session
+
+
+@contextlib.contextmanager
+def _closing(cluster: Any, opts: BackendOptions, timeout: float) -> Iterator[Session]:
+    from distributed import Client
+
     adapt = opts.adapt
-    cluster: Any = cluster_cls(scheduler_options=scheduler_options, **kwargs)
     dog: _Watchdog | None = None
     client: Any = None
     try:
