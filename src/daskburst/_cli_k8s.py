@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,15 @@ def _positive(value: str) -> float:
 def _api(args: argparse.Namespace) -> Any:
     import kr8s
 
+    kwargs: dict[str, Any] = {}
+    if args.context:
+        kwargs["context"] = args.context
+    kubeconfig = os.environ.get("KUBECONFIG", "")
+    if kubeconfig and os.pathsep not in kubeconfig:
+        # Explicit, so kr8s' per-arguments client cache never mixes two clusters.
+        kwargs["kubeconfig"] = kubeconfig
     try:
-        return kr8s.api(context=args.context) if args.context else kr8s.api()
+        return kr8s.api(**kwargs)
     except Exception as exc:  # noqa: BLE001 - kr8s raises many kinds when there is no cluster
         raise UserError(
             f"no Kubernetes cluster reachable ({type(exc).__name__}); expected KUBECONFIG or "
