@@ -280,3 +280,70 @@ def test_scheduler_network_policy_admits_namespace_and_operator_only() -> None:
             assert peer["namespaceSelector"]["matchLabels"] == {
                 "kubernetes.io/metadata.name": "dask-operator"
             }
+
+
+def test_namespaced_operator_has_no_cluster_rbac_and_watches_its_namespace() -> None:
+    objs = m.render(m.ROOT / "charts/dask-operator/overlays/namespaced")
+    kinds = {o["kind"] for o in objs}
+    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
+    assert {"Role", "RoleBinding"} <= kinds
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    assert dep["metadata"]["namespace"] == "daskburst"
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert "--namespace=$(POD_NAMESPACE)" in container["args"]
+    assert "--all-namespaces" not in container["args"]
+    cluster_rules = next(
+        o for o in m.render(m.ROOT / "charts/dask-operator") if o["kind"] == "ClusterRole"
+    )["rules"]
+    assert next(o for o in objs if o["kind"] == "Role")["rules"] == cluster_rules
+
+
+def test_overlays_set_image_scale_and_scheduling() -> None:
+    def cluster_and_scaler(overlay: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        objs = m.render(m.ROOT / "charts/dask-burst/overlays" / overlay)
+        (c,) = [o for o in objs if o["kind"] == "DaskCluster"]
+        (s,) = [o for o in objs if o["kind"] == "DaskAutoscaler"]
+        return c, s
+
+    kind, kind_scaler = cluster_and_scaler("kind")
+    assert {c["image"] for c in m.containers(kind)} == {"localhost/daskburst:dev"}
+    assert {c["imagePullPolicy"] for c in m.containers(kind)} == {"IfNotPresent"}
+    assert (kind_scaler["spec"]["minimum"], kind_scaler["spec"]["maximum"]) == (0, 3)
+    cloud, cloud_scaler = cluster_and_scaler("cloud")
+    assert (cloud_scaler["spec"]["minimum"], cloud_scaler["spec"]["maximum"]) == (0, 50)
+    worker = cloud["spec"]["worker"]["spec"]
+    args = worker["containers"][0]["args"]
+    assert args[args.index("--nthreads") + 1] == "2"
+    assert worker["priorityClassName"] == "daskburst-worker"
+    assert any(t["key"] == "cloud.google.com/gke-spot" for t in worker["tolerations"])
+    sched = cloud["spec"]["scheduler"]["spec"]
+    assert sched["priorityClassName"] == "daskburst-scheduler"
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in sched["affinity"]["nodeAffinity"]
+    objs = m.render(m.ROOT / "charts/dask-burst/overlays/cloud")
+    (pdb,) = [o for o in objs if o["kind"] == "PodDisruptionBudget"]
+    labels = {
+        "app.kubernetes.io/name": "daskburst",
+        "app.kubernetes.io/instance": "dask-burst",
+        "app.kubernetes.io/component": "scheduler",
+    }
+    assert pdb["spec"]["selector"]["matchLabels"] == labels
+    sched_labels = cloud["spec"]["scheduler"]["metadata"]["labels"]
+    assert labels.items() <= sched_labels.items()
+
+
+def test_resource_quota_fits_all_jobs_at_their_maximum() -> None:
+    from daskburst.k8s.specs import DEFAULT_RESOURCES
+
+    def cpu(v: str) -> float:
+        return float(v[:-1]) / 1000 if v.endswith("m") else float(v)
+
+    (quota,) = [o for o in m.render(m.ROOT / "k8s") if o["kind"] == "ResourceQuota"]
+    jobs = [d for p in m.job_files() for d in m.load(p)]
+    maxima = [d["spec"]["maximum"] for d in jobs if d["kind"] == "DaskAutoscaler"]
+    need = sum(
+        cpu(DEFAULT_RESOURCES["scheduler"]["limits"]["cpu"])
+        + cpu(DEFAULT_RESOURCES["runner"]["limits"]["cpu"])
+        + n * cpu(DEFAULT_RESOURCES["worker"]["limits"]["cpu"])
+        for n in maxima
+    )
+    assert need + 4 <= cpu(quota["spec"]["hard"]["limits.cpu"])  # + dask-burst at 3 workers
