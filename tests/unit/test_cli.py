@@ -241,3 +241,47 @@ def test_workloads_lists_everything():
     proc = cli("workloads")
     for name in ("calc-mean", "calc-mean-sweep", "array", "bag", "dataframe", "--chunks"):
         assert name in proc.stdout
+
+
+def test_ctrl_c_tears_the_cluster_down():
+    import signal
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen(
+        [
+            *CMD,
+            "run",
+            "calc-mean",
+            "--replicates",
+            "200",
+            "--n",
+            "1e8",
+            "--backend",
+            "local",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and "dashboard" not in line:
+            line = proc.stderr.readline()
+        assert "dashboard" in line, "the cluster never came up"
+        children = parent.children(recursive=True)
+        assert children, "expected worker processes"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        assert "interrupted" in proc.stderr.read()
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
