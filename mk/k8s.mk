@@ -76,7 +76,7 @@ deploy: venv ## Install the operator and k8s/ on the kind cluster, then dask-bur
 	KUBECONFIG='$(KIND_KUBECONFIG)' $(KUBECTL) apply -k charts/dask-burst/overlays/kind
 
 .PHONY: kind-test
-kind-test: venv ## Full flow on a fresh kind cluster: image, operator, jobs/, results, scaling; skips without docker/kind
+kind-test: ## Full flow on a fresh kind cluster: image, operator, jobs/, results, scaling; skips without docker/kind
 	@KIND='$(KIND)' KUBECTL='$(KUBECTL)' KIND_CLUSTER='$(KIND_CLUSTER)-e2e' \
 	  KIND_NODE_IMAGE='$(KIND_NODE_IMAGE)' IMG='$(IMG)' KIND_IMG_DEV='$(KIND_IMG_DEV)' \
 	  CONTAINER_TOOL='$(CONTAINER_TOOL)' ARTIFACTS='$(ARTIFACTS)' BIN='$(BIN)' \

@@ -29,6 +29,7 @@ if ! why=$(scripts/k8s/require-kind.sh 2>&1); then
   exit 0
 fi
 command -v "$KUBECTL" >/dev/null || { echo "kind-test: $KUBECTL not found" >&2; exit 1; }
+"$MAKE" --no-print-directory venv
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/daskburst-kind.XXXXXX")
 export KUBECONFIG="$run_dir/kubeconfig"
