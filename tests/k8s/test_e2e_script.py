@@ -1,0 +1,107 @@
+"""scripts/k8s/e2e.sh (`make kind-test`) with stub kind/docker/kubectl/make on PATH.
+
+No cluster is involved: the stubs record their calls, so the script's control flow is checked
+everywhere: skip without kind, temporary KUBECONFIG, the pinned node image, and the EXIT trap
+saving logs to ARTIFACTS *before* deleting the cluster, also when a step fails.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.k8s import manifests as m
+
+pytestmark = pytest.mark.k8s
+
+STUB = """#!/usr/bin/env bash
+echo "{name} $*" >> "$CALLS"
+{body}
+"""
+
+
+def _stub(bindir: Path, name: str, body: str = "exit 0") -> None:
+    path = bindir / name
+    path.write_text(STUB.format(name=name, body=body))
+    path.chmod(0o755)
+
+
+def _run(
+    tmp_path: Path, *, check_rc: int = 0, with_kind: bool = True
+) -> tuple[int, str, list[str]]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "calls.log"
+    calls.touch()
+    _stub(bindir, "docker")
+    if with_kind:
+        _stub(bindir, "kind")
+    _stub(
+        bindir,
+        "kubectl",
+        'if [[ "$*" == *"get pods -n daskburst -o name"* ]]; then echo pod/x-runner; fi',
+    )
+    _stub(bindir, "make")
+    _stub(bindir, "python", f'echo KUBECONFIG=$KUBECONFIG >> "$CALLS"; exit {check_rc}')
+    env = {
+        "PATH": f"{bindir}:/usr/bin:/bin",
+        "CALLS": str(calls),
+        "KIND": "kind",
+        "KUBECTL": "kubectl",
+        "MAKE": "make",
+        "BIN": str(bindir),
+        "ARTIFACTS": str(tmp_path / "artifacts"),
+        "KIND_CLUSTER": "t-e2e",
+        "KIND_NODE_IMAGE": "kindest/node:v1.32.2@sha256:" + "0" * 64,
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+    }
+    proc = subprocess.run(
+        ["bash", str(m.ROOT / "scripts/k8s/e2e.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, calls.read_text().splitlines()
+
+
+def test_skips_with_exit_0_when_kind_is_missing(tmp_path: Path) -> None:
+    rc, out, calls = _run(tmp_path, with_kind=False)
+    assert rc == 0
+    assert "kind-test: SKIPPED: kind is not installed" in out
+    assert not [c for c in calls if not c.startswith("docker")]
+
+
+def test_success_runs_every_step_and_tears_down(tmp_path: Path) -> None:
+    rc, out, calls = _run(tmp_path)
+    assert rc == 0, out
+    assert "kind-test: PASSED" in out
+    create = next(c for c in calls if c.startswith("kind create cluster"))
+    assert "--image kindest/node:v1.32.2@sha256:" in create
+    assert "--config k8s/kind-config.yaml" in create
+    kubeconfig = next(c for c in calls if c.startswith("KUBECONFIG="))
+    assert str(tmp_path) in kubeconfig and ".kube" not in kubeconfig
+    steps = [" ".join(w for w in c.split() if not w.startswith("-"))[:14] for c in calls]
+    assert steps.index("make venv") < steps.index("make image IMG") < steps.index("make kind-load")
+    assert steps[-1].startswith("kind delete")
+
+
+def test_failure_saves_logs_before_deleting_the_cluster(tmp_path: Path) -> None:
+    rc, out, calls = _run(tmp_path, check_rc=3)
+    assert rc == 3
+    assert "kind-test: FAILED with exit code 3" in out
+    logs_at = next(
+        i for i, c in enumerate(calls) if c.startswith("kubectl logs -n daskburst x-runner")
+    )
+    export_at = next(i for i, c in enumerate(calls) if c.startswith("kind export logs"))
+    delete_at = max(i for i, c in enumerate(calls) if c.startswith("kind delete cluster"))
+    assert logs_at < delete_at and export_at < delete_at
+    (run_dir,) = (tmp_path / "artifacts").iterdir()
+    assert (run_dir / "events.txt").exists()
+    assert (run_dir / "pods" / "daskburst" / "x-runner.log").exists()
+    # The temporary kubeconfig directory is gone.
+    assert not list(tmp_path.glob("daskburst-kind.*"))
