@@ -244,38 +244,33 @@ def _data_session(args: argparse.Namespace) -> Any:
     )
 
 
-def _cmd_data_airline(args: argparse.Namespace) -> int:
+def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
     from daskburst.data import airline
-    from daskburst.data.sources import airline_tasks
+    from daskburst.data.sources import airline_tasks, wikistats_tasks
 
-    rows = _positive("--rows", args.rows)
+    total = _positive(size_flag, size)
     files = _positive("--files", args.files)
-    if files > rows:
-        raise UserError(f"--files {files}: expected at most --rows ({rows}) files")
+    if files > total:
+        raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
     seed = int(config.get("seed", override_with=args.seed))
     out = _prepare_out(args.out)
+    counts = airline.rows_per_file(total, files)
     with _data_session(args) as session:
-        tasks = airline_tasks(out, airline.rows_per_file(rows, files), seed, args.compression)
+        if kind == "airline":
+            tasks = airline_tasks(out, counts, seed, args.compression)
+        else:
+            tasks = wikistats_tasks(out, counts, seed)
         (paths,) = session.compute([tasks])
-    print(f"wrote {len(paths)} airline files ({rows} rows) to {out}")
+    print(f"wrote {len(paths)} {kind} files ({total} {size_flag[2:]}) to {out}")
     return 0
+
+
+def _cmd_data_airline(args: argparse.Namespace) -> int:
+    return _write_data(args, "airline", "--rows", args.rows)
 
 
 def _cmd_data_wikistats(args: argparse.Namespace) -> int:
-    from daskburst.data import airline
-    from daskburst.data.sources import wikistats_tasks
-
-    lines = _positive("--lines", args.lines)
-    files = _positive("--files", args.files)
-    if files > lines:
-        raise UserError(f"--files {files}: expected at most --lines ({lines}) files")
-    seed = int(config.get("seed", override_with=args.seed))
-    out = _prepare_out(args.out)
-    with _data_session(args) as session:
-        tasks = wikistats_tasks(out, airline.rows_per_file(lines, files), seed)
-        (paths,) = session.compute([tasks])
-    print(f"wrote {len(paths)} wikistats files ({lines} lines) to {out}")
-    return 0
+    return _write_data(args, "wikistats", "--lines", args.lines)
 
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:

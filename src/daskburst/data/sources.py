@@ -63,22 +63,24 @@ def _sample_spec(kind: str) -> tuple[int, int]:
     return int(config.get(f"sample.{kind}.{key}")), int(config.get(f"sample.{kind}.files"))
 
 
-def ensure_wikistats_sample(seed: int) -> str:
-    """Generate (once) the wikistats sample in the cache directory.
-
-    Args:
-        seed: Data seed.
-
-    Returns:
-        A glob matching its files.
-    """
-    lines, files = _sample_spec("wikistats")
-    target = _sample_dir("wikistats", lines, files, seed)
+def _ensure_sample(kind: str, seed: int, write: Any, pattern: str) -> str:
+    """Generate a sample once into the cache directory, atomically; return its glob."""
+    size, files = _sample_spec(kind)
+    target = _sample_dir(kind, size, files, seed)
     if not target.is_dir():
-        counts = airline.rows_per_file(lines, files)
         with atomic_directory(target) as tmp:
-            write_wikistats(tmp, counts, seed, scheduler="threads")
-    return str(target / "part-*.gz")
+            write(tmp, airline.rows_per_file(size, files))
+    return str(target / pattern)
+
+
+def ensure_wikistats_sample(seed: int) -> str:
+    """Generate (once) the wikistats sample in the cache directory; return its glob."""
+    return _ensure_sample(
+        "wikistats",
+        seed,
+        lambda out, counts: write_wikistats(out, counts, seed, scheduler="threads"),
+        "part-*.gz",
+    )
 
 
 def _write_wikistats_file(out: Path, i: int, n: int, seed: int) -> str:
@@ -153,20 +155,13 @@ def wikistats_bag(source: str | None, seed: int) -> Any:
 
 
 def ensure_airline_sample(seed: int) -> str:
-    """Generate (once) the airline sample (``.csv.bz2``) in the cache directory.
-
-    Args:
-        seed: Data seed.
-
-    Returns:
-        A glob matching its files.
-    """
-    rows, files = _sample_spec("airline")
-    target = _sample_dir("airline", rows, files, seed)
-    if not target.is_dir():
-        with atomic_directory(target) as tmp:
-            write_airline(tmp, airline.rows_per_file(rows, files), seed, "bz2", scheduler="threads")
-    return str(target / "airline-*.csv.bz2")
+    """Generate (once) the airline sample (``.csv.bz2``) in the cache directory; return its glob."""
+    return _ensure_sample(
+        "airline",
+        seed,
+        lambda out, counts: write_airline(out, counts, seed, "bz2", scheduler="threads"),
+        "airline-*.csv.bz2",
+    )
 
 
 def _write_airline_file(out: Path, i: int, n: int, seed: int, compression: str) -> str:
