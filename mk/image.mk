@@ -25,7 +25,7 @@ IMAGE_BUILD_ARGS ?=
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q
 
 .PHONY: image
-image: ## Build the image $(IMG) with docker or podman (CONTAINER_TOOL=...)
+image: ## Build the image IMG (localhost/daskburst:<version>) with docker or podman
 	@base='$(BASE_IMAGE)'; \
 	if [ -z "$$base" ]; then \
 	  case '$(USE_LOCAL_BASE)' in \
@@ -56,10 +56,10 @@ image: ## Build the image $(IMG) with docker or podman (CONTAINER_TOOL=...)
 	@$(CONTAINER_TOOL) image inspect '$(IMG)' --format 'image: $(IMG) {{.Size}} bytes'
 
 .PHONY: base-image
-base-image: ## Build the local Debian bookworm base $(LOCAL_BASE_IMAGE) with debootstrap
+base-image: ## Build the local Debian bookworm base image with debootstrap (no registry needed)
 	@if $(CONTAINER_TOOL) image inspect '$(LOCAL_BASE_IMAGE)' >/dev/null 2>&1; then \
 	  echo "base-image: $(LOCAL_BASE_IMAGE) exists (remove it to rebuild)"; exit 0; fi; \
-	command -v debootstrap >/dev/null || $(APT_GET) install debootstrap; \
+	command -v debootstrap >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install debootstrap; }; \
 	root=$$(mktemp -d /var/tmp/daskburst-base.XXXXXX); trap 'rm -rf "$$root"' EXIT; \
 	echo "base-image: debootstrap bookworm into $$root (about a minute)"; \
 	debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
@@ -93,8 +93,8 @@ podman-setup: ## Install podman, runc and debootstrap and configure podman for t
 	podman info --format 'podman-setup: podman {{.Version.Version}}, runtime {{.Host.OCIRuntime.Name}}'
 
 .PHONY: image-info
-image-info: ## Show size, labels and pinned versions of $(IMG)
+image-info: ## Show size, OCI labels and the versions inside the image IMG
 	$(CONTAINER_TOOL) image inspect '$(IMG)' \
-	  --format '{{.Size}} bytes{{range $$k, $$v := .Labels}}{{"\n"}}{{$$k}}={{$$v}}{{end}}'
+	  --format '{{.Size}} bytes{{range $$k, $$v := .Labels}}{{"\n"}}{{$$k}}={{$$v}}{{end}}{{"\n"}}'
 	$(CONTAINER_TOOL) run --rm --read-only --tmpfs /tmp --cap-drop=ALL '$(IMG)' \
 	  python -c 'import dask, distributed, daskburst; print("daskburst", daskburst.__version__, "dask", dask.__version__, "distributed", distributed.__version__)'

@@ -43,8 +43,8 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "bag": {"input": "synthetic"},
     "dataframe": {"input": "synthetic"},
 }
-# Long enough (about 8 s of draws) to kill a worker while tasks are still running.
-FAULT_PARAMS: dict[str, Any] = {"replicates": 40, "n": 5_000_000}
+# Long enough (about 6 s of draws in 40 tasks) to kill a worker while tasks still run.
+FAULT_PARAMS: dict[str, Any] = {"replicates": 40, "n": 4_000_000}
 
 
 def cli_args(workload: str, params: dict[str, Any]) -> list[str]:
@@ -299,7 +299,7 @@ def test_worker_killed_mid_run(image: str, engine: str, tmp_path: Path) -> None:
 def test_cleanup_on_failure(image: str, engine: str) -> None:
     run_id = None
     with pytest.raises(RuntimeError, match="boom"):
-        with ContainerCluster(image, workers=1, tool=engine) as cluster:
+        with ContainerCluster(image, workers=0, tool=engine) as cluster:
             run_id = cluster.run_id
             assert leftovers(engine, run_id)["containers"]
             raise RuntimeError("boom")
