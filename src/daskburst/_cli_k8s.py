@@ -150,7 +150,10 @@ def register(subparsers: Any) -> None:
         "--namespace", "-n", help="namespace of the Dask resources (default: daskburst)"
     )
     common.add_argument("--context", help="kubeconfig context (default: the current one)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    # SUPPRESS: without the flag here, `daskburst --debug k8s ...` keeps the global value.
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
     tree = argparse.ArgumentParser(add_help=False)
     tree.add_argument(
         "--manifests", help="daskburst checkout holding charts/ and k8s/ (default: .)"
