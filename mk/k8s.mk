@@ -44,7 +44,7 @@ k8s-tools: $(CHECKOV_VENV)/bin/checkov ## Install the checkov scanner into build
 .PHONY: k8s-check
 k8s-check: venv k8s-tools ## Offline checks: renders, schemas, CRD/manifest drift, checkov, names
 	$(BIN)/python scripts/k8s/render_manifests.py --check
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -m k8s tests/k8s $(K8S_PYTEST_ARGS)
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -m 'k8s and not containers' tests/k8s $(K8S_PYTEST_ARGS)
 
 .PHONY: kind-up
 kind-up: ## Create the kind cluster (1 control plane + 2 workers, pinned node image)
