@@ -274,11 +274,12 @@ def test_worker_killed_mid_run(image: str, engine: str, tmp_path: Path) -> None:
     expected = daskburst.run("calc-mean", backend="sync", progress=False, **FAULT_PARAMS)["digest"]
     with ContainerCluster(image, workers=2, tool=engine) as cluster:
         job = cluster.start_job(cli_args("calc-mean", FAULT_PARAMS), output_dir=tmp_path)
-        # Kill once the first results are in and tasks are still being processed.
+        # Kill once the first results are in and every thread has a task: the scheduler
+        # queues at most ceil(1.1 * nthreads) tasks on a worker, so each worker has some.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             counts = cluster.counts()
-            if counts["memory"] >= 1 and counts["processing"] >= 2:
+            if counts["memory"] >= 1 and counts["processing"] >= max(counts["cores"], 2):
                 break
             assert job.proc.poll() is None, "the run ended before a worker could be killed"
             time.sleep(0.1)
@@ -291,6 +292,9 @@ def test_worker_killed_mid_run(image: str, engine: str, tmp_path: Path) -> None:
         assert result.output is not None, result.logs
         assert result.output["result"]["digest"] == expected, result.logs
         assert cluster.counts()["workers"] == 1
+        dask_name = victim.removesuffix(f"-{cluster.run_id}")
+        assert "Remove worker addr: " in cluster.logs(cluster.scheduler)
+        assert f"name: {dask_name}" in cluster.logs(cluster.scheduler)
         run_id = cluster.run_id
     assert leftovers(engine, run_id) == {"containers": [], "networks": [], "volumes": []}
 
