@@ -87,7 +87,8 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
     """Connect to a running scheduler (``--address`` or ``DASK_SCHEDULER_ADDRESS``).
 
     Args:
-        opts: ``address``; ``workers`` waits for that many workers first.
+        opts: ``address``; ``workers`` waits for that many workers first (default: none,
+            so an autoscaler sees the queued tasks and adds workers).
 
     Yields:
         A session with a client connected to that scheduler.
@@ -111,7 +112,9 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
     except (OSError, TimeoutError) as exc:
         raise BackendError(f"cannot reach scheduler at {address!r}: {exc}") from None
     with client:
-        wait_for_workers(client, int(opts.workers or 1), timeout, f"scheduler {address}")
+        # Wait only when asked: a scheduler under an autoscaler (the Dask operator's
+        # DaskAutoscaler, minimum 0) adds workers only once tasks are queued.
+        wait_for_workers(client, int(opts.workers or 0), timeout, f"scheduler {address}")
         info = client.scheduler_info(n_workers=-1)
         yield Session(
             backend="address",
