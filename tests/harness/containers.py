@@ -44,7 +44,6 @@ HARDENING = (
     "--user",
     UID,
     "--read-only",
-    "--read-only-tmpfs=false",
     "--tmpfs",
     "/tmp:rw,size=1g,mode=1777",
     "--cap-drop=ALL",
@@ -53,6 +52,20 @@ HARDENING = (
 # Run ids of every cluster made by this process, so tests can check none leaked anything.
 RUNS: list[str] = []
 _K8S_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def hardening(tool: str) -> tuple[str, ...]:
+    """Return :data:`HARDENING` for ``tool``.
+
+    podman's ``--read-only`` also mounts tmpfs on /var/tmp and /run unless told not to;
+    Kubernetes' ``readOnlyRootFilesystem`` does not, so neither does the harness.
+    """
+    return (*HARDENING, "--read-only-tmpfs=false") if tool == "podman" else HARDENING
+
+
+def _rm_now(tool: str) -> tuple[str, ...]:
+    """``rm`` arguments that kill and remove at once (docker's ``rm -f`` has no ``-t``)."""
+    return ("rm", "-f", "-t", "0") if tool == "podman" else ("rm", "-f")
 
 
 def container_tool() -> str | None:
@@ -204,13 +217,13 @@ def remove_all(tool: str, run_id: str) -> None:
     selector = f"label={LABEL}={run_id}"
     names = _run(tool, "ps", "-a", "-q", "--filter", selector, check=False).split()
     if names:
-        _run(tool, "rm", "-f", "-t", "0", *names, check=False)
+        _run(tool, *_rm_now(tool), *names, check=False)
     for kind in ("network", "volume"):
         fmt = "{{.Name}}"
         for name in _run(
             tool, kind, "ls", "--filter", selector, "--format", fmt, check=False
         ).split():
-            _run(tool, kind, "rm", "-f", name, check=False)
+            _run(tool, kind, "rm", name, check=False)
 
 
 def _drop_nulls(pod_spec: dict[str, Any]) -> None:
@@ -320,7 +333,7 @@ class ContainerCluster(contextlib.AbstractContextManager["ContainerCluster"]):
 
     def podman_args(self, spec: ContainerSpec, *, detach: bool = True) -> list[str]:
         """Return the ``run`` arguments for ``spec`` (hardened, labelled, on the network)."""
-        argv = ["run", "--name", spec.name, "--network", self.network, *HARDENING]
+        argv = ["run", "--name", spec.name, "--network", self.network, *hardening(self.tool)]
         argv += ["--label", f"{LABEL}={self.run_id}"]
         for key, value in spec.labels.items():
             argv += ["--label", f"{key}={value}"]
@@ -584,7 +597,7 @@ class Job:
             logs, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             partial = self.cluster.logs(self.name)
-            _run(tool, "rm", "-f", "-t", "0", self.name, check=False)
+            _run(tool, *_rm_now(tool), self.name, check=False)
             self.proc.kill()
             self.proc.communicate()
             msg = f"runner {self.name} still running after {timeout}s\n{partial}"

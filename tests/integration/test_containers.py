@@ -21,11 +21,11 @@ import distributed
 import pytest
 import yaml
 from tests.harness.containers import (
-    HARDENING,
     RUNS,
     ContainerCluster,
     container_tool,
     default_image,
+    hardening,
     image_exists,
     leftovers,
 )
@@ -87,7 +87,7 @@ print(h.hexdigest())
 
 def image_fingerprint(tool: str, image: str) -> str:
     proc = subprocess.run(
-        [tool, "run", "--rm", *HARDENING, image, "python", "-c", IMAGE_FINGERPRINT],
+        [tool, "run", "--rm", *hardening(tool), image, "python", "-c", IMAGE_FINGERPRINT],
         capture_output=True,
         text=True,
         check=False,
@@ -156,7 +156,7 @@ def test_image_runs_hardened(engine: str, image: str) -> None:
         "print(json.dumps(sorted(d.metadata['Name'].lower() for d in md.distributions())))"
     )
     proc = subprocess.run(
-        [engine, "run", "--rm", *HARDENING, image, "python", "-c", script],
+        [engine, "run", "--rm", *hardening(engine), image, "python", "-c", script],
         capture_output=True,
         text=True,
         check=True,
@@ -187,7 +187,7 @@ def test_image_labels_and_versions_match_pins(engine: str, image: str) -> None:
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["org.opencontainers.image.revision"]
     freeze = subprocess.run(
-        [engine, "run", "--rm", *HARDENING, image, "python", "-m", "pip", "freeze"],
+        [engine, "run", "--rm", *hardening(engine), image, "python", "-m", "pip", "freeze"],
         capture_output=True,
         text=True,
         check=True,
@@ -210,7 +210,15 @@ def test_image_has_no_build_time_ca(engine: str, image: str) -> None:
     """The proxy CA is mounted at build time only: the image's bundle is Debian's own."""
     extra = sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt"))
     bundle = subprocess.run(
-        [engine, "run", "--rm", *HARDENING, image, "cat", "/etc/ssl/certs/ca-certificates.crt"],
+        [
+            engine,
+            "run",
+            "--rm",
+            *hardening(engine),
+            image,
+            "cat",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -227,7 +235,7 @@ def test_operator_default_commands_exist(engine: str, image: str) -> None:
     """KubeCluster's defaults call dask-scheduler / dask-worker: the image provides both."""
     for cmd in ("dask-scheduler", "dask-worker"):
         proc = subprocess.run(
-            [engine, "run", "--rm", *HARDENING, image, cmd, "--help"],
+            [engine, "run", "--rm", *hardening(engine), image, cmd, "--help"],
             capture_output=True,
             text=True,
             check=False,
