@@ -21,6 +21,7 @@ Typical use::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -49,6 +50,7 @@ HARDENING = (
     "--cap-drop=ALL",
     "--security-opt=no-new-privileges",
 )
+_ROOT = Path(__file__).resolve().parents[2]
 # Run ids of every cluster made by this process, so tests can check none leaked anything.
 RUNS: list[str] = []
 _K8S_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -82,8 +84,7 @@ def container_tool() -> str | None:
 
 def project_version() -> str:
     """Return the daskburst version of this checkout (the image tag ``make image`` uses)."""
-    root = Path(__file__).resolve().parents[2]
-    text = (root / "src" / "daskburst" / "_version.py").read_text(encoding="utf-8")
+    text = (_ROOT / "src" / "daskburst" / "_version.py").read_text(encoding="utf-8")
     match = re.search(r'__version__ = "([^"]+)"', text)
     if not match:
         raise RuntimeError("no __version__ in src/daskburst/_version.py")
@@ -99,6 +100,81 @@ def image_exists(image: str, tool: str) -> bool:
     """Return True if ``image`` is in the local image store of ``tool``."""
     probe = subprocess.run([tool, "image", "inspect", image], capture_output=True, check=False)
     return probe.returncode == 0
+
+
+def source_fingerprint(files: dict[str, bytes]) -> str:
+    """Return one sha256 over relative paths and contents (``__pycache__`` excluded)."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return digest.hexdigest()
+
+
+def checkout_fingerprint() -> str:
+    """Return :func:`source_fingerprint` of ``src/daskburst`` in this checkout."""
+    pkg = _ROOT / "src" / "daskburst"
+    files = {
+        p.relative_to(pkg).as_posix(): p.read_bytes()
+        for p in pkg.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    return source_fingerprint(files)
+
+
+_IMAGE_FINGERPRINT = """
+import hashlib, pathlib, daskburst
+pkg = pathlib.Path(daskburst.__file__).parent
+h = hashlib.sha256()
+for p in sorted(
+    (p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
+    key=lambda p: p.relative_to(pkg).as_posix(),
+):
+    rel = p.relative_to(pkg).as_posix()
+    h.update(rel.encode() + b"\\0" + hashlib.sha256(p.read_bytes()).digest())
+print(h.hexdigest())
+"""
+
+
+def image_fingerprint(tool: str, image: str) -> str:
+    """Return the same fingerprint of the daskburst package installed in ``image``."""
+    proc = subprocess.run(
+        [tool, "run", "--rm", *hardening(tool), image, "python", "-c", _IMAGE_FINGERPRINT],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return proc.stdout.strip()
+
+
+def ensure_image(tool: str, image: str | None = None, timeout: float = 1800) -> str | None:
+    """Build ``image`` with ``make image`` if it is missing or older than the checkout.
+
+    A stale image would run yesterday's code in the containers, so the daskburst package
+    inside it is compared with ``src/daskburst`` file by file.
+
+    Args:
+        tool: Container engine.
+        image: Tag to check and build (default: :func:`default_image`).
+        timeout: Seconds allowed for the build.
+
+    Returns:
+        None when the image is ready, else what went wrong (the end of the build log).
+    """
+    image = image or default_image()
+    if image_exists(image, tool) and image_fingerprint(tool, image) == checkout_fingerprint():
+        return None
+    build = subprocess.run(
+        ["make", "image", f"IMG={image}", f"CONTAINER_TOOL={tool}"],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if build.returncode != 0:
+        return f"`make image` failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}"
+    return None
 
 
 def expand_k8s_vars(text: str, env: Mapping[str, str]) -> str:

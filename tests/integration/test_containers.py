@@ -8,7 +8,6 @@ environment the operator injects. All non-root, read-only root, no capabilities.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
@@ -25,8 +24,8 @@ from tests.harness.containers import (
     ContainerCluster,
     container_tool,
     default_image,
+    ensure_image,
     hardening,
-    image_exists,
     leftovers,
 )
 from tests.helpers import require
@@ -54,48 +53,6 @@ def cli_args(workload: str, params: dict[str, Any]) -> list[str]:
     return [*argv, "--no-progress", "--output", "/out/result.json"]
 
 
-def source_fingerprint(files: dict[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for rel in sorted(files):
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    return digest.hexdigest()
-
-
-def checkout_fingerprint() -> str:
-    pkg = ROOT / "src" / "daskburst"
-    files = {
-        p.relative_to(pkg).as_posix(): p.read_bytes()
-        for p in pkg.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-    return source_fingerprint(files)
-
-
-IMAGE_FINGERPRINT = """
-import hashlib, pathlib, daskburst
-pkg = pathlib.Path(daskburst.__file__).parent
-h = hashlib.sha256()
-for p in sorted(
-    (p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
-    key=lambda p: p.relative_to(pkg).as_posix(),
-):
-    rel = p.relative_to(pkg).as_posix()
-    h.update(rel.encode() + b"\\0" + hashlib.sha256(p.read_bytes()).digest())
-print(h.hexdigest())
-"""
-
-
-def image_fingerprint(tool: str, image: str) -> str:
-    proc = subprocess.run(
-        [tool, "run", "--rm", *hardening(tool), image, "python", "-c", IMAGE_FINGERPRINT],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    return proc.stdout.strip()
-
-
 @pytest.fixture(scope="session")
 def engine() -> str:
     tool = container_tool()
@@ -108,19 +65,8 @@ def engine() -> str:
 def image(engine: str) -> str:
     """The project image, (re)built with `make image` when missing or older than the checkout."""
     img = default_image()
-    if not image_exists(img, engine) or image_fingerprint(engine, img) != checkout_fingerprint():
-        build = subprocess.run(
-            ["make", "image", f"IMG={img}", f"CONTAINER_TOOL={engine}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=1800,
-        )
-        require(
-            build.returncode == 0,
-            f"`make image` failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}",
-        )
+    problem = ensure_image(engine, img)
+    require(problem is None, f"image {img}: {problem}")
     return img
 
 
