@@ -19,7 +19,7 @@ BASE_IMAGE ?=
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 # CA bundle mounted (read-only, build time only) so pip works behind a TLS-inspecting proxy.
 BUILD_CA_DIR ?= /etc/ssl/certs
-IMAGE_SOURCE ?= https://github.com/daskburst/daskburst
+IMAGE_SOURCE ?= $(shell sed -n 's/^Source = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 IMAGE_BUILD_ARGS ?=
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q
