@@ -76,9 +76,9 @@ base-image: ## Build the local Debian bookworm base image with debootstrap (no r
 	echo "base-image: built $(LOCAL_BASE_IMAGE)"
 
 .PHONY: podman-setup
-podman-setup: ## Install podman, runc and debootstrap and configure podman for this host (root)
-	@missing=; for c in podman runc debootstrap; do command -v $$c >/dev/null || missing=1; done; \
-	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install podman runc debootstrap; fi; \
+podman-setup: ## Install podman (runc, netavark, aardvark-dns) and debootstrap and configure podman (root)
+	@pkgs="podman runc debootstrap netavark aardvark-dns"; \
+	if ! dpkg -s $$pkgs >/dev/null 2>&1; then $(APT_GET) update -qq && $(APT_GET) install $$pkgs; fi; \
 	conf=$$(mktemp); trap 'rm -f "$$conf"' EXIT; \
 	printf '%s\n' '# Written by `make podman-setup` (daskburst): raising rlimits is not permitted' \
 	  '# on these hosts and crun rejects their hybrid cgroups.' \
