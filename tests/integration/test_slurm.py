@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,21 @@ DASKBURST = str(Path(sys.executable).with_name("daskburst"))
 JOBS = REPO / "jobs" / "slurm"
 
 # Small sizes: the machine has 2 cores shared with other test suites.
-SMALL: dict[str, list[str]] = {
-    "calc-mean": ["--replicates", "4", "--n", "200000"],
-    "array": ["--rows", "2000", "--cols", "1000", "--chunks", "500,1000"],
-    "bag": ["--input", "synthetic"],
-    "dataframe": ["--input", "synthetic"],
+SMALL_PARAMS: dict[str, dict[str, str]] = {
+    "calc-mean": {"replicates": "4", "n": "200000"},
+    "array": {"rows": "2000", "cols": "1000", "chunks": "500,1000"},
+    "bag": {"input": "synthetic"},
+    "dataframe": {"input": "synthetic"},
 }
-SMALL_ENV = {
+SMALL: dict[str, list[str]] = {
+    w: [arg for k, v in p.items() for arg in (f"--{k}", v)] for w, p in SMALL_PARAMS.items()
+}
+SAMPLE_ENV = {
     "DASK_DASKBURST__SAMPLE__WIKISTATS__LINES": "20000",
     "DASK_DASKBURST__SAMPLE__AIRLINE__ROWS": "20000",
+}
+SMALL_ENV = {
+    **SAMPLE_ENV,
     # the same sizes for the sbatch scripts, which read these variables
     "REPLICATES": "4",
     "N": "200000",
@@ -110,29 +116,36 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if not line.startswith("dashboard: ")]
 
 
-def digest(path: Path) -> str:
-    return str(json.loads(path.read_text())["result"]["digest"])
-
-
-_local_digests: dict[str, str] = {}
-
-
-def local_digest(workload: str, env: dict[str, str], tmp_path: Path) -> str:
-    """Digest of ``workload`` at SMALL size on the local backend (computed once)."""
-    if workload not in _local_digests:
-        out = tmp_path / f"{workload}-local.json"
-        proc = run_cli(
-            ["run", workload, *SMALL[workload], "--backend", "local", "--workers", "1"]
-            + ["--no-progress", "--output", str(out)],
-            env,
-            tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr
-        _local_digests[workload] = digest(out)
-    return _local_digests[workload]
-
-
 # ---- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_sizes() -> Iterator[None]:
+    """Small synthetic inputs, here and (through the environment) in SLURM jobs."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in SAMPLE_ENV.items():
+            mp.setenv(key, value)
+        with dask.config.set(
+            {"daskburst.sample.wikistats.lines": 20000, "daskburst.sample.airline.rows": 20000}
+        ):
+            yield
+
+
+@pytest.fixture(scope="session")
+def local_digest(small_sizes: None) -> Iterator[Callable[..., str]]:
+    """``local_digest(workload, **params)``: the digest on ``--backend local`` (cached)."""
+    from daskburst.runner import compute, prepare
+
+    cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    with open_backend("local", BackendOptions(workers=1)) as session:
+
+        def digest_of(workload: str, **params: str) -> str:
+            key = (workload, tuple(sorted(params.items())))
+            if key not in cache:
+                cache[key] = compute(prepare(workload, **params), session)["digest"]
+            return cache[key]
+
+        yield digest_of
 
 
 @pytest.fixture
@@ -281,32 +294,54 @@ def test_job_script_without_cores_is_a_user_error(tmp_path: Path) -> None:
 # ---- against the real SLURM --------------------------------------------------------------
 
 
+@pytest.fixture(scope="class")
+def slurm_session(small_sizes: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One slurm backend session (2 single-core workers) for the tests of one class.
+
+    Class scope, not module scope: its two workers fill the 2-CPU test node, so it
+    must be gone before other tests submit worker jobs.
+    """
+    require(_slurm_running(), "SLURM is not running here: run `make slurm-up` (as root)")
+    name = f"dbt-{uuid.uuid4().hex[:10]}"
+    logs = tmp_path_factory.mktemp("slurm-logs")
+    settings = {
+        "jobqueue.slurm.cores": 1,
+        "jobqueue.slurm.memory": "1GB",
+        "jobqueue.slurm.name": name,
+        "jobqueue.slurm.log-directory": str(logs),
+    }
+    try:
+        with dask.config.set(settings), open_backend("slurm", BackendOptions(workers=2)) as s:
+            yield s
+        wait_until(lambda: not queued(name), 60, "the worker jobs to leave the queue")
+    finally:
+        if queued(name):
+            subprocess.run(["scancel", "-n", name], check=False, timeout=30)
+
+
 @pytest.mark.slurm
-@pytest.mark.parametrize("workload", list(SMALL))
-def test_workload_digest_matches_local(
-    workload: str, env: dict[str, str], tmp_path: Path, job_name: str
-) -> None:
-    out = tmp_path / f"{workload}-slurm.json"
-    proc = run_cli(
-        ["run", workload, *SMALL[workload], "--backend", "slurm", "--workers", "2"]
-        + ["--no-progress", "--output", str(out)],
-        env,
-        tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    record = json.loads(out.read_text())
-    assert record["backend"] == "slurm"
-    assert record["result"]["digest"] == local_digest(workload, env, tmp_path)
-    wait_until(lambda: not queued(job_name), 60, "the worker jobs to leave the queue")
+class TestWorkloadsOnOneSlurmCluster:
+    """Each workload on ``--backend slurm`` gives the digest of ``--backend local``."""
+
+    @pytest.mark.parametrize("workload", list(SMALL))
+    def test_digest_matches_local(
+        self, workload: str, slurm_session: Any, local_digest: Callable[..., str]
+    ) -> None:
+        from daskburst.runner import compute, prepare
+
+        result = compute(prepare(workload, **SMALL_PARAMS[workload]), slurm_session)
+        assert slurm_session.backend == "slurm"
+        assert result["digest"] == local_digest(workload, **SMALL_PARAMS[workload])
 
 
 @pytest.mark.slurm
 def test_adapt_from_zero_submits_jobs_and_returns_to_zero(
-    env: dict[str, str], tmp_path: Path, job_name: str
+    env: dict[str, str], tmp_path: Path, job_name: str, local_digest: Callable[..., str]
 ) -> None:
     assert not queued(job_name)
     out = tmp_path / "adapt.json"
-    args = ["run", "calc-mean", "--replicates", "16", "--n", "4000000", "--backend", "slurm"]
+    params = {"replicates": "12", "n": "4000000"}
+    args = ["run", "calc-mean", "--replicates", "12", "--n", "4000000", "--backend", "slurm"]
     proc = subprocess.Popen(
         [DASKBURST, *args, "--adapt", "0:2", "--no-progress", "--output", str(out)],
         env=env,
@@ -331,6 +366,7 @@ def test_adapt_from_zero_submits_jobs_and_returns_to_zero(
     wait_until(lambda: not queued(job_name), 60, "the queue to be empty after the run")
     record = json.loads(out.read_text())
     assert record["workers"] == 2
+    assert record["result"]["digest"] == local_digest("calc-mean", **params)
 
 
 @pytest.mark.slurm
@@ -399,12 +435,12 @@ def test_signal_to_the_run_cancels_its_worker_jobs(
 
 @pytest.mark.slurm
 def test_scancel_of_one_worker_mid_run_still_completes(
-    slurm_config: None, job_name: str, tmp_path: Path
+    slurm_config: None, job_name: str, local_digest: Callable[..., str]
 ) -> None:
     from daskburst.runner import compute, prepare
 
-    params = {"replicates": 24, "n": 6_000_000}
-    expected = compute(prepare("calc-mean", **params), _sync_session())["digest"]
+    params = {"replicates": "16", "n": "4000000"}
+    expected = local_digest("calc-mean", **params)
     prepared = prepare("calc-mean", **params)
     with open_backend("slurm", BackendOptions(workers=2)) as session:
         result: dict[str, Any] = {}
@@ -434,17 +470,16 @@ def test_scancel_of_one_worker_mid_run_still_completes(
     wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
 
 
-def _sync_session() -> Any:
-    from daskburst.backends import Session
-
-    return Session(backend="sync", workers=1, scheduler="synchronous")
-
-
 @pytest.mark.slurm
 @pytest.mark.parametrize("mode", ["runner", "adapt"])
 @pytest.mark.parametrize("workload", list(SMALL))
 def test_sbatch_script_writes_the_result(
-    workload: str, mode: str, env: dict[str, str], tmp_path: Path, job_name: str
+    workload: str,
+    mode: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    job_name: str,
+    local_digest: Callable[..., str],
 ) -> None:
     out = tmp_path / "result.json"
     script = JOBS / f"{workload}.sbatch"
@@ -466,7 +501,7 @@ def test_sbatch_script_writes_the_result(
     record = json.loads(out.read_text())
     assert record["workload"] == workload
     assert record["backend"] == ("address" if mode == "runner" else "slurm")
-    assert record["result"]["digest"] == local_digest(workload, env, tmp_path)
+    assert record["result"]["digest"] == local_digest(workload, **SMALL_PARAMS[workload])
     assert not list(tmp_path.glob(".daskburst-scheduler-*.json"))
 
 
