@@ -7,6 +7,7 @@ whatever still carries it afterwards, so nothing is left queued.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -65,12 +66,14 @@ SMALL_ENV = {
 # ---- helpers -----------------------------------------------------------------------------
 
 
+@functools.cache
 def _slurm_running() -> bool:
+    """Whether sinfo shows a usable node (asked once: sinfo waits when slurmctld is down)."""
     if not shutil.which("sbatch") or not shutil.which("sinfo"):
         return False
     try:
         out = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10, check=False
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15, check=False
         ).stdout
     except subprocess.TimeoutExpired:
         return False
