@@ -24,9 +24,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["DASK_DASKBURST__CACHE_DIR"] = old
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def small_samples() -> Iterator[None]:
-    """Shrink the generated samples so workload tests stay fast."""
+    """Shrink the generated samples so workload tests stay fast (this module only)."""
     with dask.config.set(
         {
             "daskburst.sample.airline.rows": 20000,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from daskburst import config
+from daskburst._cli_slurm import add_slurm_arguments, slurm_extra
 from daskburst._version import __version__
 from daskburst.backends import BACKENDS
 from daskburst.errors import DaskburstError, UserError
@@ -149,6 +150,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=_progress_wanted(args.progress),
         visualize_to=args.visualize,
         on_start=on_start,
+        backend_extra=slurm_extra(args),
         **params,
     )
     if args.output:
@@ -321,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         o.add_argument("--seed", help="master seed (default: daskburst.seed)")
         o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
         o.add_argument("--visualize", metavar="FILE.svg", help="write the task graph (graphviz)")
+        add_slurm_arguments(wp)
         wp.set_defaults(func=_cmd_run)
     run.set_defaults(
         func=lambda a: run.error("missing WORKLOAD; expected one of " + ", ".join(WORKLOADS))

@@ -24,6 +24,20 @@ def reconfigure() -> None:
     dask.config.update_defaults(defaults)
 
 
+def apply_jobqueue_defaults() -> None:
+    """Load dask-jobqueue's defaults, then daskburst's ``jobqueue.*`` defaults over them.
+
+    Importing ``dask_jobqueue`` merges its own defaults (cores and memory unset);
+    merging ours afterwards makes our defaults win over those, while any value a
+    user configured still wins over both.
+    """
+    import dask_jobqueue  # noqa: F401  (loads the jobqueue.* defaults)
+
+    with _DEFAULTS_FILE.open() as f:
+        ours = yaml.safe_load(f)
+    dask.config.update_defaults({"jobqueue": ours.get("jobqueue", {})})
+
+
 def get(key: str, override_with: Any = None) -> Any:
     """Return ``daskburst.<key>`` from dask config, unless ``override_with`` is not None.
 

@@ -156,6 +156,7 @@ def execute(
     progress: bool = False,
     visualize_to: str | None = None,
     on_start: Any = None,
+    backend_extra: dict[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Run one workload on one backend and return the full run record.
@@ -171,6 +172,8 @@ def execute(
         progress: Show a progress bar on stderr.
         visualize_to: Write the task graph here before computing.
         on_start: Called with the session once the backend is up (e.g. to print the dashboard).
+        backend_extra: Backend-specific options (e.g. SLURM ``queue``, ``memory``); a
+            backend that does not use them ignores them.
         **params: Workload parameters.
 
     Returns:
@@ -185,6 +188,7 @@ def execute(
         adapt=parse_adapt(config.get("adapt", override_with=adapt)),
         address=address,
         progress=progress,
+        extra=dict(backend_extra or {}),
     )
     with open_backend(backend, options) as session:
         if on_start is not None:

@@ -287,11 +287,17 @@ def test_job_script_from_config_and_flags(tmp_path: Path) -> None:
     assert "--nworkers 2" in script and "--lifetime 3240s" in script
 
 
-def test_job_script_without_cores_is_a_user_error(tmp_path: Path) -> None:
+def test_job_script_defaults_to_one_core_2gb_workers(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_JOBQUEUE__")}
     proc = run_cli(["slurm", "job-script"], env, tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "#SBATCH --cpus-per-task=1" in proc.stdout and "#SBATCH --mem=2G" in proc.stdout
+
+
+def test_job_script_with_zero_cores_is_a_user_error(tmp_path: Path) -> None:
+    proc = run_cli(["slurm", "job-script", "--cores", "0"], dict(os.environ), tmp_path, timeout=60)
     assert proc.returncode == 2
-    assert len(error_lines(proc.stderr)) == 1 and "jobqueue.slurm.cores" in proc.stderr
+    assert len(error_lines(proc.stderr)) == 1 and "--cores 0" in proc.stderr
 
 
 # ---- against the real SLURM --------------------------------------------------------------

@@ -109,8 +109,7 @@ def _keep_ctrl_c() -> None:
 
 
 def _jobqueue(key: str) -> Any:
-    import dask_jobqueue  # noqa: F401  (importing it loads the jobqueue.* defaults)
-
+    config.apply_jobqueue_defaults()
     _keep_ctrl_c()
     return dask.config.get(f"jobqueue.slurm.{key}", None)
 
@@ -246,6 +245,7 @@ def build_job(kwargs: dict[str, Any]) -> Any:
     """
     from dask_jobqueue import slurm
 
+    config.apply_jobqueue_defaults()
     job_cls: Any = slurm.SLURMJob  # dask-jobqueue ships py.typed but no annotations
     try:
         return job_cls(scheduler=_PLACEHOLDER_ADDRESS, name="dummy-name", **kwargs)
@@ -468,6 +468,7 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
     """
     from dask_jobqueue import slurm
 
+    config.apply_jobqueue_defaults()
     cluster_cls: Any = slurm.SLURMCluster  # py.typed without annotations
     _keep_ctrl_c()
 
