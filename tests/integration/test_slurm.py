@@ -122,9 +122,12 @@ def error_lines(stderr: str) -> list[str]:
 # ---- fixtures ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def small_sizes() -> Iterator[None]:
-    """Small synthetic inputs, here and (through the environment) in SLURM jobs."""
+    """Small synthetic inputs, here and (through the environment) in SLURM jobs.
+
+    Module scope: the settings must not leak into other test modules.
+    """
     with pytest.MonkeyPatch.context() as mp:
         for key, value in SAMPLE_ENV.items():
             mp.setenv(key, value)
@@ -134,7 +137,7 @@ def small_sizes() -> Iterator[None]:
             yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_digest(small_sizes: None) -> Iterator[Callable[..., str]]:
     """``local_digest(workload, **params)``: the digest on ``--backend local`` (cached)."""
     from daskburst.runner import compute, prepare
