@@ -40,6 +40,7 @@ class Session:
     cluster: Any = None
     dashboard_link: str | None = None
     progress: bool = False
+    pool: Any = None
 
     def compute(self, collections: Sequence[Any]) -> tuple[Any, ...]:
         """Compute all ``collections`` in ONE call on this backend.
@@ -61,7 +62,12 @@ class Session:
                     sys.stderr.write("\n")
             return tuple(self.client.gather(futures))
         kwargs: dict[str, Any] = {"scheduler": self.scheduler}
-        if self.scheduler in ("threads", "processes") and self.workers:
+        if self.pool is not None:
+            kwargs["pool"] = self.pool
+            # dask batches 6 tasks per submission by default, which leaves cores idle
+            # when there are few long tasks (8 replicates on 2 cores ran as 6 + 2).
+            kwargs["chunksize"] = 1
+        elif self.scheduler in ("threads", "processes") and self.workers:
             kwargs["num_workers"] = self.workers
         if self.progress:
             from dask.diagnostics import ProgressBar

@@ -16,6 +16,10 @@ from daskburst.errors import BackendError, UserError
 def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     """Use one of dask's single-machine schedulers (no cluster to start).
 
+    For ``processes`` the session keeps one process pool for all its computes:
+    dask would otherwise spawn (and import numpy in) fresh processes on every
+    ``compute`` call.
+
     Args:
         name: ``sync``, ``threads`` or ``processes``.
         opts: ``workers`` sets ``num_workers`` (default: one per core).
@@ -26,12 +30,27 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     workers = int(config.get("workers", override_with=opts.workers) or 0)
     if name == "sync":
         workers = 1
-    yield Session(
-        backend=name,
-        workers=workers or (os.cpu_count() or 1),
-        scheduler="synchronous" if name == "sync" else name,
-        progress=opts.progress,
-    )
+    workers = workers or (os.cpu_count() or 1)
+    pool = None
+    if name == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import dask.config
+
+        context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield Session(
+            backend=name,
+            workers=workers,
+            scheduler="synchronous" if name == "sync" else name,
+            progress=opts.progress,
+            pool=pool,
+        )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
