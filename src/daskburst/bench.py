@@ -136,18 +136,37 @@ def machine() -> dict[str, Any]:
 # ---- the machine's limit and the kernel -------------------------------------------------------
 
 
-def rng_limit(sizes: Sizes) -> float:
-    """Standard normals per second one core draws into a reused buffer, times the cores."""
+def rng_limit_once(draws: int) -> float:
+    """One measurement of the limit: normals per second one core draws, times the cores."""
     buf = np.empty(262_144)
+    blocks = max(1, draws // buf.size)
+    rng = stream(0, (0,))
+    start = time.perf_counter()
+    for _ in range(blocks):
+        rng.standard_normal(out=buf)
+    return blocks * buf.size / (time.perf_counter() - start) * cores()
 
-    def draw() -> None:
-        rng = stream(0, (0,))
-        for _ in range(sizes.limit_draws // buf.size):
-            rng.standard_normal(out=buf)
 
-    seconds = best_of(sizes.repeats, draw)
-    per_core = (sizes.limit_draws // buf.size) * buf.size / seconds
-    return per_core * cores()
+def rng_limit(sizes: Sizes) -> float:
+    """The machine's limit: median of several one-core measurements, times the cores."""
+    return float(
+        np.median([rng_limit_once(sizes.limit_draws) for _ in range(2 * sizes.repeats - 1)])
+    )
+
+
+def against_limit(sizes: Sizes, draws: int, run: Callable[[], Any], rounds: int) -> float:
+    """``draws`` per second of ``run`` over the limit, measured in alternation.
+
+    Each round measures the limit right before the run, and the figure is the
+    median of the rounds' ratios: on a shared machine whose speed drifts, both
+    sides of every ratio see the same conditions.
+    """
+    ratios = []
+    for _ in range(rounds):
+        limit = rng_limit_once(sizes.limit_draws // 2)
+        seconds = best_of(1, run)
+        ratios.append(draws / seconds / limit)
+    return float(np.median(ratios))
 
 
 def _tutorial_calc_mean(seed: int, i: int, n: int) -> list[float]:
@@ -178,13 +197,14 @@ def _inc(x: int) -> int:
     return x + 1
 
 
-def efficiency(session: Session, sizes: Sizes, limit: float) -> float:
+def efficiency(session: Session, sizes: Sizes) -> float:
     """calc-mean draws per second on ``session`` divided by the machine's limit."""
     replicates = sizes.calc_replicates_per_core * cores()
     prep = prepare("calc-mean", seed=1, replicates=replicates, n=sizes.calc_n)
     compute(prepare("calc-mean", seed=2, replicates=cores(), n=1000), session)  # warm up
-    seconds = best_of(max(1, sizes.repeats - 1), lambda: compute(prep, session))
-    return replicates * sizes.calc_n / seconds / limit
+    return against_limit(
+        sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats
+    )
 
 
 def task_overhead_us(session: Session, sizes: Sizes) -> float:
@@ -253,7 +273,7 @@ def peak_rss() -> Iterator[dict[str, int]]:
         out["peak"] = max(out["peak"], total())
 
 
-def array_bench(sizes: Sizes, limit: float) -> dict[str, Any]:
+def array_bench(sizes: Sizes) -> dict[str, Any]:
     """Row means of the array workload vs the limit, and its peak memory (threads backend)."""
     from daskburst import config
     from daskburst.workloads.array import chunk_shape
@@ -263,13 +283,15 @@ def array_bench(sizes: Sizes, limit: float) -> dict[str, Any]:
     with open_backend("threads") as session:
         compute(prepare("array", seed=2, rows=2000, cols=2000), session)  # warm up
         with peak_rss() as mem:
-            seconds = best_of(1, lambda: compute(prep, session))
+            start = time.perf_counter()
+            fraction = against_limit(sizes, side * side, lambda: compute(prep, session), 3)
+            seconds = (time.perf_counter() - start) / 3
         workers = session.workers
     r, c = chunk_shape(side, side, "auto")
     in_flight = workers * r * c * 8
     return {
-        "array_fraction_of_limit": side * side / seconds / limit,
-        "array_seconds": seconds,
+        "array_fraction_of_limit": fraction,
+        "array_seconds_per_run_incl_limit_probe": seconds,
         "array_peak_rss_bytes": mem["peak"],
         "array_baseline_rss_bytes": mem["baseline"],
         "array_chunk_bytes": r * c * 8,
@@ -427,7 +449,7 @@ def slurm_available() -> bool:
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def slurm_bench(sizes: Sizes, limit: float) -> dict[str, Any]:
+def slurm_bench(sizes: Sizes) -> dict[str, Any]:
     """Time to first result with ``--adapt 0:2``, scale-down time, and efficiency."""
     import subprocess
 
@@ -450,7 +472,7 @@ def slurm_bench(sizes: Sizes, limit: float) -> dict[str, Any]:
         scale_down = time.perf_counter() - done
     out: dict[str, Any] = {"slurm_first_result_s": first, "slurm_scale_down_s": scale_down}
     with open_backend("slurm", BackendOptions(workers=cores())) as session:
-        out["efficiency_slurm"] = efficiency(session, sizes, limit)
+        out["efficiency_slurm"] = efficiency(session, sizes)
         out["task_overhead_us_slurm"] = task_overhead_us(session, sizes)
     return out
 
@@ -593,7 +615,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
         for name in ("threads", "processes", "local"):
             _log(f"backend {name}: efficiency and task overhead")
             with open_backend(name) as session:
-                res["efficiency"][name] = efficiency(session, sizes, limit)
+                res["efficiency"][name] = efficiency(session, sizes)
                 res["task_overhead_us"][name] = task_overhead_us(session, sizes)
     if "batched" in sections:
         _log("batched map vs one task per item (local cluster)")
@@ -601,7 +623,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
             res["batched_map_speedup"] = batched_map_speedup(session, sizes)
     if "array" in sections:
         _log(f"array {sizes.array_side}^2 row means")
-        res.update(array_bench(sizes, limit))
+        res.update(array_bench(sizes))
     with tempfile.TemporaryDirectory(prefix="daskburst-bench-") as tmp:
         if "dataframe" in sections:
             _log("dataframe paths")
@@ -612,7 +634,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
     if "slurm" in sections:
         if slurm_available():
             _log("SLURM: first result, scale-down, efficiency")
-            slurm = slurm_bench(sizes, limit)
+            slurm = slurm_bench(sizes)
             res.setdefault("efficiency", {})["slurm"] = slurm.pop("efficiency_slurm")
             res.setdefault("task_overhead_us", {})["slurm"] = slurm.pop("task_overhead_us_slurm")
             res.update(slurm)
