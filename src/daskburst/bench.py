@@ -65,8 +65,8 @@ QUICK = Sizes(
     limit_draws=50_000_000,
     kernel_n=50_000_000,
     calc_replicates_per_core=4,
-    calc_n=25_000_000,
-    overhead_tasks=5_000,
+    calc_n=50_000_000,  # the tutorial's replicates are n=1e7..1e8
+    overhead_tasks=2_000,
     map_items=100_000,
     array_side=20_000,
     airline_rows=500_000,
