@@ -163,9 +163,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 # ---- demo ------------------------------------------------------------------------------------
 
 DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("calc-mean", {"replicates": 8, "n": 4_000_000}),
-    ("calc-mean-sweep", {"replicates": 5, "n": 1_000_000}),
-    ("array", {"rows": 12_000, "cols": 12_000}),
+    ("calc-mean", {"replicates": 8, "n": 20_000_000}),
+    ("calc-mean-sweep", {"replicates": 5, "n": 5_000_000}),
+    ("array", {"rows": 20_000, "cols": 20_000}),
     ("bag", {}),
     ("dataframe", {}),
 )
