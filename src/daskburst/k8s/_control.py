@@ -96,6 +96,31 @@ def _until(predicate: Callable[[Any], bool], obj: Any) -> Callable[[], bool | No
     return lambda: True if predicate(obj) else None
 
 
+def _apply_then_wait(
+    manifests: Sequence[Manifest],
+    kind: str,
+    ready: Callable[[Any], bool],
+    what: Callable[[Any], str],
+    hint: str,
+    api: Any,
+    timeout: float,
+    clock: Clock | None,
+    echo: Echo,
+) -> None:
+    """Create or patch ``manifests``, then wait until every object of ``kind`` is ready."""
+    waiting = []
+    for manifest in manifests:
+        obj, action = create_or_patch(manifest, api)
+        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} {action}")
+        if manifest["kind"] == kind:
+            waiting.append(obj)
+    try:
+        for obj in waiting:
+            wait_for(_until(ready, obj), timeout, what(obj), clock=clock)
+    except WaitTimeoutError as exc:
+        raise BackendError(f"{exc}{hint}") from None
+
+
 def install(
     objs: Sequence[Manifest],
     timeout: float = 300,
@@ -119,38 +144,17 @@ def install(
     """
     first = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
     rest = [o for o in objs if o not in first]
-    crds = []
-    for manifest in first:
-        obj, action = create_or_patch(manifest, api)
-        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} {action}")
-        if manifest["kind"] == "CustomResourceDefinition":
-            crds.append(obj)
-    try:
-        for crd in crds:
-            wait_for(
-                _until(_crd_established, crd),
-                timeout,
-                f"CRD {crd.name} to be Established",
-                clock=clock,
-            )
-    except WaitTimeoutError as exc:
-        raise BackendError(str(exc)) from None
-    deployments = []
-    for manifest in rest:
-        obj, action = create_or_patch(manifest, api)
-        echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} {action}")
-        if manifest["kind"] == "Deployment":
-            deployments.append(obj)
-    try:
-        for dep in deployments:
-            wait_for(
-                _until(_deployment_available, dep),
-                timeout,
-                f"deployment {dep.namespace}/{dep.name} to be available",
-                clock=clock,
-            )
-    except WaitTimeoutError as exc:
-        raise BackendError(f"{exc} (check `kubectl -n {OPERATOR[0]} get pods`)") from None
+    _apply_then_wait(
+        first, "CustomResourceDefinition", _crd_established,
+        lambda o: f"CRD {o.name} to be Established", "",
+        api, timeout, clock, echo,
+    )  # fmt: skip
+    _apply_then_wait(
+        rest, "Deployment", _deployment_available,
+        lambda o: f"deployment {o.namespace}/{o.name} to be available",
+        f" (check `kubectl -n {OPERATOR[0]} get pods`)",
+        api, timeout, clock, echo,
+    )  # fmt: skip
     echo("installed: CRDs established, operator ready")
 
 

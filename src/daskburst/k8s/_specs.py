@@ -159,6 +159,15 @@ def _pod(
     return spec
 
 
+def _health_probes(readiness: dict[str, int]) -> dict[str, Any]:
+    """Readiness and liveness probes on the Dask ``/health`` route of the dashboard port."""
+    get = {"port": "http-dashboard", "path": "/health"}
+    return {
+        "readinessProbe": {"httpGet": dict(get), **readiness},
+        "livenessProbe": {"httpGet": dict(get), "initialDelaySeconds": 15, "periodSeconds": 20},
+    }
+
+
 def scheduler_pod_spec(
     image: str = DEFAULT_IMAGE,
     resources: Mapping[str, Any] | None = None,
@@ -188,16 +197,7 @@ def scheduler_pod_spec(
             {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
             {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
         ],
-        "readinessProbe": {
-            "httpGet": {"port": "http-dashboard", "path": "/health"},
-            "periodSeconds": 2,
-            "timeoutSeconds": 5,
-        },
-        "livenessProbe": {
-            "httpGet": {"port": "http-dashboard", "path": "/health"},
-            "initialDelaySeconds": 15,
-            "periodSeconds": 20,
-        },
+        **_health_probes({"periodSeconds": 2, "timeoutSeconds": 5}),
     }
     return _pod(container)
 
@@ -241,15 +241,7 @@ def worker_pod_spec(
         "env": _env(env),
         "resources": copy.deepcopy(dict(resources or DEFAULT_RESOURCES["worker"])),
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
-        "readinessProbe": {
-            "httpGet": {"port": "http-dashboard", "path": "/health"},
-            "periodSeconds": 5,
-        },
-        "livenessProbe": {
-            "httpGet": {"port": "http-dashboard", "path": "/health"},
-            "initialDelaySeconds": 15,
-            "periodSeconds": 20,
-        },
+        **_health_probes({"periodSeconds": 5}),
     }
     return _pod(container)
 
