@@ -51,6 +51,12 @@ def expand(pattern: str, what: str) -> list[str]:
     return paths
 
 
+def blocksize(paths: Sequence[str]) -> str | None:
+    """Split plain files into 64 MiB blocks; compressed files cannot be split (one per file)."""
+    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
+    return None if compressed else "64MiB"
+
+
 # ---- wikistats ---------------------------------------------------------------------------------
 
 
@@ -147,8 +153,7 @@ def wikistats_bag(source: str | None, seed: int) -> Any:
         source = ensure_wikistats_sample(seed)
     paths = expand(source, "--input")
     _check_gzip(paths)
-    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
-    return db.read_text(paths, compression="infer", blocksize=None if compressed else "64MiB")
+    return db.read_text(paths, compression="infer", blocksize=blocksize(paths))
 
 
 # ---- airline -------------------------------------------------------------------------------------
@@ -274,10 +279,9 @@ def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
     check_airline_schema(paths, cols)
     if all(p.endswith(".parquet") for p in paths):
         return dd.read_parquet(paths, columns=cols)
-    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
     return dd.read_csv(
         paths,
-        blocksize=None if compressed else "64MiB",
+        blocksize=blocksize(paths),
         compression="infer",
         **read_csv_kwargs(cols),
     )
@@ -319,10 +323,9 @@ def to_parquet_graph(pattern: str, out: Path) -> Any:
 
     paths = expand(pattern, "--input")
     check_airline_schema(paths, airline.COLUMNS)
-    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
     frame = dd.read_csv(
         paths,
-        blocksize=None if compressed else "64MiB",
+        blocksize=blocksize(paths),
         compression="infer",
         encoding="latin1",
         dtype=full_schema_dtypes(),
