@@ -55,7 +55,7 @@ def test_unique_suffix_is_time_sortable_and_random() -> None:
     assert unique_suffix(now=36, token="0001") == "10-0001"
     a, b = unique_suffix(now=1_800_000_000), unique_suffix(now=1_800_000_000)
     assert a.split("-")[0] == b.split("-")[0]
-    assert len(a.split("-")[1]) == 4
+    assert len(a.split("-")[1]) == 8
 
 
 def test_unique_name_fits_the_operator_limit() -> None:

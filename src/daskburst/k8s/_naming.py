@@ -44,10 +44,10 @@ def unique_suffix(now: float | None = None, token: str | None = None) -> str:
 
     Args:
         now: Seconds since the epoch (default: the current time).
-        token: Random hex (default: 4 random hex digits).
+        token: Random hex (default: 8 random hex digits).
 
     Returns:
-        ``<base36 seconds>-<token>``, e.g. ``t4k2l1-9f3a``: sortable by time and collision
+        ``<base36 seconds>-<token>``, e.g. ``t4k2l1-9f3a0c21``: sortable by time and collision
         free between concurrent submissions.
     """
     seconds = int(time.time() if now is None else now)
@@ -56,7 +56,7 @@ def unique_suffix(now: float | None = None, token: str | None = None) -> str:
     while seconds:
         seconds, rem = divmod(seconds, 36)
         b36 = digits[rem] + b36
-    return f"{b36 or '0'}-{token if token is not None else secrets.token_hex(2)}"
+    return f"{b36 or '0'}-{token if token is not None else secrets.token_hex(4)}"
 
 
 def unique_name(base: str, suffix: str | None = None, limit: int = CLUSTER_NAME_MAX) -> str:
