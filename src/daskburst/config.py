@@ -38,6 +38,44 @@ def apply_jobqueue_defaults() -> None:
     dask.config.update_defaults({"jobqueue": ours.get("jobqueue", {})})
 
 
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Return the leaves of a nested config dict as ``{"a.b.c": value}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def cluster_settings() -> dict[str, Any]:
+    """The ``daskburst.cluster-settings`` that apply to a cluster daskburst starts.
+
+    Each setting takes the place of distributed's shipped default. A key whose
+    current value is no longer that default was configured by the user and is
+    left out, so the user's value wins.
+
+    Returns:
+        Dotted ``distributed.*`` keys and values, for ``dask.config.set``.
+    """
+    import distributed  # noqa: F401  (registers distributed's defaults)
+
+    shipped = dask.config.merge(*dask.config.defaults)
+    wanted = flatten(get("cluster-settings") or {})
+    return {
+        key: value
+        for key, value in wanted.items()
+        if value is not None
+        and dask.config.get(key, None) == dask.config.get(key, None, config=shipped)
+    }
+
+
+def env_name(key: str) -> str:
+    """Return the environment variable dask reads for a dotted config key."""
+    return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))
+
+
 def get(key: str, override_with: Any = None) -> Any:
     """Return ``daskburst.<key>`` from dask config, unless ``override_with`` is not None.
 

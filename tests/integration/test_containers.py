@@ -98,6 +98,8 @@ def test_image_runs_hardened(engine: str, image: str) -> None:
         "print(os.getuid(), os.getgid());"
         "print(daskburst.__version__, dask.__version__, distributed.__version__);"
         "print(dask.config.get('distributed.scheduler.http.routes')[-1]);"
+        "print(dask.config.get('distributed.worker.profile.interval'),"
+        "      dask.config.get('distributed.admin.tick.interval'));"
         "print(open('/proc/1/cmdline').read().split(chr(0))[0]);"
         "print(json.dumps(sorted(d.metadata['Name'].lower() for d in md.distributions())))"
     )
@@ -108,10 +110,11 @@ def test_image_runs_hardened(engine: str, image: str) -> None:
         check=True,
         timeout=120,
     )
-    ids, versions, last_route, pid1, dists = proc.stdout.splitlines()
+    ids, versions, last_route, settings, pid1, dists = proc.stdout.splitlines()
     assert ids == "1000 1000"
     assert versions.split() == [daskburst.__version__, dask.__version__, distributed.__version__]
     assert last_route == "distributed.http.scheduler.api"
+    assert settings == "100ms 100ms"  # daskburst.cluster-settings, baked in
     assert pid1.endswith("tini")
     installed = set(json.loads(dists))
     assert "daskburst" in installed

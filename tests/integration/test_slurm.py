@@ -297,6 +297,32 @@ def test_job_script_defaults_to_one_core_2gb_workers(tmp_path: Path) -> None:
     assert "#SBATCH --cpus-per-task=1" in proc.stdout and "#SBATCH --mem=2G" in proc.stdout
 
 
+def test_worker_jobs_export_the_cluster_settings_but_keep_the_users() -> None:
+    with dask.config.set({"jobqueue.slurm.job-script-prologue": ["source /opt/env.sh"]}):
+        prologue = job_kwargs(BackendOptions())["job_script_prologue"]
+    exports = [line for line in prologue if line.startswith("export DASK_DISTRIBUTED__")]
+    assert len(exports) == 2 and prologue[-1] == "source /opt/env.sh"
+    env = {**os.environ, "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "7ms"}
+    env.pop("DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL", None)
+    script = "\n".join(
+        [
+            *exports,
+            "printenv DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL",
+            "printenv DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL",
+        ]
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["100ms", "7ms"]
+
+
+def test_deprecated_env_extra_is_still_honoured() -> None:
+    with dask.config.set({"jobqueue.slurm.env-extra": ["module load python"]}):
+        prologue = job_kwargs(BackendOptions())["job_script_prologue"]
+    assert prologue[-1] == "module load python"
+
+
 def test_job_script_with_zero_cores_is_a_user_error(tmp_path: Path) -> None:
     proc = run_cli(["slurm", "job-script", "--cores", "0"], dict(os.environ), tmp_path, timeout=60)
     assert proc.returncode == 2
@@ -334,6 +360,17 @@ def slurm_session(small_sizes: None, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.mark.slurm
 class TestWorkloadsOnOneSlurmCluster:
     """Each workload on ``--backend slurm`` gives the digest of ``--backend local``."""
+
+    def test_scheduler_and_workers_run_with_the_cluster_settings(self, slurm_session: Any) -> None:
+        def profile_interval() -> str:
+            return str(dask.config.get("distributed.worker.profile.interval"))
+
+        def tick(dask_scheduler: Any) -> float:
+            return float(dask_scheduler._tick_interval)
+
+        intervals = slurm_session.client.run(profile_interval)
+        assert sorted(intervals.values()) == ["100ms", "100ms"]
+        assert slurm_session.client.run_on_scheduler(tick) == 0.1
 
     @pytest.mark.parametrize("workload", list(SMALL))
     def test_digest_matches_local(

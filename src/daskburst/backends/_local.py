@@ -57,12 +57,15 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
 def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
     """Start a ``distributed.LocalCluster`` (worker processes) and close it on exit.
 
+    The cluster runs with ``daskburst.cluster-settings`` (see :func:`config.cluster_settings`).
+
     Args:
         opts: ``workers``, ``threads_per_worker`` and ``adapt``.
 
     Yields:
         A session with a client connected to the cluster.
     """
+    import dask.config
     from distributed import Client, LocalCluster
 
     workers = config.get("workers", override_with=opts.workers)
@@ -74,31 +77,33 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
         # pure-Python tasks, and numpy kernels are single-threaded anyway.
         n_workers = os.cpu_count() or 1
         threads = 1
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
-    try:
-        if adapt:
-            cluster.adapt(minimum=adapt[0], maximum=adapt[1])
-        with Client(cluster) as client:
-            if not adapt:
-                wait_for_workers(
-                    client, int(n_workers or 1), float(config.get("worker-timeout")), "local"
+    # Set while the cluster lives, so workers that adapt() starts later get them too.
+    with dask.config.set(config.cluster_settings()):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
+        try:
+            if adapt:
+                cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+            with Client(cluster) as client:
+                if not adapt:
+                    wait_for_workers(
+                        client, int(n_workers or 1), float(config.get("worker-timeout")), "local"
+                    )
+                yield Session(
+                    backend="local",
+                    workers=int(adapt[1] if adapt else len(cluster.workers)),
+                    client=client,
+                    cluster=cluster,
+                    dashboard_link=cluster.dashboard_link,
+                    progress=opts.progress,
                 )
-            yield Session(
-                backend="local",
-                workers=int(adapt[1] if adapt else len(cluster.workers)),
-                client=client,
-                cluster=cluster,
-                dashboard_link=cluster.dashboard_link,
-                progress=opts.progress,
-            )
-    finally:
-        cluster.close()
+        finally:
+            cluster.close()
 
 
 @contextlib.contextmanager

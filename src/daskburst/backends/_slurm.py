@@ -228,7 +228,31 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
             extra.get("lifetime_stagger", _setting("lifetime-stagger")),
         )
     kwargs["worker_extra_args"] = worker_args
+    kwargs["job_script_prologue"] = settings_exports() + _prologue(kwargs)
     return kwargs
+
+
+def _prologue(kwargs: dict[str, Any]) -> list[str]:
+    """The configured prologue lines, falling back to the deprecated ``env-extra``."""
+    lines = kwargs.get("job_script_prologue", _jobqueue("job-script-prologue"))
+    if not lines:
+        # dask-jobqueue reads env-extra only while the prologue is empty; ours never is.
+        lines = _jobqueue("env-extra")
+    return [str(line) for line in lines or []]
+
+
+def settings_exports() -> list[str]:
+    """``export`` lines giving worker jobs ``daskburst.cluster-settings``.
+
+    Each keeps a value already in the job's environment (SLURM passes the
+    submitter's environment on by default), so ``DASK_DISTRIBUTED__...`` set by
+    the user wins here as it does in the submitting process.
+    """
+    lines = []
+    for key, value in config.cluster_settings().items():
+        name = config.env_name(key)
+        lines.append(f'export {name}="${{{name}:-{value}}}"')
+    return lines
 
 
 def build_job(kwargs: dict[str, Any]) -> Any:
@@ -477,7 +501,8 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
         preflight(str(build_job(kwargs).job_script()))
     scheduler_options = {"dashboard_address": ":0", **(_jobqueue("scheduler-options") or {})}
     timeout = float(config.get("worker-timeout"))
-    with _exit_on_sigterm():
+    # The scheduler runs here: it gets the cluster settings from dask config.
+    with _exit_on_sigterm(), dask.config.set(config.cluster_settings()):
         cluster: Any = cluster_cls(scheduler_options=scheduler_options, **kwargs)
         with _closing(cluster, opts, timeout) as session:
             yield session
@@ -559,11 +584,14 @@ def run_in_allocation(command: Sequence[str], scheduler_file: str) -> int:
         raise UserError("slurm runner: not inside a SLURM job step; expected `srun daskburst ...`")
     code = 0
     try:
-        with runner_cls(
-            scheduler_file=scheduler_file,
-            scheduler_options={"dashboard_address": ":0"},
-            worker_options={"nthreads": int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))},
-        ) as runner:
+        with (
+            dask.config.set(config.cluster_settings()),
+            runner_cls(
+                scheduler_file=scheduler_file,
+                scheduler_options={"dashboard_address": ":0"},
+                worker_options={"nthreads": int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))},
+            ) as runner,
+        ):
             env = dict(os.environ, DASK_SCHEDULER_ADDRESS=str(runner.scheduler_address))
             beside = Path(sys.executable).with_name("daskburst")
             exe = str(beside) if beside.exists() else shutil.which("daskburst") or "daskburst"

@@ -1,0 +1,77 @@
+"""daskburst.cluster-settings reach the clusters daskburst starts, unless the user set them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import distributed  # noqa: F401  (registers distributed's config defaults)
+import yaml
+
+from daskburst import config
+from daskburst.backends import BackendOptions, open_backend
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = "distributed.worker.profile.interval"
+TICK = "distributed.admin.tick.interval"
+
+
+def test_settings_replace_distributeds_defaults() -> None:
+    assert dask.config.get(PROFILE) == "10ms" and dask.config.get(TICK) == "20ms"
+    assert config.cluster_settings() == {PROFILE: "100ms", TICK: "100ms"}
+
+
+def test_a_value_the_user_set_wins() -> None:
+    with dask.config.set({TICK: "5ms"}):
+        assert config.cluster_settings() == {PROFILE: "100ms"}
+
+
+def test_settings_can_be_configured_away() -> None:
+    with dask.config.set({"daskburst.cluster-settings": {}}):
+        assert config.cluster_settings() == {}
+
+
+def test_env_name_is_what_dask_reads() -> None:
+    name = config.env_name("distributed.admin.tick.interval")
+    assert name == "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"
+    assert dask.config.collect_env({name: "7ms"}) == {
+        "distributed": {"admin": {"tick": {"interval": "7ms"}}}
+    }
+
+
+def _worker_profile_interval() -> str:
+    return str(dask.config.get(PROFILE))
+
+
+def _scheduler_tick(dask_scheduler) -> float:  # noqa: ANN001 (client.run_on_scheduler's name)
+    return float(dask_scheduler._tick_interval)
+
+
+def test_local_cluster_runs_with_the_settings() -> None:
+    with open_backend("local", BackendOptions(workers=2)) as session:
+        intervals = session.client.run(_worker_profile_interval)
+        tick = session.client.run_on_scheduler(_scheduler_tick)
+    assert sorted(intervals.values()) == ["100ms", "100ms"]
+    assert tick == 0.1
+    assert dask.config.get(PROFILE) == "10ms", "the settings must not outlive the session"
+
+
+def test_local_cluster_keeps_the_users_value() -> None:
+    with dask.config.set({PROFILE: "30ms"}), open_backend("local", BackendOptions(workers=1)) as s:
+        assert list(s.client.run(_worker_profile_interval).values()) == ["30ms"]
+        assert s.client.run_on_scheduler(_scheduler_tick) == 0.1
+
+
+def test_local_adaptive_workers_get_the_settings() -> None:
+    with open_backend("local", BackendOptions(adapt=(0, 1))) as session:
+        # a task makes adapt() start a worker after the cluster was created
+        future = session.client.submit(_worker_profile_interval, pure=False)
+        assert future.result(timeout=120) == "100ms"
+
+
+def test_image_bakes_in_the_same_settings() -> None:
+    baked = yaml.safe_load((ROOT / "images" / "dask.yaml").read_text())
+    wanted = config.flatten(dask.config.get("daskburst.cluster-settings"))
+    assert wanted
+    for key, value in wanted.items():
+        assert dask.config.get(key, None, config=baked) == value, key
