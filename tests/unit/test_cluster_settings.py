@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dask
@@ -29,6 +33,17 @@ def test_a_value_the_user_set_wins() -> None:
 def test_settings_can_be_configured_away() -> None:
     with dask.config.set({"daskburst.cluster-settings": {}}):
         assert config.cluster_settings() == {}
+
+
+def test_distributeds_default_comes_back_through_our_key() -> None:
+    env = {
+        **os.environ,
+        "DASK_DASKBURST__CLUSTER_SETTINGS__DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms",
+    }
+    code = "import json; from daskburst import config; print(json.dumps(config.cluster_settings()))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {PROFILE: "100ms", TICK: "20ms"}
 
 
 def test_env_name_is_what_dask_reads() -> None:
