@@ -24,18 +24,32 @@ def reconfigure() -> None:
     dask.config.update_defaults(defaults)
 
 
+_jobqueue_applied = False
+
+
+def jobqueue_defaults() -> dict[str, Any]:
+    """Return daskburst's own ``jobqueue.slurm.*`` defaults (cores, processes, memory)."""
+    with _DEFAULTS_FILE.open() as f:
+        ours = yaml.safe_load(f)
+    return dict(ours.get("jobqueue", {}).get("slurm", {}))
+
+
 def apply_jobqueue_defaults() -> None:
-    """Load dask-jobqueue's defaults, then daskburst's ``jobqueue.*`` defaults over them.
+    """Load dask-jobqueue's defaults, then daskburst's ``jobqueue.*`` defaults over them (once).
 
     Importing ``dask_jobqueue`` merges its own defaults (cores and memory unset);
     merging ours afterwards makes our defaults win over those, while any value a
-    user configured still wins over both.
+    user configured still wins over both. A ``dask.config.set`` context that is
+    open during this first call restores dask-jobqueue's unset value when it
+    exits, so readers must still fall back to :func:`jobqueue_defaults`.
     """
+    global _jobqueue_applied
+    if _jobqueue_applied:
+        return
     import dask_jobqueue  # noqa: F401  (loads the jobqueue.* defaults)
 
-    with _DEFAULTS_FILE.open() as f:
-        ours = yaml.safe_load(f)
-    dask.config.update_defaults({"jobqueue": ours.get("jobqueue", {})})
+    dask.config.update_defaults({"jobqueue": {"slurm": jobqueue_defaults()}})
+    _jobqueue_applied = True
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

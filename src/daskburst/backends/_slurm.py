@@ -111,7 +111,10 @@ def _keep_ctrl_c() -> None:
 def _jobqueue(key: str) -> Any:
     config.apply_jobqueue_defaults()
     _keep_ctrl_c()
-    return dask.config.get(f"jobqueue.slurm.{key}", None)
+    value = dask.config.get(f"jobqueue.slurm.{key}", None)
+    if value is None:
+        value = config.jobqueue_defaults().get(key)
+    return value
 
 
 def _one_line(text: str) -> str:
@@ -187,8 +190,11 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
     """Keyword arguments for ``SLURMCluster``: only what was given explicitly.
 
     Everything not given here is read by dask-jobqueue itself from
-    ``jobqueue.slurm.*``. ``worker_extra_args`` is always passed, because the
-    lifetime options are appended to the configured list.
+    ``jobqueue.slurm.*``, except that ``cores``, ``processes`` and ``memory``
+    left unset there get daskburst's defaults (one core, 2 GB).
+    ``worker_extra_args`` and ``job_script_prologue`` are always passed, because
+    daskburst's lifetime options and cluster-settings exports are added to the
+    configured lists.
 
     Args:
         opts: Backend options; ``extra`` may hold any of :data:`JOB_KEYS` and
@@ -199,7 +205,7 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
         The keyword arguments.
 
     Raises:
-        UserError: For unknown keys, or when cores or memory are not configured.
+        UserError: For unknown keys.
     """
     extra = {k: v for k, v in opts.extra.items() if v is not None}
     unknown = sorted(set(extra) - set(JOB_KEYS) - set(OWN_KEYS))
@@ -212,13 +218,10 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
     if opts.threads_per_worker is not None and "cores" not in kwargs:
         processes = kwargs.get("processes") or _jobqueue("processes") or 1
         kwargs["cores"] = int(opts.threads_per_worker) * int(processes)
-    for key, flag in (("cores", "--cores"), ("memory", "--memory")):
-        if kwargs.get(key) is None and _jobqueue(key) is None:
-            raise UserError(
-                f"SLURM {key} per job is not set: expected {flag} or jobqueue.slurm.{key} "
-                f"in dask config (e.g. DASK_JOBQUEUE__SLURM__{key.upper()}="
-                f"{'1' if key == 'cores' else '1GB'})"
-            )
+    for key, value in config.jobqueue_defaults().items():
+        # Unset in dask config (null, or lost to a dask.config.set context): ours.
+        if kwargs.get(key) is None and dask.config.get(f"jobqueue.slurm.{key}", None) is None:
+            kwargs[key] = value
     worker_args = list(kwargs.get("worker_extra_args", _jobqueue("worker-extra-args")) or [])
     if not any(str(a).startswith("--lifetime") for a in worker_args):
         walltime = kwargs.get("walltime", _jobqueue("walltime"))
