@@ -143,15 +143,18 @@ def local_digest(small_sizes: None) -> Iterator[Callable[..., str]]:
     from daskburst.runner import compute, prepare
 
     cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-    with open_backend("local", BackendOptions(workers=1)) as session:
 
-        def digest_of(workload: str, **params: str) -> str:
-            key = (workload, tuple(sorted(params.items())))
-            if key not in cache:
+    def digest_of(workload: str, **params: str) -> str:
+        key = (workload, tuple(sorted(params.items())))
+        if key not in cache:
+            # A session per digest, closed at once: a local Client kept open across
+            # the class-scoped SLURM session would close out of order and leave
+            # dask's default scheduler set to "dask.distributed" for later tests.
+            with open_backend("local", BackendOptions(workers=1)) as session:
                 cache[key] = compute(prepare(workload, **params), session)["digest"]
-            return cache[key]
+        return cache[key]
 
-        yield digest_of
+    yield digest_of
 
 
 @pytest.fixture
@@ -252,10 +255,28 @@ def test_job_kwargs_keeps_configured_lifetime() -> None:
         assert job_kwargs(BackendOptions())["worker_extra_args"] == ["--lifetime", "5m"]
 
 
-def test_job_kwargs_needs_cores_and_memory() -> None:
+def test_unset_cores_and_memory_get_daskburst_defaults() -> None:
     with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": "1GB"}):
-        with pytest.raises(UserError, match="cores per job is not set"):
-            job_kwargs(BackendOptions())
+        kwargs = job_kwargs(BackendOptions())
+    assert kwargs["cores"] == 1 and "memory" not in kwargs  # 1GB: dask-jobqueue reads it
+
+
+def test_defaults_survive_a_config_context_open_when_first_applied() -> None:
+    # A dask.config.set context open while daskburst first applies its jobqueue
+    # defaults restores dask-jobqueue's unset values when it exits.
+    code = """
+import dask
+from daskburst.backends import BackendOptions
+from daskburst.backends._slurm import job_kwargs, job_script
+import dask_jobqueue  # after daskburst: its unset cores and memory replace ours
+with dask.config.set({"jobqueue.slurm.cores": 2, "jobqueue.slurm.memory": "4GB"}):
+    job_kwargs(BackendOptions())
+assert dask.config.get("jobqueue.slurm.cores") is None  # what dask leaves behind
+script = job_script(BackendOptions())
+assert "--cpus-per-task=1" in script and "--mem=2G" in script, script
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def test_job_kwargs_rejects_unknown_keys() -> None:
