@@ -147,6 +147,33 @@ def rng_limit_once(draws: int) -> float:
     return blocks * buf.size / (time.perf_counter() - start) * cores()
 
 
+def rng_all_cores_once(draws: int) -> float:
+    """Normals per second with every core drawing at once, one thread per core.
+
+    numpy releases the GIL while drawing. This is not the limit but a diagnostic
+    of how far the machine scales: one busy core may run faster than each of
+    several cores busy together (turbo clocks, other tenants of a VM host).
+    """
+    import threading
+
+    n = cores()
+    blocks = max(1, draws // 262_144 // n)
+
+    def draw() -> None:
+        buf = np.empty(262_144)
+        rng = stream(0, (0,))
+        for _ in range(blocks):
+            rng.standard_normal(out=buf)
+
+    threads = [threading.Thread(target=draw) for _ in range(n)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n * blocks * 262_144 / (time.perf_counter() - start)
+
+
 def rng_limit(sizes: Sizes) -> float:
     """The machine's limit: median of several one-core measurements, times the cores."""
     return float(
@@ -154,18 +181,38 @@ def rng_limit(sizes: Sizes) -> float:
     )
 
 
-def against_limit(sizes: Sizes, draws: int, run: Callable[[], Any], rounds: int) -> float:
+def against_limit(
+    sizes: Sizes,
+    draws: int,
+    run: Callable[[], Any],
+    rounds: int,
+    scaling: list[float] | None = None,
+) -> float:
     """``draws`` per second of ``run`` over the limit, measured in alternation.
 
     Each round measures the limit right before the run, and the figure is the
     median of the rounds' ratios: on a shared machine whose speed drifts, both
     sides of every ratio see the same conditions.
+
+    Args:
+        sizes: Problem sizes (``limit_draws`` sets the probe's length).
+        draws: Normals ``run`` draws.
+        run: One run of the work.
+        rounds: Number of (limit, run) rounds.
+        scaling: When given, each round also appends all cores drawing at once
+            (:func:`rng_all_cores_once`) over that round's limit: the share of
+            the limit the bare hardware reached right after the run.
+
+    Returns:
+        The median ratio.
     """
     ratios = []
     for _ in range(rounds):
         limit = rng_limit_once(sizes.limit_draws // 2)
         seconds = best_of(1, run)
         ratios.append(draws / seconds / limit)
+        if scaling is not None:
+            scaling.append(rng_all_cores_once(sizes.limit_draws // 2) / limit)
     return float(np.median(ratios))
 
 
@@ -197,14 +244,21 @@ def _inc(x: int) -> int:
     return x + 1
 
 
-def efficiency(session: Session, sizes: Sizes) -> float:
-    """calc-mean draws per second on ``session`` divided by the machine's limit."""
+def efficiency(session: Session, sizes: Sizes) -> tuple[float, float]:
+    """calc-mean draws per second on ``session`` divided by the machine's limit.
+
+    Returns:
+        The efficiency, and the median share of the limit that all cores drawing
+        at once reached in the same rounds (the hardware's own ceiling then).
+    """
     replicates = sizes.calc_replicates_per_core * cores()
     prep = prepare("calc-mean", seed=1, replicates=replicates, n=sizes.calc_n)
     compute(prepare("calc-mean", seed=2, replicates=cores(), n=1000), session)  # warm up
-    return against_limit(
-        sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats
+    scaling: list[float] = []
+    value = against_limit(
+        sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats, scaling
     )
+    return value, float(np.median(scaling))
 
 
 def task_overhead_us(session: Session, sizes: Sizes) -> float:
@@ -472,7 +526,7 @@ def slurm_bench(sizes: Sizes) -> dict[str, Any]:
         scale_down = time.perf_counter() - done
     out: dict[str, Any] = {"slurm_first_result_s": first, "slurm_scale_down_s": scale_down}
     with open_backend("slurm", BackendOptions(workers=cores())) as session:
-        out["efficiency_slurm"] = efficiency(session, sizes)
+        out["efficiency_slurm"], out["rng_parallel_scaling_slurm"] = efficiency(session, sizes)
         out["task_overhead_us_slurm"] = task_overhead_us(session, sizes)
     return out
 
@@ -504,6 +558,8 @@ def summary_markdown(report: dict[str, Any]) -> str:
     rows.append(("calc_mean_kernel_speedup", res.get("calc_mean_kernel_speedup")))
     for backend, value in sorted(res.get("efficiency", {}).items()):
         rows.append((f"efficiency.{backend}", value))
+    for backend, value in sorted(res.get("rng_parallel_scaling", {}).items()):
+        rows.append((f"rng_parallel_scaling.{backend}", value))
     for backend, value in sorted(res.get("task_overhead_us", {}).items()):
         rows.append((f"task_overhead_us.{backend}", value))
     for key in (
@@ -553,7 +609,13 @@ def charts(report: dict[str, Any], out: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     eff = res.get("efficiency", {})
-    ax.bar(list(eff), list(eff.values()), color="#4c72b0")
+    ax.bar(list(eff), list(eff.values()), color="#4c72b0", label="efficiency")
+    ceiling = res.get("rng_parallel_scaling", {})
+    shown = [b for b in eff if b in ceiling]
+    ax.scatter(
+        shown, [ceiling[b] for b in shown], color="black", marker="_", s=600,
+        label="all cores drawing at once", zorder=3,
+    )  # fmt: skip
     ax.axhline(0.85, color="red", linestyle="--", label="target 0.85")
     ax.set_ylabel("fraction of the machine's RNG limit")
     ax.set_title("calc-mean efficiency by backend")
@@ -612,11 +674,13 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
         _log("calc_mean kernel vs the tutorial's")
         res["calc_mean_kernel_speedup"] = kernel_speedup(sizes)
     if "backends" in sections:
-        res["efficiency"], res["task_overhead_us"] = {}, {}
+        res["efficiency"], res["task_overhead_us"], res["rng_parallel_scaling"] = {}, {}, {}
         for name in ("threads", "processes", "local"):
             _log(f"backend {name}: efficiency and task overhead")
             with open_backend(name) as session:
-                res["efficiency"][name] = efficiency(session, sizes)
+                res["efficiency"][name], res["rng_parallel_scaling"][name] = efficiency(
+                    session, sizes
+                )
                 res["task_overhead_us"][name] = task_overhead_us(session, sizes)
     if "batched" in sections:
         _log("batched map vs one task per item (local cluster)")
@@ -637,6 +701,9 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
             _log("SLURM: first result, scale-down, efficiency")
             slurm = slurm_bench(sizes)
             res.setdefault("efficiency", {})["slurm"] = slurm.pop("efficiency_slurm")
+            res.setdefault("rng_parallel_scaling", {})["slurm"] = slurm.pop(
+                "rng_parallel_scaling_slurm"
+            )
             res.setdefault("task_overhead_us", {})["slurm"] = slurm.pop("task_overhead_us_slurm")
             res.update(slurm)
         else:

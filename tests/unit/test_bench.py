@@ -1,0 +1,121 @@
+"""daskburst bench: its measurements, its report files and its command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from daskburst import bench
+
+TINY = bench.Sizes(
+    repeats=1,
+    limit_draws=2_000_000,
+    kernel_n=1_000_000,
+    calc_replicates_per_core=1,
+    calc_n=1_000_000,
+    overhead_tasks=20,
+    map_items=1_000,
+    array_side=500,
+    airline_rows=2_000,
+    airline_files=1,
+    wiki_lines=2_000,
+    wiki_files=1,
+)
+
+
+def test_against_limit_records_the_hardware_ceiling_per_round() -> None:
+    scaling: list[float] = []
+    ratio = bench.against_limit(TINY, 1_000_000, lambda: None, rounds=3, scaling=scaling)
+    assert ratio > 1  # doing nothing beats drawing a million normals
+    assert len(scaling) == 3
+    assert all(0.2 < s < 2.0 for s in scaling), scaling  # a real machine's scaling
+
+
+def test_efficiency_on_threads_is_a_fraction_with_its_ceiling() -> None:
+    from daskburst.backends import open_backend
+
+    with open_backend("threads") as session:
+        value, ceiling = bench.efficiency(session, TINY)
+    assert 0.05 < value < 1.5 and 0.2 < ceiling < 2.0
+
+
+def _report(**results: object) -> dict[str, object]:
+    machine = {"cpu": "test cpu", "cores": 2, "memory_bytes": 2**32, "date": "2026-11-28"}
+    return {"machine": machine, "mode": "quick", "results": results}
+
+
+def test_summary_marks_targets_and_lists_the_ceiling() -> None:
+    text = bench.summary_markdown(
+        _report(
+            rng_limit_normals_per_s=1e8,
+            efficiency={"local": 0.8, "threads": 0.9},
+            rng_parallel_scaling={"local": 0.83, "threads": 0.97},
+            bag_efficiency=1.2,
+        )
+    )
+    assert "| efficiency.local | 0.8 | >= 0.85 | **no** |" in text
+    assert "| efficiency.threads | 0.9 | >= 0.85 | yes |" in text
+    assert "| rng_parallel_scaling.local | 0.83 |  |  |" in text
+    assert "| bag_efficiency | 1.2 | >= 0.7 | yes |" in text
+
+
+def test_charts_are_written_whole(tmp_path: Path) -> None:
+    report = _report(
+        efficiency={"local": 0.8, "threads": 0.9},
+        rng_parallel_scaling={"local": 0.83, "threads": 0.97},
+        dataframe_seconds={"tutorial_csv_bz2_separate_computes": 10.0, "parquet_one_graph": 0.1},
+        calc_mean_kernel_speedup=1.7,
+    )
+    paths = bench.charts(report, tmp_path)
+    assert {p.name for p in paths} >= {"efficiency.png"}
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_cli_writes_every_file_for_one_section(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daskburst",
+            "bench",
+            "--quick",
+            "--only",
+            "kernel",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "bench.json").read_text())
+    assert report["results"]["calc_mean_kernel_speedup"] > 1.0
+    assert "calc_mean_kernel_speedup" in (out / "summary.md").read_text()
+
+
+def test_cli_rejects_an_unknown_section(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daskburst",
+            "bench",
+            "--only",
+            "kernel,nonsense",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "'nonsense'" in proc.stderr
+    assert not out.exists()
