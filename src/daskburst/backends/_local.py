@@ -33,12 +33,12 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     workers = workers or (os.cpu_count() or 1)
     pool = None
     if name == "processes":
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        import dask.config
+        import dask.multiprocessing
 
-        context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
+        # dask's own choice of context (multiprocessing.context, "spawn" by default)
+        context = dask.multiprocessing.get_context()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
         yield Session(
