@@ -7,6 +7,8 @@ variables), so users override any default without touching code.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,16 @@ import yaml
 _DEFAULTS_FILE = Path(__file__).with_name("daskburst.yaml")
 
 
+@functools.cache
+def _packaged() -> dict[str, Any]:
+    """The parsed ``daskburst.yaml`` (read once; callers must not modify it)."""
+    with _DEFAULTS_FILE.open() as f:
+        return dict(yaml.safe_load(f))
+
+
 def reconfigure() -> None:
     """Merge the packaged defaults into ``dask.config`` (idempotent)."""
-    with _DEFAULTS_FILE.open() as f:
-        defaults = yaml.safe_load(f)
-    dask.config.update_defaults(defaults)
+    dask.config.update_defaults(copy.deepcopy(_packaged()))
 
 
 _jobqueue_applied = False
@@ -29,9 +36,7 @@ _jobqueue_applied = False
 
 def jobqueue_defaults() -> dict[str, Any]:
     """Return daskburst's own ``jobqueue.slurm.*`` defaults (cores, processes, memory)."""
-    with _DEFAULTS_FILE.open() as f:
-        ours = yaml.safe_load(f)
-    return dict(ours.get("jobqueue", {}).get("slurm", {}))
+    return dict(_packaged().get("jobqueue", {}).get("slurm", {}))
 
 
 def apply_jobqueue_defaults() -> None:
