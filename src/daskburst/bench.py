@@ -136,15 +136,23 @@ def machine() -> dict[str, Any]:
 # ---- the machine's limit and the kernel -------------------------------------------------------
 
 
-def rng_limit_once(draws: int) -> float:
-    """One measurement of the limit: normals per second one core draws, times the cores."""
-    buf = np.empty(262_144)
-    blocks = max(1, draws // buf.size)
+_BLOCK = 262_144  # normals per draw into the reused buffer
+
+
+def _draw_blocks(blocks: int) -> None:
+    """Draw ``blocks`` blocks of standard normals into one reused buffer."""
+    buf = np.empty(_BLOCK)
     rng = stream(0, (0,))
-    start = time.perf_counter()
     for _ in range(blocks):
         rng.standard_normal(out=buf)
-    return blocks * buf.size / (time.perf_counter() - start) * cores()
+
+
+def rng_limit_once(draws: int) -> float:
+    """One measurement of the limit: normals per second one core draws, times the cores."""
+    blocks = max(1, draws // _BLOCK)
+    start = time.perf_counter()
+    _draw_blocks(blocks)
+    return blocks * _BLOCK / (time.perf_counter() - start) * cores()
 
 
 def rng_all_cores_once(draws: int) -> float:
@@ -157,21 +165,14 @@ def rng_all_cores_once(draws: int) -> float:
     import threading
 
     n = cores()
-    blocks = max(1, draws // 262_144 // n)
-
-    def draw() -> None:
-        buf = np.empty(262_144)
-        rng = stream(0, (0,))
-        for _ in range(blocks):
-            rng.standard_normal(out=buf)
-
-    threads = [threading.Thread(target=draw) for _ in range(n)]
+    blocks = max(1, draws // _BLOCK // n)
+    threads = [threading.Thread(target=_draw_blocks, args=(blocks,)) for _ in range(n)]
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return n * blocks * 262_144 / (time.perf_counter() - start)
+    return n * blocks * _BLOCK / (time.perf_counter() - start)
 
 
 def rng_limit(sizes: Sizes) -> float:
