@@ -45,9 +45,14 @@ SMALL_PARAMS: dict[str, dict[str, str]] = {
     "bag": {"input": "synthetic"},
     "dataframe": {"input": "synthetic"},
 }
-SMALL: dict[str, list[str]] = {
-    w: [arg for k, v in p.items() for arg in (f"--{k}", v)] for w, p in SMALL_PARAMS.items()
-}
+
+
+def flags(params: dict[str, str]) -> list[str]:
+    """Command-line flags for workload parameters: ``{"n": "5"}`` -> ``["--n", "5"]``."""
+    return [arg for k, v in params.items() for arg in (f"--{k}", v)]
+
+
+SMALL: dict[str, list[str]] = {w: flags(p) for w, p in SMALL_PARAMS.items()}
 SAMPLE_ENV = {
     "DASK_DASKBURST__SAMPLE__WIKISTATS__LINES": "20000",
     "DASK_DASKBURST__SAMPLE__AIRLINE__ROWS": "20000",
@@ -411,7 +416,7 @@ def test_adapt_from_zero_submits_jobs_and_returns_to_zero(
     assert not queued(job_name)
     out = tmp_path / "adapt.json"
     params = {"replicates": "12", "n": "4000000"}
-    args = ["run", "calc-mean", "--replicates", "12", "--n", "4000000", "--backend", "slurm"]
+    args = ["run", "calc-mean", *flags(params), "--backend", "slurm"]
     proc = subprocess.Popen(
         [DASKBURST, *args, "--adapt", "0:2", "--no-progress", "--output", str(out)],
         env=env,

@@ -75,24 +75,14 @@ def test_charts_are_written_whole(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
+def _bench_cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "daskburst", "bench", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
 def test_cli_writes_every_file_for_one_section(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "daskburst",
-            "bench",
-            "--quick",
-            "--only",
-            "kernel",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _bench_cli("--quick", "--only", "kernel", "--out", str(out), timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "bench.json").read_text())
     assert report["results"]["calc_mean_kernel_speedup"] > 1.0
@@ -101,21 +91,7 @@ def test_cli_writes_every_file_for_one_section(tmp_path: Path) -> None:
 
 def test_cli_rejects_an_unknown_section(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "daskburst",
-            "bench",
-            "--only",
-            "kernel,nonsense",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _bench_cli("--only", "kernel,nonsense", "--out", str(out), timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "'nonsense'" in proc.stderr
     assert not out.exists()
