@@ -57,14 +57,14 @@ bench: venv ## Benchmark every workload (writes $(BENCH_OUT)/bench.json, summary
 
 .PHONY: lint
 lint: venv ## Run ruff and mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
 .PHONY: format
 format: venv ## Reformat the code with ruff
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts
 
 .PHONY: lock
 lock: ## Re-resolve requirements/constraints.txt from pyproject.toml in a scratch venv

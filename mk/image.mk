@@ -47,12 +47,18 @@ image: ## Build the image IMG (localhost/daskburst:<version>) with docker or pod
 	  if [ -f '$(BUILD_CA_DIR)/ca-certificates.crt' ]; then extra+=(-v '$(BUILD_CA_DIR):/etc/ssl/certs:ro'); fi; \
 	fi; \
 	echo "image: building $(IMG) from $$base with $(CONTAINER_TOOL)"; \
+	old=$$($(CONTAINER_TOOL) image inspect --format '{{.Id}}' '$(IMG)' 2>/dev/null || true); \
 	$(CONTAINER_TOOL) build "$${extra[@]}" -f images/Dockerfile -t '$(IMG)' \
 	  --build-arg BASE_IMAGE="$$base" \
 	  --build-arg VERSION='$(DASKBURST_VERSION)' \
 	  --build-arg REVISION='$(IMAGE_REVISION)' \
 	  --build-arg SOURCE='$(IMAGE_SOURCE)' \
-	  $(IMAGE_BUILD_ARGS) .
+	  $(IMAGE_BUILD_ARGS) .; \
+	new=$$($(CONTAINER_TOOL) image inspect --format '{{.Id}}' '$(IMG)'); \
+	if [ -n "$$old" ] && [ "$$old" != "$$new" ]; then \
+	  $(CONTAINER_TOOL) rmi "$$old" >/dev/null 2>&1 \
+	    && echo "image: removed the image $(IMG) replaced ($${old:0:12})" || true; \
+	fi
 	@$(CONTAINER_TOOL) image inspect '$(IMG)' --format 'image: $(IMG) {{.Size}} bytes'
 
 .PHONY: base-image
@@ -76,8 +82,8 @@ base-image: ## Build the local Debian bookworm base image with debootstrap (no r
 	echo "base-image: built $(LOCAL_BASE_IMAGE)"
 
 .PHONY: podman-setup
-podman-setup: ## Install podman (runc, netavark, aardvark-dns) and debootstrap and configure podman (root)
-	@pkgs="podman runc debootstrap netavark aardvark-dns"; \
+podman-setup: ## Install podman (runc, netavark, aardvark-dns, iptables) and debootstrap and configure podman (root)
+	@pkgs="podman runc debootstrap netavark aardvark-dns iptables"; \
 	if ! dpkg -s $$pkgs >/dev/null 2>&1; then $(APT_GET) update -qq && $(APT_GET) install $$pkgs; fi; \
 	conf=$$(mktemp); trap 'rm -f "$$conf"' EXIT; \
 	printf '%s\n' '# Written by `make podman-setup` (daskburst): raising rlimits is not permitted' \

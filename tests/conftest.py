@@ -36,3 +36,8 @@ def small_samples() -> Iterator[None]:
         }
     ):
         yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that stop and restart the single-node cluster after all the others."""
+    items.sort(key=lambda item: item.get_closest_marker("lifecycle") is not None)

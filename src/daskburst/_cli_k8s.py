@@ -56,7 +56,10 @@ def _install(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
     objs = k8s.platform_manifests(
-        k8s.manifests_root(args.manifests), namespaced=args.namespaced, kubectl=args.kubectl
+        k8s.manifests_root(args.manifests),
+        namespaced=args.namespaced,
+        kubectl=args.kubectl,
+        bundled=args.bundled_operator,
     )
     k8s.install(objs, timeout=float(_cfg("install-timeout", args.timeout)), api=_api(args))
     return 0
@@ -66,7 +69,10 @@ def _uninstall(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
     objs = k8s.platform_manifests(
-        k8s.manifests_root(args.manifests), namespaced=args.namespaced, kubectl=args.kubectl
+        k8s.manifests_root(args.manifests),
+        namespaced=args.namespaced,
+        kubectl=args.kubectl,
+        bundled=args.bundled_operator,
     )
     k8s.uninstall(objs, str(_cfg("namespace", args.namespace)), api=_api(args))
     return 0
@@ -160,6 +166,12 @@ def register(subparsers: Any) -> None:
     )
     tree.add_argument(
         "--namespaced", action="store_true", help="operator watching only its own namespace"
+    )
+    tree.add_argument(
+        "--bundled-operator",
+        action="store_true",
+        help="run the operator from the daskburst image (charts/dask-operator/components/"
+        "bundled-image): for clusters that cannot pull ghcr.io",
     )
     tree.add_argument("--kubectl", default="kubectl", help="kubectl used for `kubectl kustomize`")
     sub = k8s.add_subparsers(dest="k8s_command", metavar="COMMAND")

@@ -56,8 +56,26 @@ def manifests_root(root: str | Path | None = None) -> Path:
     return path
 
 
+def operator_overlay(root: Path, namespaced: bool = False, bundled: bool = False) -> Path:
+    """Return the kustomization of the operator bundle to install.
+
+    Args:
+        root: The checkout (see :func:`manifests_root`).
+        namespaced: The operator watching only its own namespace (a Role, not a ClusterRole).
+        bundled: The operator run from the daskburst image instead of the upstream one.
+
+    Returns:
+        A directory under ``charts/dask-operator``.
+    """
+    operator = root / "charts" / "dask-operator"
+    variant = "-".join(
+        name for name, on in (("namespaced", namespaced), ("bundled-image", bundled)) if on
+    )
+    return operator / "overlays" / variant if variant else operator
+
+
 def platform_manifests(
-    root: Path, namespaced: bool = False, kubectl: str = "kubectl"
+    root: Path, namespaced: bool = False, kubectl: str = "kubectl", bundled: bool = False
 ) -> list[Manifest]:
     """Render the operator bundle and ``k8s/`` into one apply-ordered list.
 
@@ -65,26 +83,25 @@ def platform_manifests(
         root: The checkout (see :func:`manifests_root`).
         namespaced: Use the namespaced operator overlay instead of the cluster-wide one.
         kubectl: The kubectl executable (for ``kubectl kustomize``).
+        bundled: Run the operator from the daskburst image (see :func:`operator_overlay`).
 
     Returns:
         Every object, dependencies first.
     """
-    operator = root / "charts" / "dask-operator"
-    if namespaced:
-        operator = operator / "overlays" / "namespaced"
+    operator = operator_overlay(root, namespaced, bundled)
     return sort_for_apply([*kustomize(root / "k8s", kubectl), *kustomize(operator, kubectl)])
 
 
 def _crd_established(obj: Any) -> bool:
     obj.refresh()
-    conditions = obj.raw.get("status", {}).get("conditions", [])
+    conditions = (obj.raw.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def _deployment_available(obj: Any) -> bool:
     obj.refresh()
     want = obj.raw.get("spec", {}).get("replicas", 1)
-    status = obj.raw.get("status", {})
+    status = obj.raw.get("status") or {}
     return bool(
         status.get("availableReplicas", 0) >= want
         and status.get("updatedReplicas", 0) >= want

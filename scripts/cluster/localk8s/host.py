@@ -1,0 +1,389 @@
+"""What the host must offer the cluster, and everything a cluster leaves on it.
+
+``preflight`` fails fast, in one line, when the host cannot run the cluster. ``leftovers``
+lists what a cluster leaves on the host outside its state directory: processes, mounts,
+network namespaces, links, iptables chains (the kubelet's own included), cgroups, sysctls
+and the few paths the kubelet and containerd hard-code. ``down`` removes them and a test
+asserts that ``leftovers`` is empty afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from localk8s.settings import Settings
+
+#: Executables the node needs from the host (Debian packages in versions.env).
+HOST_TOOLS = {
+    "containerd": "containerd",
+    "containerd-shim-runc-v2": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "iptables": "iptables",
+    "ip6tables": "iptables",
+    "iptables-save": "iptables",
+    "conntrack": "conntrack",
+    "ip": "iproute2",
+    "openssl": "openssl",
+    "podman": "podman (make podman-setup)",
+}
+CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
+CNI_BIN = Path("/usr/lib/cni")
+#: Paths outside the state directory that the kubelet, containerd and CNI hard-code.
+HARD_CODED = (
+    Path("/var/lib/kubelet"),
+    Path("/var/log/containers"),
+    Path("/var/log/pods"),
+    Path("/run/containerd"),
+    Path("/var/lib/cni"),
+)
+SYSCTLS = (
+    "net/ipv4/conf/all/route_localnet",
+    "net/ipv4/ip_forward",
+    "net/bridge/bridge-nf-call-iptables",
+)
+#: Chains created by kube-proxy, the kubelet and the CNI plugins.
+CHAIN = re.compile(r"^(KUBE-|CNI-)")
+TABLES = ("filter", "nat", "mangle", "raw")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def preflight(s: Settings) -> list[str]:
+    """Return one line per thing that stops this host from running the cluster (none: ok)."""
+    if platform.system() != "Linux":
+        return [f"this is {platform.system()}: the single-node cluster needs Linux"]
+    if os.geteuid() != 0:
+        return ["must run as root (it starts containerd, the kubelet and changes iptables)"]
+    problems = []
+    missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        problems.append(f"missing host tools from: {', '.join(missing)} (apt-get install them)")
+    gone = [p for p in CNI_PLUGINS if not (CNI_BIN / p).exists()]
+    if gone:
+        problems.append(f"missing CNI plugins in {CNI_BIN}: {', '.join(gone)} "
+                        "(apt-get install containernetworking-plugins)")  # fmt: skip
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        problems.append("kernel lacks overlayfs (containerd's snapshotter needs it)")
+    if not Path("/proc/sys/net/bridge/bridge-nf-call-iptables").exists():
+        problems.append("kernel lacks br_netfilter (Services to pods on the bridge need it)")
+    for ctrl in ("cpu", "cpuacct", "memory", "pids", "cpuset"):
+        if not _has_cgroup(ctrl):
+            problems.append(f"cgroup controller {ctrl!r} is not mounted")
+    for name, path in binaries(s).items():
+        if not path.exists():
+            problems.append(f"{name} not built ({path} missing): run `make cluster-build`")
+            break
+    return problems
+
+
+def _has_cgroup(ctrl: str) -> bool:
+    if (CGROUP_ROOT / ctrl).is_dir():
+        return True
+    controllers = CGROUP_ROOT / "cgroup.controllers"
+    return controllers.exists() and ctrl in controllers.read_text().split()
+
+
+def binaries(s: Settings) -> dict[str, Path]:
+    """Return every binary the cluster runs that ``scripts/cluster/build`` makes."""
+    names = (
+        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
+        "kube-proxy", "kubectl", "coredns", "crictl", "pause",
+    )  # fmt: skip
+    return {n: s.bin(n) for n in names}
+
+
+def ports_in_use(ports: list[int]) -> list[int]:
+    """Return the TCP ports of ``ports`` that something already listens on."""
+    taken = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                taken.append(port)
+    return taken
+
+
+def cluster_ports(s: Settings) -> list[int]:
+    """Return the ports the cluster's host processes listen on."""
+    return [
+        s.etcd_port, s.etcd_peer_port, s.etcd_metrics_port, s.api_port, s.kubelet_port,
+        s.kubelet_healthz_port, s.proxy_healthz_port, s.proxy_metrics_port,
+        s.controller_manager_port, s.scheduler_port, s.coredns_health_port, s.coredns_ready_port,
+    ]  # fmt: skip
+
+
+# ---- the host before the cluster ------------------------------------------------------------
+
+
+def read_sysctl(name: str) -> str | None:
+    """Return a sysctl's value (``net/ipv4/ip_forward`` form), or None when absent."""
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return None
+
+
+def write_sysctl(name: str, value: str) -> None:
+    """Set a sysctl."""
+    Path("/proc/sys", name).write_text(value + "\n")
+
+
+def record(s: Settings) -> dict[str, Any]:
+    """Save what ``down`` must restore (once: a restarted cluster keeps the first record).
+
+    Returns:
+        The record.
+    """
+    if s.host_record.exists():
+        return dict(json.loads(s.host_record.read_text()))
+    rec = {
+        "sysctls": {name: read_sysctl(name) for name in SYSCTLS},
+        "preexisting": [str(p) for p in HARD_CODED if p.exists()],
+    }
+    s.host_record.parent.mkdir(parents=True, exist_ok=True)
+    s.host_record.write_text(json.dumps(rec, indent=2) + "\n")
+    return rec
+
+
+# ---- what a cluster leaves behind -----------------------------------------------------------
+
+
+def our_processes(s: Settings) -> list[tuple[int, str]]:
+    """Return (PID, command) of every process running one of the cluster's binaries.
+
+    The control plane and node binaries are matched by path; containerd shims by the
+    socket address of this cluster's containerd.
+    """
+    ours = {str(p) for p in binaries(s).values()}
+    socket_path = str(s.containerd_socket)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = [
+                a.decode(errors="replace")
+                for a in (entry / "cmdline").read_bytes().split(b"\0")
+                if a
+            ]
+        except OSError:
+            continue
+        if not argv:
+            continue
+        if argv[0] in ours or (
+            "containerd" in Path(argv[0]).name and any(socket_path in a for a in argv)
+        ):
+            found.append((int(entry.name), " ".join(argv)[:200]))
+    return found
+
+
+def our_mounts(s: Settings) -> list[str]:
+    """Return mount points under the state directory, the hard-coded paths, or CRI netns."""
+    roots = [str(s.state), *(str(p) for p in HARD_CODED)]
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == r or point.startswith(r + "/") for r in roots) or re.match(
+            r"^/(var/)?run/netns/cni-", point
+        ):
+            found.append(point)
+    return found
+
+
+def iptables_leftovers() -> list[str]:
+    """Return ``<binary> <table> <chain>`` for every KUBE-*/CNI-* chain, IPv4 and IPv6."""
+    found = []
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(tool) is None:
+            continue
+        for table in TABLES:
+            proc = subprocess.run(
+                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
+            )
+            for line in proc.stdout.splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "-N" and CHAIN.match(parts[1]):
+                    found.append(f"{tool} {table} {parts[1]}")
+    return found
+
+
+def cgroup_leftovers() -> list[str]:
+    """Return the kubelet's ``kubepods`` cgroup directories still present."""
+    found: list[str] = []
+    if not CGROUP_ROOT.is_dir():
+        return found
+    for ctrl in sorted(CGROUP_ROOT.iterdir()):
+        for name in ("kubepods", "kubepods.slice"):
+            if (ctrl / name).is_dir():
+                found.append(str(ctrl / name))
+    return found
+
+
+def leftovers(s: Settings) -> dict[str, list[str]]:
+    """Return everything a stopped cluster must not leave behind, by kind (empty: clean)."""
+    rec: dict[str, Any] = {}
+    if s.host_record.exists():
+        rec = json.loads(s.host_record.read_text())
+    sysctls = [
+        f"{name}={read_sysctl(name)} (was {before})"
+        for name, before in rec.get("sysctls", {}).items()
+        # ip_forward is left alone: podman and other bridges need it too.
+        if name != "net/ipv4/ip_forward" and before is not None and read_sysctl(name) != before
+    ]
+    preexisting = set(rec.get("preexisting", []))
+    paths = [str(p) for p in HARD_CODED if p.exists() and str(p) not in preexisting]
+    links = subprocess.run(
+        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=False
+    )
+    bridge = (
+        [s.bridge] if re.search(rf"^\d+: {re.escape(s.bridge)}[:@]", links.stdout, re.M) else []
+    )
+    netns = (
+        sorted(p.name for p in Path("/run/netns").glob("cni-*"))
+        if Path("/run/netns").is_dir()
+        else []
+    )
+    return {
+        "processes": [f"{pid} {cmd}" for pid, cmd in our_processes(s)],
+        "mounts": our_mounts(s),
+        "netns": netns,
+        "links": bridge,
+        "iptables": iptables_leftovers(),
+        "cgroups": cgroup_leftovers(),
+        "sysctls": sysctls,
+        "paths": paths,
+    }
+
+
+# ---- cleaning up ----------------------------------------------------------------------------
+
+
+def _mountpoints_under(root: Path) -> list[str]:
+    prefix = str(root)
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            points.append(point)
+    return points
+
+
+def unmount_under(root: Path) -> list[str]:
+    """Unmount everything mounted at or below ``root``, deepest first.
+
+    Returns:
+        Mount points that could not be unmounted.
+    """
+    failed = []
+    for point in sorted(set(_mountpoints_under(root)), key=len, reverse=True):
+        if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
+            if subprocess.run(["umount", "-l", point], capture_output=True, check=False).returncode:
+                failed.append(point)
+    return failed
+
+
+def safe_rmtree(path: Path) -> None:
+    """Delete ``path`` recursively, but never through a mount point.
+
+    Raises:
+        RuntimeError: When something is still mounted below ``path``.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    mounted = _mountpoints_under(path)
+    if mounted:
+        raise RuntimeError(f"refusing to delete {path}: still mounted below it: {mounted[0]}")
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def sweep_iptables() -> list[str]:
+    """Delete every KUBE-*/CNI-* chain and the rules that jump to them (IPv4 and IPv6).
+
+    ``kube-proxy --cleanup`` removes kube-proxy's chains but not the kubelet's (KUBE-FIREWALL,
+    KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) nor the CNI plugins' top-level ones.
+
+    Returns:
+        Chains that remain (should be none).
+    """
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(tool) is None:
+            continue
+        for table in TABLES:
+            proc = subprocess.run(
+                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
+            )
+            ours = []
+            for line in proc.stdout.splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "-N" and CHAIN.match(parts[1]):
+                    ours.append(parts[1])
+                elif len(parts) >= 2 and parts[0] == "-A" and not CHAIN.match(parts[1]):
+                    target = parts[parts.index("-j") + 1] if "-j" in parts else ""
+                    if CHAIN.match(target):
+                        subprocess.run(
+                            [tool, "-w", "-t", table, "-D", *parts[1:]],
+                            capture_output=True,
+                            check=False,
+                        )
+            for chain in ours:
+                subprocess.run(
+                    [tool, "-w", "-t", table, "-F", chain], capture_output=True, check=False
+                )
+            for chain in ours:
+                subprocess.run(
+                    [tool, "-w", "-t", table, "-X", chain], capture_output=True, check=False
+                )
+    return iptables_leftovers()
+
+
+def remove_cgroups() -> list[str]:
+    """Remove the (empty) ``kubepods`` cgroup trees, deepest first.
+
+    Returns:
+        Directories that could not be removed (they still hold processes).
+    """
+    failed = []
+    for top in cgroup_leftovers():
+        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                failed.append(dirpath)
+    return failed
+
+
+def remove_netns() -> None:
+    """Delete network namespaces the CRI made (``cni-*``) that no sandbox removed."""
+    if Path("/run/netns").is_dir():
+        for ns in Path("/run/netns").glob("cni-*"):
+            subprocess.run(["ip", "netns", "delete", ns.name], capture_output=True, check=False)
+
+
+def restore(s: Settings) -> None:
+    """Delete the bridge, restore sysctls and remove hard-coded paths the cluster created."""
+    subprocess.run(["ip", "link", "delete", s.bridge], capture_output=True, check=False)
+    if not s.host_record.exists():
+        return
+    rec = json.loads(s.host_record.read_text())
+    for name, before in rec.get("sysctls", {}).items():
+        if name == "net/ipv4/ip_forward" or before is None:
+            continue
+        if read_sysctl(name) != before:
+            write_sysctl(name, before)
+    for cached in Path("/var/lib/cni/results").glob(f"{s.cni_network}-*"):
+        cached.unlink(missing_ok=True)
+    preexisting = set(rec.get("preexisting", []))
+    for path in HARD_CODED:
+        if str(path) not in preexisting:
+            safe_rmtree(path)

@@ -1,0 +1,139 @@
+"""Shared by the cluster tests: the localk8s package and the cluster to test against.
+
+The cluster tests (marker ``cluster``) run against ``build/cluster/kubeconfig`` (``make
+cluster-up``) or the kubeconfig in ``DASKBURST_TEST_KUBECONFIG`` (e.g. a kind cluster). Never
+``KUBECONFIG``: running the tests must not touch whatever cluster a shell happens to point at.
+Without a reachable cluster they skip; with ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.helpers import require
+
+ROOT = Path(__file__).resolve().parents[2]
+_SCRIPTS = ROOT / "scripts" / "cluster"
+NAMESPACE = "daskburst"
+
+
+def localk8s(module: str) -> ModuleType:
+    """Import ``localk8s.<module>`` from scripts/cluster."""
+    if str(_SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(_SCRIPTS))
+    return importlib.import_module(f"localk8s.{module}")
+
+
+def test_kubeconfig() -> Path:
+    """The kubeconfig the cluster tests use."""
+    return Path(os.environ.get("DASKBURST_TEST_KUBECONFIG") or ROOT / "build/cluster/kubeconfig")
+
+
+test_kubeconfig.__test__ = False  # type: ignore[attr-defined]
+
+
+def test_kubectl() -> str:
+    """The kubectl the cluster tests use: the cluster's own, else one on PATH."""
+    own = ROOT / "build/cluster/bin/kubectl"
+    return os.environ.get("DASKBURST_TEST_KUBECTL") or (
+        str(own) if own.exists() else shutil.which("kubectl") or "kubectl"
+    )
+
+
+test_kubectl.__test__ = False  # type: ignore[attr-defined]
+
+
+@dataclass
+class Cluster:
+    """A reachable cluster: kubectl and the daskburst CLI pointed at it."""
+
+    kubeconfig: Path
+    kubectl_bin: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for commands that talk to this cluster."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against the cluster."""
+        proc = subprocess.run(
+            [self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> Any:
+        """``kubectl ... -o json``, parsed."""
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def daskburst(
+        self, *args: str, timeout: float = 900, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the daskburst CLI of this checkout against the cluster."""
+        proc = subprocess.run(
+            [str(ROOT / ".venv/bin/daskburst"), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env=self.env,
+            cwd=ROOT,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"daskburst {' '.join(args)} failed: {proc.stderr[-3000:]}")
+        return proc
+
+    def pods(self, namespace: str = NAMESPACE, selector: str | None = None) -> list[dict[str, Any]]:
+        """Pods of a namespace (optionally by label selector)."""
+        args: Sequence[str] = ("get", "pods", "-n", namespace)
+        if selector:
+            args = (*args, "-l", selector)
+        return list(self.json(*args)["items"])
+
+
+def _reachable(kubeconfig: Path, kubectl: str) -> str | None:
+    if not kubeconfig.exists():
+        return f"no kubeconfig at {kubeconfig}: run `sudo make cluster-up` (or set DASKBURST_TEST_KUBECONFIG)"
+    try:
+        proc = subprocess.run(
+            [kubectl, f"--kubeconfig={kubeconfig}", "get", "--raw", "/readyz"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run {kubectl}: {exc}"
+    if proc.returncode != 0:
+        return f"cluster at {kubeconfig} not reachable: {proc.stderr.strip()[-300:]} (`sudo make cluster-up`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The cluster under test; skips (fails in CI) when none is reachable."""
+    kubeconfig, kubectl = test_kubeconfig(), test_kubectl()
+    why = _reachable(kubeconfig, kubectl)
+    require(why is None, why or "")
+    yield Cluster(kubeconfig, kubectl)
