@@ -23,6 +23,13 @@ def _cfg(key: str, given: Any) -> Any:
     )
 
 
+def _int_arg(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
+
+
 def _positive(value: str) -> float:
     try:
         seconds = float(value)
@@ -85,7 +92,17 @@ def _submit(args: argparse.Namespace) -> int:
     api = _api(args)
     if args.name:
         k8s.validate_name(args.name, k8s.CLUSTER_NAME_MAX, "--name")
-    name = k8s.submit(args.manifest, namespace, name=args.name, image=args.image, api=api)
+    from daskburst.k8s._submission import parse_params
+
+    name = k8s.submit(
+        args.manifest,
+        namespace,
+        name=args.name,
+        image=args.image,
+        api=api,
+        params=parse_params(args.param or []),
+        seed=args.seed,
+    )
     sys.stderr.write(f"daskjob/{name} submitted to namespace {namespace}\n")
     if not args.wait:
         print(name)
@@ -200,6 +217,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--artifacts", help="save runner/scheduler logs and result.json under DIR/<job>")
     p.add_argument("--name", help="exact job name instead of a unique one")
     p.add_argument("--image", help="use this image for runner, scheduler and workers")
+    p.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        metavar="NAME=VALUE",
+        help="replace a workload parameter of the job file, e.g. -p n=1e6 (repeatable; "
+        "names as in `daskburst workloads`)",
+    )
+    p.add_argument("--seed", type=_int_arg, help="master seed (default: the job file's)")
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("status", parents=[common], help="list DaskJobs and DaskClusters")

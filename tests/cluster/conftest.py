@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import require
+from tests.helpers import kubectl, require
 
 ROOT = Path(__file__).resolve().parents[2]
 _SCRIPTS = ROOT / "scripts" / "cluster"
@@ -45,11 +44,8 @@ test_kubeconfig.__test__ = False  # type: ignore[attr-defined]
 
 
 def test_kubectl() -> str:
-    """The kubectl the cluster tests use: the cluster's own, else one on PATH."""
-    own = ROOT / "build/cluster/bin/kubectl"
-    return os.environ.get("DASKBURST_TEST_KUBECTL") or (
-        str(own) if own.exists() else shutil.which("kubectl") or "kubectl"
-    )
+    """The kubectl the cluster tests use (see :func:`tests.helpers.kubectl`)."""
+    return os.environ.get("DASKBURST_TEST_KUBECTL") or kubectl()
 
 
 test_kubectl.__test__ = False  # type: ignore[attr-defined]

@@ -12,6 +12,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from tests.helpers import kubectl
+
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "charts" / "dask-operator" / "base" / "crds"
 #: The API server version kind runs (k8s/kind-config.yaml pins v1.32.2).
@@ -48,15 +50,15 @@ def job_files() -> list[Path]:
 
 
 def have_kubectl() -> bool:
-    """Whether kubectl (with its built-in kustomize) is on PATH."""
-    return shutil.which("kubectl") is not None
+    """Whether kubectl (with its built-in kustomize) is available."""
+    return shutil.which(kubectl()) is not None
 
 
 @functools.cache
 def render(directory: Path) -> tuple[dict[str, Any], ...]:
     """Render a kustomization with `kubectl kustomize` (offline)."""
     out = subprocess.run(
-        ["kubectl", "kustomize", str(directory)],
+        [kubectl(), "kustomize", str(directory)],
         check=True,
         capture_output=True,
         text=True,
@@ -152,6 +154,13 @@ def pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
         c = spec["cluster"]["spec"]
         return [spec["job"]["spec"], c["scheduler"]["spec"], c["worker"]["spec"]]
     return []
+
+
+def version() -> str:
+    """The daskburst version (the project image's tag)."""
+    from daskburst import __version__
+
+    return __version__
 
 
 def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s import (
@@ -118,10 +119,15 @@ def test_prepare_submission_rejects_non_jobs_and_long_names() -> None:
         prepare_submission(_job(), [], "a" * (CLUSTER_NAME_MAX + 1), "ns")
 
 
-def test_find_autoscalers_reads_sibling_files() -> None:
-    scalers = find_autoscalers(m.ROOT / "jobs" / "bag.yaml", "bag")
-    assert [s["spec"]["cluster"] for s in scalers] == ["bag"]
-    assert find_autoscalers(m.ROOT / "jobs" / "bag.yaml", "nope") == []
+def test_find_autoscalers_reads_sibling_files(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(_job()))
+    (tmp_path / "job-autoscaler.yaml").write_text(
+        yaml.safe_dump(specs.daskautoscaler("calc-mean", 1, 3))
+    )
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(specs.daskautoscaler("other", 1, 3)))
+    scalers = find_autoscalers(tmp_path / "job.yaml", "calc-mean")
+    assert [s["spec"]["cluster"] for s in scalers] == ["calc-mean"]
+    assert find_autoscalers(tmp_path / "job.yaml", "nope") == []
 
 
 def test_load_file_errors_are_one_line_user_errors(tmp_path: Path) -> None:

@@ -191,26 +191,47 @@ def test_dask_scheduler_exposes_named_ports_health_probes_and_api() -> None:
 
 def test_jobs_folder_is_plain_resources_one_per_file() -> None:
     jobs = m.ROOT / "jobs"
-    assert not (jobs / "kustomization.yaml").exists()
+    assert not (jobs / "kustomization.yaml").exists(), "`kubectl apply -f jobs/` would read it"
     assert not list(jobs.glob("*.yml"))
-    kinds: dict[str, list[str]] = {}
+    names = []
     for path in m.job_files():
         docs = m.load(path)
         assert len(docs) == 1, f"{path.name}: one resource per file"
-        kinds.setdefault(docs[0]["kind"], []).append(docs[0]["metadata"]["name"])
-        assert docs[0]["metadata"].get("namespace") == "daskburst", path.name
-    assert sorted(kinds["DaskJob"]) == ["array", "bag", "calc-mean", "dataframe"]
-    assert sorted(kinds["DaskAutoscaler"]) == sorted(kinds["DaskJob"])
-    for path in m.job_files():
-        doc = m.load(path)[0]
-        if doc["kind"] == "DaskJob":
-            runner = doc["spec"]["job"]["spec"]
-            assert runner["restartPolicy"] == "Never"
-            args = runner["containers"][0]["args"]
-            assert args[:3] == ["daskburst", "run", doc["metadata"]["name"]]
-            assert args[args.index("--backend") + 1] == "auto"
-        else:
-            assert doc["spec"]["maximum"] > doc["spec"]["minimum"] >= 1
+        (doc,) = docs
+        # Autoscalers come from the runner (--adapt), owned by the job's cluster: a separate
+        # file would be re-created, orphaned, by every re-apply of jobs/.
+        assert doc["kind"] == "DaskJob", path.name
+        assert doc["metadata"].get("namespace") == "daskburst", path.name
+        names.append(doc["metadata"]["name"])
+        runner = doc["spec"]["job"]["spec"]
+        assert runner["restartPolicy"] == "Never"
+        assert runner["automountServiceAccountToken"] is True
+        container = runner["containers"][0]
+        args = container["args"]
+        assert args[:3] == ["daskburst", "run", doc["metadata"]["name"]]
+        assert args[args.index("--backend") + 1] == "kubernetes"
+        lo, hi = (int(x) for x in args[args.index("--adapt") + 1].split(":"))
+        assert hi > lo >= 1
+        env = {e["name"]: e for e in container["env"]}
+        ref = env["DASK_DASKBURST__KUBERNETES__CLUSTER_NAME"]["valueFrom"]["fieldRef"]
+        assert ref["fieldPath"] == "metadata.labels['dask.org/cluster-name']"
+    assert sorted(names) == ["array", "bag", "calc-mean", "dataframe"]
+
+
+def test_jobs_kustomization_retargets_images_without_breaking_apply_f() -> None:
+    # `Kustomization` (no .yaml suffix): kubectl apply -f jobs/ skips it, -k jobs/ uses it.
+    kust = yaml.safe_load((m.ROOT / "jobs" / "Kustomization").read_text())
+    assert sorted(kust["resources"]) == sorted(p.name for p in m.job_files())
+    assert kust["images"] == [
+        {"name": "localhost/daskburst", "newName": "localhost/daskburst", "newTag": m.version()}
+    ]
+    rendered = m.render(m.ROOT / "jobs")
+    assert sorted(o["metadata"]["name"] for o in rendered) == [
+        "array",
+        "bag",
+        "calc-mean",
+        "dataframe",
+    ]
 
 
 def test_every_yaml_file_holds_one_resource() -> None:
@@ -332,18 +353,21 @@ def test_overlays_set_image_scale_and_scheduling() -> None:
 
 
 def test_resource_quota_fits_all_jobs_at_their_maximum() -> None:
-    from daskburst.k8s.specs import DEFAULT_RESOURCES
+    from daskburst.k8s.specs import role_resources
 
     def cpu(v: str) -> float:
         return float(v[:-1]) / 1000 if v.endswith("m") else float(v)
 
     (quota,) = [o for o in m.render(m.ROOT / "k8s") if o["kind"] == "ResourceQuota"]
     jobs = [d for p in m.job_files() for d in m.load(p)]
-    maxima = [d["spec"]["maximum"] for d in jobs if d["kind"] == "DaskAutoscaler"]
+    maxima = []
+    for job in jobs:
+        args = job["spec"]["job"]["spec"]["containers"][0]["args"]
+        maxima.append(int(args[args.index("--adapt") + 1].split(":")[1]))
     need = sum(
-        cpu(DEFAULT_RESOURCES["scheduler"]["limits"]["cpu"])
-        + cpu(DEFAULT_RESOURCES["runner"]["limits"]["cpu"])
-        + n * cpu(DEFAULT_RESOURCES["worker"]["limits"]["cpu"])
+        cpu(role_resources("scheduler")["limits"]["cpu"])
+        + cpu(role_resources("runner")["limits"]["cpu"])
+        + n * cpu(role_resources("worker")["limits"]["cpu"])
         for n in maxima
     )
     assert need + 4 <= cpu(quota["spec"]["hard"]["limits.cpu"])  # + dask-burst at 3 workers

@@ -1,17 +1,31 @@
-"""Backend on Kubernetes: a Dask cluster made by the Dask operator through ``KubeCluster``.
+"""Backend on Kubernetes: a Dask cluster of the Dask operator, driven through ``KubeCluster``.
 
-The cluster uses exactly the pod specs of ``charts/dask-burst`` and ``jobs/``
-(:mod:`daskburst.k8s.specs`), named uniquely per run, adaptive with ``--adapt MIN:MAX``
-(a DaskAutoscaler) or fixed with ``--workers N``, and deleted when the run ends.
+Two modes:
+
+- **create** (the default): a DaskCluster with exactly the pod specs of ``charts/dask-burst``
+  and ``jobs/`` (:mod:`daskburst.k8s.specs`), named uniquely per run, adaptive with ``--adapt
+  MIN:MAX`` (a DaskAutoscaler) or fixed with ``--workers N``, and deleted when the run ends,
+  also on error or Ctrl-C;
+- **attach** (``daskburst.kubernetes.cluster-name`` set, as in the runner pods of ``jobs/``):
+  use that existing cluster, e.g. a DaskJob's own, giving it a DaskAutoscaler with ``--adapt``;
+  it is never deleted here.
+
+The DaskCluster is created here and then opened with ``KubeCluster.from_name``: KubeCluster's
+own creation path waits for ``status.phase == Running``, which dask-kubernetes 2026.3.0's
+operator can overwrite with ``Pending`` (dask/dask-kubernetes#968, fixed upstream by #977,
+unreleased), failing half of all runs after 300 s. Waiting for the operator to have created
+the cluster's components (phase ``Pending`` or ``Running``) avoids that race, and a scheduler
+that cannot start is explained instead of waited for in silence.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
-
-import dask.config
 
 from daskburst import config
 from daskburst.backends._base import BackendOptions, Session, wait_for_workers
@@ -19,19 +33,22 @@ from daskburst.errors import BackendError
 from daskburst.k8s import specs
 from daskburst.k8s._naming import unique_name
 
-#: Used when daskburst.yaml has no ``kubernetes:`` section (older config files).
-_DEFAULTS: dict[str, Any] = {
-    "namespace": "daskburst",
-    "image": None,
-    "name-prefix": "daskburst",
-    "resource-timeout": 300,
-}
+#: Container waiting reasons that do not go away by waiting.
+_STUCK = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "CreateContainerConfigError",
+     "CrashLoopBackOff", "InvalidImageName"}
+)  # fmt: skip
+#: Phases of a DaskCluster once the operator has created its scheduler, service and workers.
+_CREATED = ("Pending", "Running")
 
 
 def _setting(key: str, given: Any = None) -> Any:
-    return dask.config.get(
-        f"daskburst.kubernetes.{key}", default=_DEFAULTS[key], override_with=given
-    )
+    return config.get(f"kubernetes.{key}", override_with=given)
+
+
+def in_cluster() -> bool:
+    """Whether this process runs in a pod (it can resolve Service names there)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
 def cluster_manifest(opts: BackendOptions, name: str, namespace: str) -> dict[str, Any]:
@@ -49,65 +66,219 @@ def cluster_manifest(opts: BackendOptions, name: str, namespace: str) -> dict[st
     image = opts.extra.get("image") or _setting("image") or specs.DEFAULT_IMAGE
     workers = config.get("workers", override_with=opts.workers)
     initial = opts.adapt[0] if opts.adapt else int(workers or 1)
-    manifest = specs.daskcluster(name, namespace, image=str(image), workers=initial)
-    threads = config.get("threads-per-worker", override_with=opts.threads_per_worker)
-    if threads:
-        args = manifest["spec"]["worker"]["spec"]["containers"][0]["args"]
-        args[args.index("--nthreads") + 1] = str(int(threads))
-    return manifest
+    threads = int(config.get("threads-per-worker", override_with=opts.threads_per_worker) or 1)
+    return specs.daskcluster(name, namespace, image=str(image), workers=initial, threads=threads)
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(f"kubernetes: {msg}\n")
+    sys.stderr.flush()
+
+
+def _api_error(exc: Exception, what: str) -> BackendError:
+    """Turn a kr8s/httpx error into one line that says what to do."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    try:
+        detail = response.json().get("message", "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - not JSON
+        detail = ""
+    detail = detail or f"{type(exc).__name__}: {exc}"
+    if status == 404 and "namespaces" in detail:
+        hint = "create it, or set daskburst.kubernetes.namespace (`daskburst k8s install`)"
+    elif status == 404:
+        hint = "the Dask CRDs are not installed: run `daskburst k8s install`"
+    elif status == 403:
+        hint = "your credentials may not create Dask resources there (RBAC)"
+    elif status == 422:
+        hint = "the API server rejected the manifest"
+    else:
+        hint = "check KUBECONFIG and that the cluster is reachable"
+    return BackendError(f"kubernetes: cannot {what}: {detail} ({hint})")
+
+
+def pending_reason(name: str, namespace: str, api: Any = None) -> str | None:
+    """Return why the cluster's scheduler is not running yet, from pod and ReplicaSet status.
+
+    Args:
+        name: DaskCluster name.
+        namespace: Namespace.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        A short reason (e.g. ``0/1 nodes are available: 1 Insufficient cpu``, or a quota
+        refusal), or None when nothing is known yet.
+    """
+    import kr8s
+
+    selector = {"dask.org/cluster-name": name, "dask.org/component": "scheduler"}
+    for rs in kr8s.get("replicasets", namespace=namespace, label_selector=selector, api=api):
+        for cond in (rs.raw.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+                return str(cond.get("message", "the scheduler pod cannot be created"))
+    for pod in kr8s.get("pods", namespace=namespace, label_selector=selector, api=api):
+        status = pod.raw.get("status") or {}
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return str(cond.get("message") or cond.get("reason") or "unschedulable")
+        for cs in status.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _STUCK:
+                return f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
+    return None
+
+
+def _scheduler_running(name: str, namespace: str, api: Any) -> bool:
+    import kr8s
+
+    selector = {"dask.org/cluster-name": name, "dask.org/component": "scheduler"}
+    return any(
+        (p.raw.get("status") or {}).get("phase") == "Running"
+        for p in kr8s.get("pods", namespace=namespace, label_selector=selector, api=api)
+    )
+
+
+def create_cluster(manifest: dict[str, Any], timeout: float, api: Any = None) -> Any:
+    """Create a DaskCluster and wait until its scheduler pod runs.
+
+    Args:
+        manifest: From :func:`cluster_manifest`.
+        timeout: Seconds for the operator to act and the scheduler pod to start.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        The kr8s object of the DaskCluster.
+
+    Raises:
+        BackendError: When it cannot be created, the operator does not act, or the scheduler
+            cannot start (with the reason); the DaskCluster is deleted first.
+    """
+    from daskburst.k8s import to_object
+
+    name = manifest["metadata"]["name"]
+    namespace = manifest["metadata"]["namespace"]
+    obj = to_object(manifest, api)
+    try:
+        obj.create()
+    except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
+        raise _api_error(exc, f"create DaskCluster {namespace}/{name}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        next_note = time.monotonic() + 10
+        phase = ""
+        while True:
+            obj.refresh()
+            phase = str((obj.raw.get("status") or {}).get("phase", ""))
+            if phase == "Error":
+                raise BackendError(
+                    f"kubernetes: the operator refused DaskCluster {namespace}/{name} "
+                    "(phase Error; `kubectl -n dask-operator logs deploy/dask-kubernetes-operator`)"
+                )
+            if phase in _CREATED and _scheduler_running(name, namespace, api):
+                return obj
+            reason = pending_reason(name, namespace, api) if phase in _CREATED else None
+            now = time.monotonic()
+            if now > deadline:
+                if phase not in _CREATED:
+                    raise BackendError(
+                        f"kubernetes: the Dask operator did not act on DaskCluster "
+                        f"{namespace}/{name} within {timeout:g} s (phase {phase or 'unset'}): is "
+                        "it running? `kubectl get pods -A -l "
+                        "app.kubernetes.io/name=dask-kubernetes-operator`"
+                    )
+                raise BackendError(
+                    f"kubernetes: the scheduler of {namespace}/{name} did not start within "
+                    f"{timeout:g} s: {reason or 'no reason reported'}"
+                )
+            if reason and "exceeded quota" in reason:
+                raise BackendError(f"kubernetes: {namespace}/{name} does not fit: {reason}")
+            if now > next_note:
+                _say(
+                    f"waiting for {name}: phase {phase or 'unset'}"
+                    + (f"; {reason}" if reason else "")
+                )
+                next_note = now + 10
+            time.sleep(0.5)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            obj.delete()
+        raise
+
+
+def _delete_cluster(name: str, namespace: str) -> None:
+    from daskburst.k8s import to_object
+
+    with contextlib.suppress(Exception):
+        to_object(
+            {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster",
+             "metadata": {"name": name, "namespace": namespace}}
+        ).delete()  # fmt: skip
 
 
 @contextlib.contextmanager
 def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
-    """Create a DaskCluster with dask-kubernetes' ``KubeCluster`` and delete it on exit.
+    """Open a Dask cluster of the operator (create or attach) and clean up on exit.
 
     Needs the Dask operator (``daskburst k8s install``) and Kubernetes credentials
-    (KUBECONFIG or in-cluster). Outside the cluster ``KubeCluster`` port-forwards the
-    scheduler.
+    (KUBECONFIG or in-cluster). Outside the cluster the scheduler is reached through a
+    port-forward.
 
     Args:
         opts: ``workers`` or ``adapt``, ``threads_per_worker``; ``extra`` may hold
             ``image``, ``namespace`` and ``name``.
 
     Yields:
-        A session with a client connected to the new cluster.
+        A session with a client connected to the cluster.
 
     Raises:
-        BackendError: When the cluster cannot be created or gets no workers.
+        BackendError: When the cluster cannot be created or reached, or gets no workers.
     """
     from dask_kubernetes.operator import KubeCluster
     from distributed import Client
 
     namespace = str(_setting("namespace", opts.extra.get("namespace")))
-    name = opts.extra.get("name") or unique_name(str(_setting("name-prefix")))
-    manifest = cluster_manifest(opts, name, namespace)
+    timeout = float(_setting("resource-timeout"))
+    attach = _setting("cluster-name")
+    name = str(attach or opts.extra.get("name") or unique_name(str(_setting("name-prefix"))))
+    created = False
+    if not attach:
+        manifest = cluster_manifest(opts, name, namespace)
+        _say(f"creating DaskCluster {namespace}/{name}")
+        create_cluster(manifest, timeout)
+        created = True
+    cluster = None
     try:
-        cluster = KubeCluster(
-            custom_cluster_spec=manifest,
-            namespace=namespace,
-            shutdown_on_close=True,
-            resource_timeout=int(_setting("resource-timeout")),
-        )
-    except Exception as exc:  # noqa: BLE001 - kr8s/httpx/operator errors all mean "no cluster"
-        raise BackendError(
-            f"kubernetes: cannot create DaskCluster {namespace}/{name}: "
-            f"{type(exc).__name__}: {exc} (is the operator installed? `daskburst k8s install`)"
-        ) from None
-    try:
+        try:
+            cluster = KubeCluster.from_name(
+                name,
+                namespace=namespace,
+                shutdown_on_close=created,
+                resource_timeout=int(timeout),
+                port_forward_cluster_ip=None if in_cluster() else True,
+                quiet=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - kr8s/httpx/distributed errors
+            raise _api_error(exc, f"open DaskCluster {namespace}/{name}") from None
         if opts.adapt:
             cluster.adapt(minimum=opts.adapt[0], maximum=opts.adapt[1])
         with Client(cluster) as client:
-            wait = opts.adapt[0] if opts.adapt else manifest["spec"]["worker"]["replicas"]
+            fixed = config.get("workers", override_with=opts.workers)
+            want = opts.adapt[0] if opts.adapt else int(fixed or (0 if attach else 1))
             wait_for_workers(
-                client, int(wait), float(config.get("worker-timeout")), f"kubernetes {name}"
+                client, int(want), float(config.get("worker-timeout")), f"kubernetes {name}"
             )
             yield Session(
                 backend="kubernetes",
-                workers=int(opts.adapt[1] if opts.adapt else wait),
+                workers=int(opts.adapt[1] if opts.adapt else want),
                 client=client,
                 cluster=cluster,
                 dashboard_link=cluster.dashboard_link,
                 progress=opts.progress,
             )
     finally:
-        cluster.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+        if created:
+            # KubeCluster.close deletes it; make sure of it, also when close failed.
+            _delete_cluster(name, namespace)

@@ -16,6 +16,8 @@ CLUSTER_SCOPED = frozenset(
         "PriorityClass",
         "StorageClass",
         "PersistentVolume",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     }
 )
 
@@ -64,3 +66,40 @@ def create_or_patch(manifest: Manifest, api: Any = None) -> tuple[Any, str]:
         return obj, "configured"
     obj.create()
     return obj, "created"
+
+
+def create_strict(manifest: Manifest, api: Any = None) -> Any:
+    """Create ``manifest`` with strict server-side field validation, as ``kubectl`` does.
+
+    The API server otherwise drops fields a schema does not know with only a warning header,
+    so a misspelt field in a DaskJob would silently do nothing.
+
+    Args:
+        manifest: The object to create.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        The created kr8s object.
+
+    Raises:
+        kr8s.ServerError: When the API server refuses it (422 for unknown fields).
+    """
+    import json
+
+    from kr8s._async_utils import as_sync_func
+
+    obj = to_object(manifest, api)
+
+    async def post() -> None:
+        async with obj.api.call_api(
+            "POST",
+            version=obj.version,
+            url=obj.endpoint,
+            namespace=obj.namespace,
+            content=json.dumps(manifest),
+            params={"fieldValidation": "Strict"},
+        ) as resp:
+            obj.raw = resp.json()
+
+    as_sync_func(post)()
+    return obj

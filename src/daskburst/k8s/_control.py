@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from daskburst.errors import BackendError, UserError
-from daskburst.k8s._apply import create_or_patch, to_object
+from daskburst.k8s._apply import create_or_patch, create_strict, to_object
 from daskburst.k8s._manifests import (
     DASK_API,
     TERMINAL,
@@ -24,6 +25,13 @@ from daskburst.k8s._manifests import (
     sort_for_apply,
 )
 from daskburst.k8s._naming import unique_name
+from daskburst.k8s._submission import (
+    job_needs,
+    parse_invocation,
+    quota_problems,
+    runner_container,
+    with_params,
+)
 from daskburst.k8s._wait import Clock, WaitTimeoutError, wait_for
 
 Echo = Callable[[str], None]
@@ -232,14 +240,57 @@ def _delete(kind: str, name: str, namespace: str, api: Any) -> bool:
     return True
 
 
+def _server_message(exc: Exception) -> tuple[int | None, str]:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    try:
+        message = str(response.json().get("message", "")) if response is not None else ""
+    except Exception:  # noqa: BLE001 - not JSON
+        message = ""
+    return status, " ".join((message or f"{type(exc).__name__}: {exc}").split())
+
+
+def check_quota(job: Manifest, namespace: str, api: Any = None) -> None:
+    """Refuse a job that cannot fit the namespace's ResourceQuotas, before creating anything.
+
+    Raises:
+        UserError: When it needs more than a quota allows at all (it can never run).
+        BackendError: When it needs more than is left now (other jobs use the rest).
+    """
+    import kr8s
+
+    try:
+        quotas = [q.raw for q in kr8s.get("resourcequotas", namespace=namespace, api=api)]
+    except (kr8s.ServerError, kr8s.NotFoundError):
+        return
+    never, not_now = quota_problems(job_needs(job), quotas)
+    name = job["metadata"]["name"]
+    if never:
+        raise UserError(
+            f"daskjob/{name} can never fit namespace {namespace}: needs {'; '.join(never)}; "
+            "expected a smaller job (fewer minimum workers, smaller requests) or a larger quota"
+        )
+    if not_now:
+        raise BackendError(
+            f"daskjob/{name} does not fit namespace {namespace} now: needs {'; '.join(not_now)}; "
+            "wait for running jobs to finish (`daskburst k8s status`) or raise the quota"
+        )
+
+
 def submit(
     job_path: str | Path,
     namespace: str,
     name: str | None = None,
     image: str | None = None,
     api: Any = None,
+    params: Mapping[str, str] | None = None,
+    seed: int | None = None,
 ) -> str:
-    """Create a DaskJob (and its sibling autoscalers) under a unique name.
+    """Create a DaskJob (and any DaskAutoscaler in or next to its file) under a unique name.
+
+    Everything is checked before anything is created: the workload parameters, the
+    namespace's ResourceQuota. If one object cannot be created, those already created are
+    deleted again, so a failed submission leaves nothing behind.
 
     Args:
         job_path: A ``jobs/*.yaml`` file with one DaskJob.
@@ -247,23 +298,50 @@ def submit(
         name: Exact name to use (default: the manifest's name plus a unique suffix).
         image: Replace every container image (e.g. your registry's copy).
         api: A ``kr8s.Api``.
+        params: Workload parameters replacing the job file's (``{"n": "1e6"}``).
+        seed: The master seed (default: the job file's, else daskburst's default).
 
     Returns:
         The submitted job's name.
 
     Raises:
-        UserError: When the file holds no DaskJob.
+        UserError: When the file holds no DaskJob, a parameter is wrong, the job can never
+            fit the quota, or the API server rejects the manifest.
+        BackendError: When it does not fit now, or creating it fails otherwise.
     """
     docs = load_file(job_path)
     jobs = [d for d in docs if d["kind"] == "DaskJob"]
     if len(jobs) != 1:
         raise UserError(f"{str(job_path)!r}: expected exactly one DaskJob, found {len(jobs)}")
     job = jobs[0]
+    if params or seed is not None:
+        container = runner_container(job)
+        inv = with_params(parse_invocation(container.get("args") or []), params or {}, seed)
+        job["spec"]["job"]["spec"]["containers"][0]["args"] = inv.argv()
     base = job["metadata"]["name"]
     scalers = [d for d in docs if d["kind"] == "DaskAutoscaler"] or find_autoscalers(job_path, base)
     final = name or unique_name(base)
-    for manifest in prepare_submission(job, scalers, final, namespace, image):
-        to_object(manifest, api).create()
+    manifests = prepare_submission(job, scalers, final, namespace, image)
+    check_quota(manifests[0], namespace, api)
+    created: list[Any] = []
+    for manifest in manifests:
+        try:
+            obj = create_strict(manifest, api)
+        except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
+            for done in reversed(created):
+                with contextlib.suppress(Exception):
+                    done.delete()
+            status, message = _server_message(exc)
+            what = f"{manifest['kind'].lower()}/{final}"
+            if status in (400, 422):
+                raise UserError(f"{what} rejected by the API server: {message}") from None
+            if status == 404:
+                raise BackendError(
+                    f"{what}: {message} (is the namespace there and the operator installed? "
+                    "`daskburst k8s install`)"
+                ) from None
+            raise BackendError(f"cannot create {what}: {message}") from None
+        created.append(obj)
     return final
 
 

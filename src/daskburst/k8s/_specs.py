@@ -35,21 +35,45 @@ SCHEDULER_HTTP_ROUTES = (
     "distributed.http.scheduler.api",
 )
 
-#: Requests and limits per container role; the ``kind`` overlay and jobs/ use these.
-DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
-    "scheduler": {
-        "requests": {"cpu": "100m", "memory": "256Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    },
-    "worker": {
-        "requests": {"cpu": "250m", "memory": "512Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    },
-    "runner": {
-        "requests": {"cpu": "100m", "memory": "256Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    },
-}
+ROLES = ("scheduler", "worker", "runner")
+
+
+def role_resources(
+    role: str, threads: int = 1, config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return the requests and limits of a container role from ``daskburst.kubernetes.resources``.
+
+    A worker whose ``limits.cpu`` is null gets one CPU per thread, so ``--threads-per-worker``
+    and the CPU the kernel lets the worker use always agree.
+
+    Args:
+        role: ``scheduler``, ``worker`` or ``runner``.
+        threads: Threads per worker (workers only).
+        config: The ``resources`` mapping to read (default: dask config).
+
+    Returns:
+        ``{"requests": {...}, "limits": {...}}`` without null values.
+
+    Raises:
+        ValueError: For an unknown role.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+    if config is None:
+        from daskburst import config as settings
+
+        config = settings.get("kubernetes.resources")
+    chosen = copy.deepcopy(dict((config or {}).get(role) or {}))
+    out: dict[str, Any] = {}
+    for kind in ("requests", "limits"):
+        values = {k: str(v) for k, v in dict(chosen.get(kind) or {}).items() if v is not None}
+        if role == "worker" and kind == "limits" and "cpu" not in values:
+            values["cpu"] = str(threads)
+        values = dict(sorted(values.items()))
+        if values:
+            out[kind] = values
+    return out
+
 
 #: Why each checkov check that fails by design is skipped (one line each). The annotations
 #: travel from a DaskJob/DaskCluster to the pods the operator creates.
@@ -80,6 +104,12 @@ def labels(instance: str, component: str, version: str = __version__) -> dict[st
         "app.kubernetes.io/version": version,
     }
 
+
+#: A runner with API access (the default in jobs/) mounts its ServiceAccount token.
+RUNNER_API_CHECKOV_SKIPS = {
+    "CKV_K8S_38": "The runner attaches to its own Dask cluster and adds its autoscaler through "
+    "the API; its Role covers only this namespace's Dask resources",
+}
 
 #: Extra skips for a DaskJob's runner pod only.
 RUNNER_CHECKOV_SKIPS = {
@@ -131,14 +161,31 @@ def _tmp_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
-def _env(extra: Mapping[str, str] | None) -> list[dict[str, str]]:
-    env = {"HOME": "/tmp", "DASK_TEMPORARY_DIRECTORY": "/tmp"}
+def _env(extra: Mapping[str, str | dict[str, Any]] | None) -> list[dict[str, Any]]:
+    env: dict[str, str | dict[str, Any]] = {"HOME": "/tmp", "DASK_TEMPORARY_DIRECTORY": "/tmp"}
     env.update(extra or {})
-    return [{"name": k, "value": v} for k, v in env.items()]
+    return [
+        {"name": k, "value": v} if isinstance(v, str) else {"name": k, "valueFrom": v}
+        for k, v in env.items()
+    ]
+
+
+#: What a runner needs to find its own cluster through the API (the ``kubernetes`` backend's
+#: attach mode): the operator labels the runner pod with its cluster's name.
+RUNNER_CLUSTER_ENV: dict[str, str | dict[str, Any]] = {
+    "DASK_DASKBURST__KUBERNETES__CLUSTER_NAME": {
+        "fieldRef": {"fieldPath": "metadata.labels['dask.org/cluster-name']"}
+    },
+    "DASK_DASKBURST__KUBERNETES__NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 
 
 def _pod(
-    container: dict[str, Any], *, service_account: str | None = None, restart: str | None = None
+    container: dict[str, Any],
+    *,
+    service_account: str | None = None,
+    restart: str | None = None,
+    api_token: bool = False,
 ) -> dict[str, Any]:
     volume, mount = _tmp_volume()
     container["volumeMounts"] = [mount]
@@ -150,7 +197,7 @@ def _pod(
         spec["serviceAccountName"] = service_account
     spec.update(
         {
-            "automountServiceAccountToken": False,
+            "automountServiceAccountToken": api_token,
             "securityContext": _pod_security_context(),
             "containers": [container],
             "volumes": [volume],
@@ -178,7 +225,7 @@ def scheduler_pod_spec(
 
     Args:
         image: Container image with daskburst installed.
-        resources: Requests/limits (default :data:`DEFAULT_RESOURCES` ``["scheduler"]``).
+        resources: Requests/limits (default: :func:`role_resources` ``("scheduler")``).
         env: Extra environment variables.
         pull_policy: ``imagePullPolicy``.
 
@@ -192,7 +239,7 @@ def scheduler_pod_spec(
         "imagePullPolicy": pull_policy,
         "args": ["dask", "scheduler", "--host", "0.0.0.0", "--dashboard-address", ":8787"],
         "env": _env({"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": routes, **(env or {})}),
-        "resources": copy.deepcopy(dict(resources or DEFAULT_RESOURCES["scheduler"])),
+        "resources": copy.deepcopy(dict(resources or role_resources("scheduler"))),
         "ports": [
             {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
             {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
@@ -215,7 +262,7 @@ def worker_pod_spec(
 
     Args:
         image: Container image with daskburst installed.
-        resources: Requests/limits (default :data:`DEFAULT_RESOURCES` ``["worker"]``).
+        resources: Requests/limits (default: :func:`role_resources` ``("worker", threads)``).
         env: Extra environment variables.
         pull_policy: ``imagePullPolicy``.
         threads: Threads per worker.
@@ -239,7 +286,7 @@ def worker_pod_spec(
             "8788",
         ],
         "env": _env(env),
-        "resources": copy.deepcopy(dict(resources or DEFAULT_RESOURCES["worker"])),
+        "resources": copy.deepcopy(dict(resources or role_resources("worker", threads))),
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
         **_health_probes({"periodSeconds": 5}),
     }
@@ -250,17 +297,21 @@ def runner_pod_spec(
     args: Sequence[str],
     image: str = DEFAULT_IMAGE,
     resources: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | dict[str, Any]] | None = None,
     pull_policy: str = "IfNotPresent",
+    api_access: bool = False,
 ) -> dict[str, Any]:
     """Return a DaskJob runner's PodSpec (``restartPolicy: Never``).
 
     Args:
         args: The command, e.g. ``["daskburst", "run", "array", ...]``.
         image: Container image with daskburst installed.
-        resources: Requests/limits (default :data:`DEFAULT_RESOURCES` ``["runner"]``).
-        env: Extra environment variables.
+        resources: Requests/limits (default: :func:`role_resources` ``("runner")``).
+        env: Extra environment variables (a string, or a ``valueFrom`` dict).
         pull_policy: ``imagePullPolicy``.
+        api_access: Mount the ``daskburst-runner`` ServiceAccount's token and tell the runner
+            its cluster's name and namespace, so ``--backend kubernetes`` attaches to the
+            job's own cluster (and ``--adapt`` gives it a DaskAutoscaler).
 
     Returns:
         A PodSpec dict.
@@ -270,10 +321,12 @@ def runner_pod_spec(
         "image": image,
         "imagePullPolicy": pull_policy,
         "args": list(args),
-        "env": _env(env),
-        "resources": copy.deepcopy(dict(resources or DEFAULT_RESOURCES["runner"])),
+        "env": _env({**(RUNNER_CLUSTER_ENV if api_access else {}), **(env or {})}),
+        "resources": copy.deepcopy(dict(resources or role_resources("runner"))),
     }
-    return _pod(container, service_account="daskburst-runner", restart="Never")
+    return _pod(
+        container, service_account="daskburst-runner", restart="Never", api_token=api_access
+    )
 
 
 def scheduler_service_spec() -> dict[str, Any]:
@@ -304,6 +357,7 @@ def cluster_spec(
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     pull_policy: str = "IfNotPresent",
     idle_timeout: int = 0,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Return a DaskCluster ``spec`` (the ``kubernetes.dask.org/v1`` schema).
 
@@ -311,26 +365,31 @@ def cluster_spec(
         name: Cluster name (the Service selector needs it).
         image: Container image for scheduler and workers.
         workers: Initial worker replicas.
-        resources: Per-role requests/limits overriding :data:`DEFAULT_RESOURCES`.
+        resources: Per-role requests/limits replacing :func:`role_resources`.
         pull_policy: ``imagePullPolicy``.
         idle_timeout: Seconds of scheduler idleness before the operator deletes the
             cluster (0 never).
+        threads: Threads per worker (``--nthreads``; the worker CPU limit follows it).
 
     Returns:
         The ``spec`` of a DaskCluster.
     """
-    res = {**DEFAULT_RESOURCES, **(resources or {})}
+    res = dict(resources or {})
     service = scheduler_service_spec()
+    # The operator uses this selector as written: it must name the cluster (k8s/'s
+    # admission policy rejects a DaskJob or DaskCluster whose selector names another).
     service["selector"]["dask.org/cluster-name"] = name
     spec: dict[str, Any] = {
         "worker": {
             "replicas": workers,
             "metadata": {"labels": labels(name, "worker")},
-            "spec": worker_pod_spec(image, res["worker"], pull_policy=pull_policy),
+            "spec": worker_pod_spec(
+                image, res.get("worker"), pull_policy=pull_policy, threads=threads
+            ),
         },
         "scheduler": {
             "metadata": {"labels": labels(name, "scheduler")},
-            "spec": scheduler_pod_spec(image, res["scheduler"], pull_policy=pull_policy),
+            "spec": scheduler_pod_spec(image, res.get("scheduler"), pull_policy=pull_policy),
             "service": service,
         },
     }
@@ -397,6 +456,7 @@ def daskjob(
     workers: int = 1,
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     pull_policy: str = "IfNotPresent",
+    api_access: bool = True,
 ) -> dict[str, Any]:
     """Return a DaskJob: a runner pod plus its own Dask cluster named like the job.
 
@@ -405,19 +465,24 @@ def daskjob(
         args: The runner's command.
         namespace: Namespace, or None.
         image: Container image.
-        workers: Initial worker replicas (the autoscaler's minimum).
-        resources: Per-role requests/limits overriding :data:`DEFAULT_RESOURCES`.
+        workers: Initial worker replicas.
+        resources: Per-role requests/limits replacing :func:`role_resources`.
         pull_policy: ``imagePullPolicy``.
+        api_access: Let the runner attach to its cluster through the API (see
+            :func:`runner_pod_spec`); needed for ``--backend kubernetes --adapt``.
 
     Returns:
         A ``kubernetes.dask.org/v1`` DaskJob dict.
     """
-    res = {**DEFAULT_RESOURCES, **(resources or {})}
+    res = dict(resources or {})
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
     meta["labels"] = labels(name, "job")
     meta["annotations"] = checkov_annotations()
+    runner = runner_pod_spec(
+        args, image, res.get("runner"), pull_policy=pull_policy, api_access=api_access
+    )
     return {
         "apiVersion": "kubernetes.dask.org/v1",
         "kind": "DaskJob",
@@ -426,9 +491,11 @@ def daskjob(
             "job": {
                 "metadata": {
                     "labels": labels(name, "runner"),
-                    "annotations": checkov_annotations(RUNNER_CHECKOV_SKIPS),
+                    "annotations": checkov_annotations(
+                        {**RUNNER_CHECKOV_SKIPS, **(RUNNER_API_CHECKOV_SKIPS if api_access else {})}
+                    ),
                 },
-                "spec": runner_pod_spec(args, image, res["runner"], pull_policy=pull_policy),
+                "spec": runner,
             },
             # The CRD has no spec.cluster.metadata (the API server would prune it): the
             # cluster inherits the job's labels and annotations.
