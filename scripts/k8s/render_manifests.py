@@ -27,20 +27,30 @@ HEADER = (
     " do not edit.\n"
 )
 
-#: One DaskJob per workload: name -> (runner arguments, autoscaler minimum, maximum).
-#: Sizes keep a small cluster busy long enough for the autoscaler (5 s period, 15 s
-#: cooldown) to add workers; `--input synthetic` generates the data inside the tasks, so no
-#: shared filesystem is needed.
-JOBS: dict[str, tuple[list[str], int, int]] = {
-    "calc-mean": (["calc-mean", "--replicates", "64", "--n", "25000000"], 1, 3),
-    "array": (["array", "--rows", "12000", "--cols", "12000", "--chunks", "2000,2000"], 1, 3),
-    "bag": (["bag", "--input", "synthetic", "--regex", "Obama", "--language", "en"], 1, 3),
+#: One DaskJob per workload: name -> (runner arguments, autoscaler minimum, maximum, settings).
+#: Sizes keep a small cluster busy long enough for its autoscaler (5 s period, 15 s
+#: cooldown) to ask for more workers; `--input synthetic` generates the data inside the
+#: tasks (sized by the daskburst.sample settings), so no shared filesystem is needed.
+JOBS: dict[str, tuple[list[str], int, int, dict[str, str]]] = {
+    "calc-mean": (["calc-mean", "--replicates", "64", "--n", "25000000"], 1, 3, {}),
+    "array": (
+        ["array", "--rows", "30000", "--cols", "30000", "--chunks", "3000,3000"], 1, 3, {}
+    ),
+    "bag": (
+        ["bag", "--input", "synthetic", "--regex", "Obama", "--language", "en"],
+        1,
+        3,
+        {"DASK_DASKBURST__SAMPLE__WIKISTATS__LINES": "2000000",
+         "DASK_DASKBURST__SAMPLE__WIKISTATS__FILES": "12"},
+    ),
     "dataframe": (
         ["dataframe", "--input", "synthetic", "--carrier", "UA", "--origin", "SFO"],
         1,
         3,
+        {"DASK_DASKBURST__SAMPLE__AIRLINE__ROWS": "2000000",
+         "DASK_DASKBURST__SAMPLE__AIRLINE__FILES": "12"},
     ),
-}
+}  # fmt: skip
 
 #: The runner attaches to its job's own cluster (`--backend kubernetes`: the pod knows the
 #: cluster's name) and gives it a DaskAutoscaler with `--adapt`, owned by the cluster, so it
@@ -96,13 +106,14 @@ def outputs() -> dict[Path, str]:
     cfg = packaged_resources()
     res = {role: specs.role_resources(role, config=cfg) for role in specs.ROLES}
     out: dict[Path, str] = {}
-    for name, (args, lo, hi) in JOBS.items():
+    for name, (args, lo, hi, env) in JOBS.items():
         job = specs.daskjob(
             name,
             [*RUNNER, *args, *runner_tail(lo, hi)],
             namespace=NAMESPACE,
             workers=lo,
             resources=res,
+            env=env,
         )
         out[ROOT / "jobs" / f"{name}.yaml"] = _dump(
             job,

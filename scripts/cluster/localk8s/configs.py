@@ -396,7 +396,7 @@ def bootstrap_objects(s: Settings) -> list[dict[str, Any]]:
     CoreDNS's RBAC, and a selector-less ``kube-system/kube-dns`` Service on the conventional
     cluster DNS address with a hand-made EndpointSlice pointing at CoreDNS on the node.
     """
-    labels = {"app.kubernetes.io/part-of": "daskburst", "app.kubernetes.io/managed-by": "localk8s"}
+    labels = {"app.kubernetes.io/part-of": "localk8s", "app.kubernetes.io/managed-by": "localk8s"}
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

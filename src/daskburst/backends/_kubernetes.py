@@ -29,6 +29,7 @@ from typing import Any
 
 from daskburst import config
 from daskburst.backends._base import BackendOptions, Session, wait_for_workers
+from daskburst.backends._reach import wait_reachable
 from daskburst.errors import BackendError
 from daskburst.k8s import specs
 from daskburst.k8s._naming import unique_name
@@ -248,6 +249,11 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
         created = True
     cluster = None
     try:
+        if in_cluster():
+            # From a pod the scheduler is reached through its Service (see _reach).
+            wait_reachable(
+                f"tcp://{name}-scheduler.{namespace}:8786", timeout, f"kubernetes {name}"
+            )
         try:
             cluster = KubeCluster.from_name(
                 name,

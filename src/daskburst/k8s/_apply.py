@@ -22,6 +22,20 @@ CLUSTER_SCOPED = frozenset(
 )
 
 
+def plural(kind: str) -> str:
+    """Return the resource name of a kind (``NetworkPolicy`` -> ``networkpolicies``).
+
+    kr8s appends an ``s`` to kinds it does not know, which is wrong for ``-y`` kinds such as
+    ``ValidatingAdmissionPolicy``.
+    """
+    lower = kind.lower()
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
 def to_object(manifest: Manifest, api: Any = None) -> Any:
     """Return a synchronous kr8s object for ``manifest`` (any kind, custom ones too).
 
@@ -42,6 +56,7 @@ def to_object(manifest: Manifest, api: Any = None) -> Any:
             manifest["apiVersion"],
             asyncio=False,
             namespaced=manifest["kind"] not in CLUSTER_SCOPED,
+            plural=plural(manifest["kind"]),
         )
         return cls(manifest, api=api)
 

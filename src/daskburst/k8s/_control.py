@@ -188,15 +188,25 @@ def uninstall(
     namespace: str,
     api: Any = None,
     echo: Echo = _stderr,
+    timeout: float = 180,
+    clock: Clock | None = None,
 ) -> None:
-    """Delete daskburst's Dask resources, then the platform objects (reverse order).
+    """Delete daskburst's Dask resources, then the platform objects, and wait until gone.
+
+    Dask resources go first and are waited for while the operator still runs, so it can
+    clean up after them; then every platform object in reverse apply order; then this waits
+    for the namespaces and CRDs to finish terminating.
 
     Args:
         objs: From :func:`platform_manifests`.
-        namespace: Namespace whose DaskJobs and DaskClusters are deleted first, while the
-            operator still runs to clean up after them.
+        namespace: Namespace whose DaskJobs and DaskClusters are deleted first.
         api: A ``kr8s.Api``.
         echo: Progress messages.
+        timeout: Seconds to wait for each stage to finish.
+        clock: Time source for waiting.
+
+    Raises:
+        BackendError: When something is still there after ``timeout``.
     """
     import kr8s
 
@@ -204,6 +214,15 @@ def uninstall(
         for name in _names(kind, namespace, api):
             _delete(kind, name, namespace, api)
             echo(f"{kind.lower()}/{name} deleted")
+
+    def dask_gone() -> bool | None:
+        left = [n for k in ("DaskJob", "DaskCluster") for n in _names(k, namespace, api)]
+        return True if not left else None
+
+    try:
+        wait_for(dask_gone, timeout, f"the Dask resources in {namespace} to go", clock=clock)
+    except WaitTimeoutError as exc:
+        raise BackendError(f"{exc} (is the operator running to finalize them?)") from None
     for manifest in reversed(list(objs)):
         obj = to_object(manifest, api)
         try:
@@ -211,6 +230,19 @@ def uninstall(
         except kr8s.NotFoundError:
             continue
         echo(f"{manifest['kind'].lower()}/{manifest['metadata']['name']} deleted")
+    lasting = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
+
+    def all_gone() -> bool | None:
+        for manifest in lasting:
+            if to_object(manifest, api).exists():
+                return None
+        return True
+
+    try:
+        wait_for(all_gone, timeout, "namespaces and CRDs to finish terminating", clock=clock)
+    except WaitTimeoutError as exc:
+        raise BackendError(str(exc)) from None
+    echo("uninstalled: namespaces and CRDs gone")
 
 
 def _dask(kind: str, name: str, namespace: str, api: Any) -> Any:
@@ -224,7 +256,8 @@ def _names(kind: str, namespace: str, api: Any) -> list[str]:
     import kr8s
 
     try:
-        found = kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=namespace, api=api)
+        # kr8s.get is lazy: the request (and a missing CRD's error) happens while iterating.
+        found = list(kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=namespace, api=api))
     except (kr8s.NotFoundError, kr8s.ServerError, ValueError):
         return []
     return sorted(o.name for o in found)

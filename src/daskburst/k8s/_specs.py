@@ -457,6 +457,7 @@ def daskjob(
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     pull_policy: str = "IfNotPresent",
     api_access: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return a DaskJob: a runner pod plus its own Dask cluster named like the job.
 
@@ -470,6 +471,7 @@ def daskjob(
         pull_policy: ``imagePullPolicy``.
         api_access: Let the runner attach to its cluster through the API (see
             :func:`runner_pod_spec`); needed for ``--backend kubernetes --adapt``.
+        env: Extra environment variables of the runner (e.g. ``DASK_DASKBURST__*`` settings).
 
     Returns:
         A ``kubernetes.dask.org/v1`` DaskJob dict.
@@ -481,7 +483,7 @@ def daskjob(
     meta["labels"] = labels(name, "job")
     meta["annotations"] = checkov_annotations()
     runner = runner_pod_spec(
-        args, image, res.get("runner"), pull_policy=pull_policy, api_access=api_access
+        args, image, res.get("runner"), env=env, pull_policy=pull_policy, api_access=api_access
     )
     return {
         "apiVersion": "kubernetes.dask.org/v1",

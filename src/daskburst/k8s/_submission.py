@@ -30,6 +30,21 @@ class Invocation:
         """Return the value of ``flag`` (None when absent or a switch)."""
         return next((v for f, v in self.flags if f == flag), None)
 
+    def what_argv(self) -> list[str]:
+        """Return ``WORKLOAD --param value ... [--seed S]``: what is computed, not where.
+
+        ``daskburst run`` with these arguments and any backend gives the same digest.
+        """
+        from daskburst.workloads import WORKLOADS
+
+        workload = WORKLOADS.get(self.workload)
+        keep = {p.flag for p in workload.params} if workload else set()
+        out = [self.workload]
+        for flag, value in self.flags:
+            if value is not None and (flag in keep or flag == "--seed"):
+                out += [flag, value]
+        return out
+
     def argv(self) -> list[str]:
         """Return the command line again."""
         out = [*self.prefix, self.workload]
@@ -51,6 +66,19 @@ def runner_container(job: Manifest) -> dict[str, Any]:
             f"DaskJob {job.get('metadata', {}).get('name')!r}: no runner container at "
             "spec.job.spec.containers[0]"
         ) from None
+
+
+def settings_env(container: Mapping[str, Any]) -> dict[str, str]:
+    """Return the ``DASK_DASKBURST__*`` settings a runner container sets by value.
+
+    With the runner's arguments they define what it computes: ``daskburst run`` here with the
+    same arguments and these variables gives the same digest.
+    """
+    return {
+        e["name"]: str(e["value"])
+        for e in container.get("env") or []
+        if str(e.get("name", "")).startswith("DASK_DASKBURST__") and "value" in e
+    }
 
 
 def parse_invocation(args: Sequence[str]) -> Invocation:
