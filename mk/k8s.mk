@@ -75,6 +75,17 @@ deploy: venv ## Install the operator and k8s/ on the kind cluster, then dask-bur
 	KUBECONFIG='$(KIND_KUBECONFIG)' $(BIN)/daskburst k8s install --timeout 300
 	KUBECONFIG='$(KIND_KUBECONFIG)' $(KUBECTL) apply -k charts/dask-burst/overlays/kind
 
+# `make k8s-test`: which operator image the flow installs: upstream (ghcr.io, pulled by the
+# cluster) or bundled (the daskburst image, for clusters without a registry).
+# Default: bundled on this repository's single-node cluster (make cluster-up), else upstream.
+K8S_TEST_OPERATOR ?= $(if $(filter $(CLUSTER_DIR)/kubeconfig,$(KUBECONFIG)),bundled,upstream)
+
+.PHONY: k8s-test
+k8s-test: venv ## The whole Kubernetes flow + faults/admission/network checks on the cluster KUBECONFIG points at
+	@test -n "$${KUBECONFIG:-}" || { echo "k8s-test: set KUBECONFIG to the cluster to test (make cluster-up prints it)" >&2; exit 2; }
+	DASKBURST_TEST_KUBECONFIG="$$KUBECONFIG" DASKBURST_TEST_OPERATOR='$(K8S_TEST_OPERATOR)' \
+	  $(BIN)/python -m pytest -m 'cluster and not lifecycle' tests/cluster $(K8S_PYTEST_ARGS)
+
 .PHONY: kind-test
 kind-test: ## Full flow on a fresh kind cluster: image, operator, jobs/, results, scaling; skips without docker/kind
 	@KIND='$(KIND)' KUBECTL='$(KUBECTL)' KIND_CLUSTER='$(KIND_CLUSTER)-e2e' \

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make kind-test`: the whole Kubernetes flow on a throwaway kind cluster.
 #
-#   kind cluster (pinned node image) -> project image built and loaded -> operator + k8s/
-#   installed with `daskburst k8s install` -> `kubectl apply -f jobs/` -> every job succeeds
-#   with the local backend's result -> a cluster scales above its minimum and back -> teardown.
+#   kind cluster (pinned node image) -> project image built and loaded -> `make k8s-test`
+#   (the flow of scripts/k8s/e2e_check.py plus the fault, admission and network tests of
+#   tests/cluster, against this cluster) -> teardown.
 #
 # Uses a temporary KUBECONFIG (never ~/.kube/config). Whatever happens, the EXIT trap saves
 # cluster state and every pod's log under $ARTIFACTS/kind-test-<time>/ before deleting the
@@ -84,6 +84,6 @@ echo "kind-test: building and loading $IMG"
 "$MAKE" --no-print-directory image IMG="$IMG"
 "$MAKE" --no-print-directory kind-load IMG="$IMG" KIND_IMG_DEV="$KIND_IMG_DEV" KIND_CLUSTER="$KIND_CLUSTER"
 
-echo "kind-test: running the flow"
-"$BIN/python" scripts/k8s/e2e_check.py --artifacts "$out" --timeout "$KIND_TEST_TIMEOUT" \
-  --kubectl "$KUBECTL" --burst-image "$KIND_IMG_DEV"
+echo "kind-test: running the flow (make k8s-test)"
+"$MAKE" --no-print-directory k8s-test KUBECONFIG="$KUBECONFIG" K8S_TEST_OPERATOR=upstream \
+  K8S_PYTEST_ARGS="--junitxml=$out/junit.xml -o cache_dir=$run_dir/pytest-cache"

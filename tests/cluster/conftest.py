@@ -133,3 +133,54 @@ def cluster() -> Iterator[Cluster]:
     why = _reachable(kubeconfig, kubectl)
     require(why is None, why or "")
     yield Cluster(kubeconfig, kubectl)
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 1.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def job_phase(cluster: Cluster, name: str) -> str:
+    """A DaskJob's jobStatus ('' while unset, 'gone' once deleted)."""
+    proc = cluster.kubectl("get", "daskjob", name, "-n", NAMESPACE, "-o", "json", check=False)
+    if proc.returncode != 0:
+        return "gone"
+    return str((json.loads(proc.stdout).get("status") or {}).get("jobStatus") or "")
+
+
+def cluster_pods(cluster: Cluster, name: str, component: str | None = None) -> list[dict[str, Any]]:
+    """Pods of a Dask cluster (optionally one component: scheduler, worker, job-runner)."""
+    selector = f"dask.org/cluster-name={name}"
+    if component:
+        selector += f",dask.org/component={component}"
+    return cluster.pods(selector=selector)
+
+
+def submit(cluster: Cluster, job_file: str, *flags: str) -> str:
+    """``daskburst k8s submit`` without waiting; returns the job's name."""
+    proc = cluster.daskburst("k8s", "submit", job_file, *flags, check=True)
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def cleanup_jobs(cluster: Cluster) -> Iterator[list[str]]:
+    """Names appended here are deleted after the test; then nothing of them may remain."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        cluster.kubectl("delete", "daskjob", name, "-n", NAMESPACE, "--ignore-not-found",
+                        "--wait=true", check=False)  # fmt: skip
+    for name in names:
+        wait_until(lambda n=name: not cluster_pods(cluster, n), 120, f"the pods of {name} to go")
+        left = cluster.kubectl("get", "daskclusters,daskautoscalers", "-n", NAMESPACE,
+                               "-o", "name", check=False).stdout  # fmt: skip
+        assert name not in left, left

@@ -1,5 +1,7 @@
 """scripts/k8s/e2e.sh (`make kind-test`) with stub kind/docker/kubectl/make on PATH.
 
+The flow itself (`make k8s-test`) runs for real on the single-node cluster in tests/cluster.
+
 No cluster is involved: the stubs record their calls, so the script's control flow is checked
 everywhere: skip without kind, temporary KUBECONFIG, the pinned node image, and the EXIT trap
 saving logs to ARTIFACTS *before* deleting the cluster, also when a step fails.
@@ -43,8 +45,7 @@ def _run(
         "kubectl",
         'if [[ "$*" == *"get pods -n daskburst -o name"* ]]; then echo pod/x-runner; fi',
     )
-    _stub(bindir, "make")
-    _stub(bindir, "python", f'echo KUBECONFIG=$KUBECONFIG >> "$CALLS"; exit {check_rc}')
+    _stub(bindir, "make", f'if [[ "$*" == *k8s-test* ]]; then exit {check_rc}; fi')
     env = {
         "PATH": f"{bindir}:/usr/bin:/bin",
         "CALLS": str(calls),
@@ -83,10 +84,13 @@ def test_success_runs_every_step_and_tears_down(tmp_path: Path) -> None:
     create = next(c for c in calls if c.startswith("kind create cluster"))
     assert "--image kindest/node:v1.32.2@sha256:" in create
     assert "--config k8s/kind-config.yaml" in create
-    kubeconfig = next(c for c in calls if c.startswith("KUBECONFIG="))
+    flow = next(c for c in calls if c.startswith("make") and "k8s-test" in c)
+    kubeconfig = next(w for w in flow.split() if w.startswith("KUBECONFIG="))
     assert str(tmp_path) in kubeconfig and ".kube" not in kubeconfig
+    assert "K8S_TEST_OPERATOR=upstream" in flow
     steps = [" ".join(w for w in c.split() if not w.startswith("-"))[:14] for c in calls]
     assert steps.index("make venv") < steps.index("make image IMG") < steps.index("make kind-load")
+    assert steps.index("make kind-load") < calls.index(flow)
     assert steps[-1].startswith("kind delete")
 
 
