@@ -20,7 +20,7 @@ from daskburst import config
 from daskburst._cli_slurm import add_slurm_arguments, slurm_extra
 from daskburst._version import __version__
 from daskburst.backends import BACKENDS
-from daskburst.errors import DaskburstError, UserError
+from daskburst.errors import DaskburstError, InternalError, UserError
 from daskburst.workloads import WORKLOADS
 
 PROG = "daskburst"
@@ -405,6 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted; cluster shut down\n")
         return 130
+    except InternalError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{PROG}: internal error: {exc} (a bug in daskburst; please report it with the "
+            "output of --debug)\n"
+        )
+        return 1
     except DaskburstError as exc:
         if debug:
             traceback.print_exc()

@@ -2,7 +2,9 @@
 
 ``UserError`` is for mistakes the user can fix (bad flags, missing files, bad
 configuration): the CLI prints its message as one line and exits with code 2.
-Anything else that goes wrong while running is a failure (exit code 1).
+Anything else that goes wrong while running is a failure (exit code 1):
+``BackendError`` when a backend cannot start or loses its workers,
+``InternalError`` when daskburst itself is wrong (a bug to report).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 class DaskburstError(Exception):
     """Base class of all daskburst errors."""
+
+    exit_code = 1
 
 
 class UserError(DaskburstError, ValueError):
@@ -20,5 +24,11 @@ class UserError(DaskburstError, ValueError):
 
 class BackendError(DaskburstError, RuntimeError):
     """A backend could not start or lost its workers."""
+
+    exit_code = 1
+
+
+class InternalError(DaskburstError, RuntimeError):
+    """daskburst broke one of its own invariants: a bug, never the user's input."""
 
     exit_code = 1

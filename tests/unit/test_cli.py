@@ -285,3 +285,22 @@ def test_ctrl_c_tears_the_cluster_down():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_internal_error_exits_1_not_2(monkeypatch, capsys):
+    import numpy as np
+
+    from daskburst.errors import InternalError, UserError
+    from daskburst.runner import prepare
+
+    prep = prepare("array", rows=3, cols=2)
+    with pytest.raises(InternalError) as info:
+        prep.plan.finalize([np.zeros(2)])
+    assert not isinstance(info.value, UserError)
+    # a broken invariant reaching the CLI is a failure (1), never "bad input" (2)
+    monkeypatch.setattr(
+        "daskburst.runner.compute", lambda prep, session: prep.plan.finalize([np.zeros(1)])
+    )
+    assert main(["run", "array", "--rows", "3", "--cols", "2", "--backend", "sync"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and len(err.strip().splitlines()) == 1

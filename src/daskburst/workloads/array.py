@@ -10,7 +10,7 @@ import dask.array as da
 import numpy as np
 
 from daskburst import config
-from daskburst.errors import UserError
+from daskburst.errors import InternalError, UserError
 from daskburst.workloads._base import Param, Plan, Workload, positive_int, with_digest
 
 
@@ -74,7 +74,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
         row_means = np.ascontiguousarray(values[0], dtype="<f8")
         if row_means.shape != (rows,):
-            raise UserError(f"internal: expected {rows} row means, got {row_means.shape}")
+            raise InternalError(f"array: expected {rows} row means, got shape {row_means.shape}")
         result = {
             "rows": rows,
             "cols": cols,
