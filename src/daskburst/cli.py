@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -77,12 +78,8 @@ def _int_arg(flag: str) -> Callable[[str], int]:
 def _progress_wanted(flag: bool | None) -> bool:
     if flag is not None:
         return flag
-    setting = config.get("progress")
-    if isinstance(setting, bool):
-        return setting
-    return str(setting).lower() in ("true", "1", "yes") or (
-        str(setting).lower() == "auto" and sys.stderr.isatty()
-    )
+    setting = config.get_choice("progress", ("auto", "true", "false"))
+    return setting == "true" or (setting == "auto" and sys.stderr.isatty())
 
 
 # ---- workloads / run -----------------------------------------------------------------------
@@ -254,7 +251,7 @@ def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) 
     files = _positive("--files", args.files)
     if files > total:
         raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
-    seed = int(config.get("seed", override_with=args.seed))
+    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0)
     out = _prepare_out(args.out)
     counts = airline.rows_per_file(total, files)
     with _data_session(args) as session:
@@ -383,6 +380,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, config.ConfigWarning):
+        sys.stderr.write(f"{PROG}: warning: {message}\n")
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
@@ -396,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        config.warn_unknown_keys()
         return int(args.func(args) or 0)
     except UserError as exc:
         if debug:

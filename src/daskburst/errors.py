@@ -9,6 +9,8 @@ Anything else that goes wrong while running is a failure (exit code 1):
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DaskburstError(Exception):
     """Base class of all daskburst errors."""
@@ -32,3 +34,11 @@ class InternalError(DaskburstError, RuntimeError):
     """daskburst broke one of its own invariants: a bug, never the user's input."""
 
     exit_code = 1
+
+
+def yaml_problem(exc: Any) -> str:
+    """Describe a ``yaml.YAMLError`` in one line: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"

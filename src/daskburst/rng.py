@@ -54,7 +54,7 @@ def normal_moments(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    size = int(config.get("stream-chunk", override_with=chunk))
+    size = config.get_int("stream-chunk", chunk, flag="chunk")
     size = max(1, min(size, n))
     buf = np.empty(size, dtype=np.float64)
     count = 0

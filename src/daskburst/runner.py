@@ -16,7 +16,8 @@ from typing import Any
 
 from daskburst import config
 from daskburst._version import __version__
-from daskburst.backends import BackendOptions, Session, open_backend, parse_adapt
+from daskburst.backends import BackendOptions, Session, open_backend
+from daskburst.backends._base import resolve_adapt
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
 
@@ -62,13 +63,7 @@ def prepare(name: str, seed: int | None = None, **given: Any) -> Prepared:
     """
     workload = get_workload(name)
     params = workload.resolve({k: v for k, v in given.items() if v is not None})
-    raw_seed = config.get("seed", override_with=seed)
-    try:
-        seed_int = int(raw_seed)
-        if seed_int < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UserError(f"--seed {raw_seed!r}: expected a non-negative integer") from None
+    seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
     return Prepared(workload, params, seed_int, workload.build(params, seed_int))
 
 
@@ -179,13 +174,14 @@ def execute(
     Returns:
         ``{"workload", "params", "backend", "workers", "seconds", "result", "versions"}``.
     """
+    config.warn_unknown_keys()
     prepared = prepare(name, seed=seed, **params)
     if visualize_to:
         visualize(prepared, visualize_to)
     options = BackendOptions(
         workers=workers,
         threads_per_worker=threads_per_worker,
-        adapt=parse_adapt(config.get("adapt", override_with=adapt)),
+        adapt=resolve_adapt(adapt),
         address=address,
         progress=progress,
         extra=dict(backend_extra or {}),

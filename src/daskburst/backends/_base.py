@@ -77,11 +77,12 @@ class Session:
         return tuple(dask.compute(*collections, **kwargs))
 
 
-def parse_adapt(value: str | Sequence[int] | None) -> tuple[int, int] | None:
+def parse_adapt(value: str | Sequence[int] | None, name: str = "--adapt") -> tuple[int, int] | None:
     """Parse ``"MIN:MAX"`` into a tuple, validating it.
 
     Args:
         value: ``"MIN:MAX"``, a pair, or None.
+        name: The flag or setting, for the error message.
 
     Returns:
         ``(minimum, maximum)`` or None.
@@ -91,19 +92,22 @@ def parse_adapt(value: str | Sequence[int] | None) -> tuple[int, int] | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        parts = value.split(":")
-        try:
-            lo, hi = (int(p) for p in parts)
-        except ValueError:
-            raise UserError(
-                f"--adapt {value!r}: expected MIN:MAX with two integers, e.g. 0:4"
-            ) from None
-    else:
-        lo, hi = (int(v) for v in value)
+    try:
+        if isinstance(value, str):
+            lo, hi = (int(p) for p in value.split(":"))
+        else:
+            lo, hi = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} {value!r}: expected MIN:MAX with two integers, e.g. 0:4") from None
     if lo < 0 or hi < 1 or lo > hi:
-        raise UserError(f"--adapt {lo}:{hi}: expected 0 <= MIN <= MAX and MAX >= 1")
+        raise UserError(f"{name} {lo}:{hi}: expected 0 <= MIN <= MAX and MAX >= 1")
     return lo, hi
+
+
+def resolve_adapt(given: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """Return ``--adapt`` if given, else ``daskburst.adapt``, parsed and validated."""
+    value = config.get("adapt", override_with=given)
+    return parse_adapt(value, config.label("adapt", "--adapt", given))
 
 
 def resolve_backend_name(name: str | None) -> str:
@@ -118,9 +122,7 @@ def resolve_backend_name(name: str | None) -> str:
     Raises:
         UserError: For an unknown name.
     """
-    chosen = str(config.get("backend", override_with=name))
-    if chosen not in BACKENDS:
-        raise UserError(f"backend {chosen!r}: expected one of {', '.join(BACKENDS)}")
+    chosen = config.get_choice("backend", BACKENDS, override_with=name, flag="--backend")
     if chosen == "auto":
         has_address = config.get("address") or os.environ.get("DASK_SCHEDULER_ADDRESS")
         return "address" if has_address else "local"
@@ -154,6 +156,29 @@ def _opener(name: str) -> Opener:
     raise UserError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
 
 
+def check_options(name: str | None, options: BackendOptions | None = None) -> str:
+    """Validate the backend and its options (flags and config) before anything starts.
+
+    Args:
+        name: Backend name, or None/``auto``.
+        options: The options to check.
+
+    Returns:
+        The concrete backend name.
+
+    Raises:
+        UserError: For an unknown backend or a bad option, flag or setting.
+    """
+    opts = options or BackendOptions()
+    concrete = resolve_backend_name(name)
+    config.get_optional_int("workers", opts.workers, flag="--workers")
+    config.get_optional_int(
+        "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
+    )
+    config.get_seconds("worker-timeout")
+    return concrete
+
+
 @contextlib.contextmanager
 def open_backend(name: str | None, options: BackendOptions | None = None) -> Iterator[Session]:
     """Start (or connect to) a backend and always tear it down afterwards.
@@ -170,13 +195,7 @@ def open_backend(name: str | None, options: BackendOptions | None = None) -> Ite
         BackendError: When the backend cannot start or get workers.
     """
     opts = options or BackendOptions()
-    concrete = resolve_backend_name(name)
-    if opts.workers is not None and opts.workers < 1:
-        raise UserError(f"--workers {opts.workers}: expected a positive integer")
-    if opts.threads_per_worker is not None and opts.threads_per_worker < 1:
-        raise UserError(
-            f"--threads-per-worker {opts.threads_per_worker}: expected a positive integer"
-        )
+    concrete = check_options(name, opts)
     with _opener(concrete)(opts) as session:
         yield session
 

@@ -27,7 +27,7 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     Yields:
         A session computing with ``scheduler=name``.
     """
-    workers = int(config.get("workers", override_with=opts.workers) or 0)
+    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
     if name == "sync":
         workers = 1
     workers = workers or (os.cpu_count() or 1)
@@ -68,8 +68,11 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
     import dask.config
     from distributed import Client, LocalCluster
 
-    workers = config.get("workers", override_with=opts.workers)
-    threads = config.get("threads-per-worker", override_with=opts.threads_per_worker)
+    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
+    threads = config.get_optional_int(
+        "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
+    )
+    timeout = config.get_seconds("worker-timeout")
     adapt = opts.adapt
     n_workers = 0 if adapt else workers
     if workers is None and threads is None and not adapt:
@@ -91,9 +94,7 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
                 cluster.adapt(minimum=adapt[0], maximum=adapt[1])
             with Client(cluster) as client:
                 if not adapt:
-                    wait_for_workers(
-                        client, int(n_workers or 1), float(config.get("worker-timeout")), "local"
-                    )
+                    wait_for_workers(client, int(n_workers or 1), timeout, "local")
                 yield Session(
                     backend="local",
                     workers=int(adapt[1] if adapt else len(cluster.workers)),
@@ -130,7 +131,7 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
         raise UserError(
             "backend 'address': no scheduler address; expected --address or DASK_SCHEDULER_ADDRESS"
         )
-    timeout = float(config.get("worker-timeout"))
+    timeout = config.get_seconds("worker-timeout")
     try:
         client = Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:

@@ -73,8 +73,10 @@ class Workload:
         out: dict[str, Any] = {}
         for p in self.params:
             key = f"{self.config_key or self.name}.{p.name.replace('_', '-')}"
-            value = config.get(key, override_with=given.get(p.name))
-            out[p.name] = p.parse(p.flag, value)
+            explicit = given.get(p.name)
+            value = config.get(key, override_with=explicit)
+            # A value from config is named with its setting and source, like a flag.
+            out[p.name] = p.parse(config.label(key, p.flag, explicit), value)
         return out
 
     def defaults(self) -> dict[str, Any]:
@@ -101,21 +103,7 @@ def positive_int(flag: str, value: Any) -> int:
     Raises:
         UserError: When it is not a positive whole number.
     """
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int):
-            number = value
-        else:
-            f = float(str(value).replace("_", ""))
-            if not f.is_integer():
-                raise ValueError
-            number = int(f)
-    except (TypeError, ValueError, OverflowError):
-        raise UserError(f"{flag} {value!r}: expected a positive integer") from None
-    if number < 1:
-        raise UserError(f"{flag} {value!r}: expected a positive integer")
-    return number
+    return config.parse_int(flag, value, 1)
 
 
 def float_list(flag: str, value: Any) -> list[float]:
