@@ -17,7 +17,7 @@ def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
     # pure=True: the key is a hash of (i, n, seed). Results are deterministic per
     # stream, so caching by key (as client.map does) is correct here.
     task = dask.delayed(calc_mean, pure=True)
-    tasks = [task(i, n, seed) for i in range(params["replicates"])]
+    tasks = [task(i, n, seed=seed) for i in range(params["replicates"])]
 
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
         return with_digest({"replicates": [list(map(float, v)) for v in values[0]]})
@@ -35,7 +35,7 @@ def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
         raise UserError(f"--sds {','.join(map(str, sds))}: expected non-negative numbers")
     task = dask.delayed(calc_mean_vargs2, pure=True)
     out = [
-        [task((mu, sigma), params["n"], (j, r), seed) for r in range(params["replicates"])]
+        [task((mu, sigma), params["n"], (j, r), seed=seed) for r in range(params["replicates"])]
         for j, (mu, sigma) in enumerate(zip(means, sds, strict=True))
     ]
 
