@@ -304,3 +304,29 @@ def test_internal_error_exits_1_not_2(monkeypatch, capsys):
     assert main(["run", "array", "--rows", "3", "--cols", "2", "--backend", "sync"]) == 1
     err = capsys.readouterr().err
     assert "internal error" in err and len(err.strip().splitlines()) == 1
+
+
+def test_record_shows_every_setting_that_changes_the_numbers(tmp_path):
+    out = tmp_path / "r.json"
+    env = {"DASK_DASKBURST__STREAM_CHUNK": "1000", "DASK_DASKBURST__ARRAY__CHUNK_BYTES": "8000"}
+    proc = cli(
+        "run", "calc-mean", "--n", "5000", "--replicates", "2", "--backend", "processes",
+        "--workers", "2", "--output", str(out), env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["params"] == {"replicates": 2, "n": 5000, "stream_chunk": 1000}
+    import daskburst
+
+    # the worker processes used the chunk the record shows, whatever their own config says
+    want = daskburst.run("calc-mean", backend="sync", n=5000, replicates=2, stream_chunk=1000)
+    assert record["result"] == want
+    assert want != daskburst.run("calc-mean", backend="sync", n=5000, replicates=2)
+    proc = cli("run", "array", "--rows", "30", "--cols", "100", "--backend", "sync",
+               "--output", "-", env=env)  # fmt: skip
+    assert json.loads(proc.stdout)["params"]["chunks"] == [10, 100]
+
+
+def test_stream_chunk_is_a_flag():
+    proc = cli("run", "calc-mean", "--stream-chunk", "0", "--backend", "sync")
+    assert_user_error(proc, "--stream-chunk", "'0'")

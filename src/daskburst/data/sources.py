@@ -28,6 +28,11 @@ SAMPLE = "sample"
 SYNTHETIC = "synthetic"
 
 
+def generated(source: str | None) -> bool:
+    """Whether ``source`` names generated data (``sample``, ``synthetic``; None means sample)."""
+    return source in (None, SAMPLE, SYNTHETIC)
+
+
 def expand(pattern: str, what: str) -> list[str]:
     """Expand a glob, path or URL into a sorted list of files.
 
@@ -64,14 +69,31 @@ def _sample_dir(kind: str, size: int, files: int, seed: int) -> Path:
     return config.cache_dir() / f"{kind}-{size}x{files}-seed{seed}"
 
 
-def _sample_spec(kind: str) -> tuple[int, int]:
+def sample_spec(kind: str) -> dict[str, int]:
+    """Return the configured size of the generated ``kind`` sample (``wikistats``/``airline``).
+
+    Returns:
+        ``{"lines": N, "files": F}`` for wikistats, ``{"rows": N, "files": F}`` for airline.
+
+    Raises:
+        UserError: When a size in the configuration is not a positive integer.
+    """
     key = "lines" if kind == "wikistats" else "rows"
-    return int(config.get(f"sample.{kind}.{key}")), int(config.get(f"sample.{kind}.files"))
+    size = config.get_int(f"sample.{kind}.{key}")
+    files = config.get_int(f"sample.{kind}.files")
+    return {key: size, "files": min(files, size)}
 
 
-def _ensure_sample(kind: str, seed: int, write: Any, pattern: str) -> str:
+def _sample_spec(kind: str, spec: dict[str, int] | None = None) -> tuple[int, int]:
+    spec = spec or sample_spec(kind)
+    return spec["lines" if kind == "wikistats" else "rows"], spec["files"]
+
+
+def _ensure_sample(
+    kind: str, seed: int, write: Any, pattern: str, spec: dict[str, int] | None = None
+) -> str:
     """Generate a sample once into the cache directory, atomically; return its glob."""
-    size, files = _sample_spec(kind)
+    size, files = _sample_spec(kind, spec)
     target = _sample_dir(kind, size, files, seed)
     if not target.is_dir():
         with atomic_directory(target) as tmp:
@@ -79,13 +101,14 @@ def _ensure_sample(kind: str, seed: int, write: Any, pattern: str) -> str:
     return str(target / pattern)
 
 
-def ensure_wikistats_sample(seed: int) -> str:
+def ensure_wikistats_sample(seed: int, spec: dict[str, int] | None = None) -> str:
     """Generate (once) the wikistats sample in the cache directory; return its glob."""
     return _ensure_sample(
         "wikistats",
         seed,
         lambda out, counts: write_wikistats(out, counts, seed, scheduler="threads"),
         "part-*.gz",
+        spec,
     )
 
 
@@ -130,12 +153,13 @@ def _synthetic_lines(index: int, lines: int, seed: int) -> list[str]:
     return wikistats.text_bytes(index, lines, seed).decode("utf-8").splitlines(keepends=True)
 
 
-def wikistats_bag(source: str | None, seed: int) -> Any:
+def wikistats_bag(source: str | None, seed: int, sample: dict[str, int] | None = None) -> Any:
     """Return a ``dask.bag`` of page-count lines (each ending in a newline).
 
     Args:
         source: Glob/URL, ``sample`` or ``synthetic`` (None means ``sample``).
         seed: Seed of generated data.
+        sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
         A bag with one partition per file.
@@ -144,13 +168,13 @@ def wikistats_bag(source: str | None, seed: int) -> Any:
 
     source = source or SAMPLE
     if source == SYNTHETIC:
-        total, files = _sample_spec("wikistats")
+        total, files = _sample_spec("wikistats", sample)
         counts = airline.rows_per_file(total, files)
         return db.from_sequence(list(enumerate(counts)), npartitions=len(counts)).map_partitions(
             lambda part: [ln for i, n in part for ln in _synthetic_lines(i, n, seed)]
         )
     if source == SAMPLE:
-        source = ensure_wikistats_sample(seed)
+        source = ensure_wikistats_sample(seed, sample)
     paths = expand(source, "--input")
     _check_gzip(paths)
     return db.read_text(paths, compression="infer", blocksize=blocksize(paths))
@@ -159,13 +183,14 @@ def wikistats_bag(source: str | None, seed: int) -> Any:
 # ---- airline -------------------------------------------------------------------------------------
 
 
-def ensure_airline_sample(seed: int) -> str:
+def ensure_airline_sample(seed: int, spec: dict[str, int] | None = None) -> str:
     """Generate (once) the airline sample (``.csv.bz2``) in the cache directory; return its glob."""
     return _ensure_sample(
         "airline",
         seed,
         lambda out, counts: write_airline(out, counts, seed, "bz2", scheduler="threads"),
         "airline-*.csv.bz2",
+        spec,
     )
 
 
@@ -253,13 +278,16 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
+def airline_frame(
+    source: str | None, seed: int, columns: Sequence[str], sample: dict[str, int] | None = None
+) -> Any:
     """Return a ``dask.dataframe`` of the airline data with only ``columns``.
 
     Args:
         source: Glob/URL of ``.csv``, ``.csv.bz2`` or ``.parquet``; ``sample``; ``synthetic``.
         seed: Seed of generated data.
         columns: Columns to read (projection happens in the reader).
+        sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
         A dask DataFrame.
@@ -269,12 +297,12 @@ def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
     cols = list(columns)
     source = source or SAMPLE
     if source == SYNTHETIC:
-        rows, files = _sample_spec("airline")
+        rows, files = _sample_spec("airline", sample)
         parts = list(enumerate(airline.rows_per_file(rows, files)))
         meta = _synthetic_airline((0, 8), seed, cols).iloc[:0]
         return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
     if source == SAMPLE:
-        source = ensure_airline_sample(seed)
+        source = ensure_airline_sample(seed, sample)
     paths = expand(source, "--input")
     check_airline_schema(paths, cols)
     if all(p.endswith(".parquet") for p in paths):

@@ -20,11 +20,18 @@ from daskburst.errors import UserError
 
 @dataclass(frozen=True)
 class Param:
-    """One workload parameter: its CLI flag, parser and config default."""
+    """One workload parameter: its CLI flag, parser and config default.
+
+    ``key`` names the config key below ``daskburst`` when it is not
+    ``<workload>.<name>``: a tuning setting shared by workloads (e.g.
+    ``stream-chunk``) that changes the numbers, so it is resolved with the other
+    parameters, passed to the tasks and recorded in the run record's ``params``.
+    """
 
     name: str
     parse: Callable[[str, Any], Any]
     help: str
+    key: str = ""
 
     @property
     def flag(self) -> str:
@@ -42,7 +49,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class Workload:
-    """A named workload: parameters and a pure ``build(params, seed) -> Plan``."""
+    """A named workload: parameters and a pure ``build(params, seed) -> Plan``.
+
+    ``derive`` (optional) completes the parsed parameters with what the graph will
+    really use (e.g. the chunk shape ``auto`` resolves to), so that the run record
+    shows every setting that affects the numbers.
+    """
 
     name: str
     summary: str
@@ -50,6 +62,11 @@ class Workload:
     build: Callable[[dict[str, Any], int], Plan]
     config_key: str = ""
     examples: tuple[str, ...] = field(default_factory=tuple)
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def key(self, param: Param) -> str:
+        """The config key (below ``daskburst``) that holds ``param``'s default."""
+        return param.key or f"{self.config_key or self.name}.{param.name.replace('_', '-')}"
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         """Fill unset parameters from dask config and validate every value.
@@ -72,19 +89,16 @@ class Workload:
             )
         out: dict[str, Any] = {}
         for p in self.params:
-            key = f"{self.config_key or self.name}.{p.name.replace('_', '-')}"
+            key = self.key(p)
             explicit = given.get(p.name)
             value = config.get(key, override_with=explicit)
             # A value from config is named with its setting and source, like a flag.
             out[p.name] = p.parse(config.label(key, p.flag, explicit), value)
-        return out
+        return self.derive(out) if self.derive is not None else out
 
     def defaults(self) -> dict[str, Any]:
         """Return the configured default of every parameter (unparsed)."""
-        return {
-            p.name: config.get(f"{self.config_key or self.name}.{p.name.replace('_', '-')}")
-            for p in self.params
-        }
+        return {p.name: config.get(self.key(p)) for p in self.params}
 
 
 # ---- parameter parsers: each names the flag and the bad value ---------------------------

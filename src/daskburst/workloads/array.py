@@ -11,7 +11,13 @@ import numpy as np
 
 from daskburst import config
 from daskburst.errors import InternalError, UserError
-from daskburst.workloads._base import Param, Plan, Workload, positive_int, with_digest
+from daskburst.workloads._base import (
+    Param,
+    Plan,
+    Workload,
+    positive_int,
+    with_digest,
+)
 
 
 def parse_chunks(flag: str, value: Any) -> str | tuple[int, int]:
@@ -46,6 +52,8 @@ def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[in
 
     Whole-row chunks make each row mean a single in-chunk reduction (no tree of
     partial sums across column chunks) and keep memory at one chunk per thread.
+    When a single row is larger than ``daskburst.array.chunk-bytes``, ``auto``
+    splits the columns too, so that a chunk never exceeds that size.
 
     Args:
         rows: Matrix rows.
@@ -56,17 +64,25 @@ def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[in
         ``(R, C)`` clipped to the matrix.
     """
     if chunks == "auto":
-        target = int(config.get("array.chunk-bytes"))
-        r = max(1, target // (8 * cols))
-        return min(r, rows), cols
-    assert not isinstance(chunks, str)
+        target = config.get_int("array.chunk-bytes", minimum=8)
+        c = min(cols, max(1, target // 8))
+        r = max(1, target // (8 * c))
+        return min(r, rows), c
+    if isinstance(chunks, str):
+        raise InternalError(f"array: unresolved chunks {chunks!r}")
     r, c = chunks
     return min(r, rows), min(c, cols)
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # Record the chunk shape the graph uses: it decides the random numbers.
+    r, c = chunk_shape(params["rows"], params["cols"], params["chunks"])
+    return {**params, "chunks": [r, c]}
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     rows, cols = params["rows"], params["cols"]
-    r, c = chunk_shape(rows, cols, params["chunks"])
+    r, c = chunk_shape(rows, cols, tuple(params["chunks"]))
     rng = da.random.default_rng(seed)
     x = rng.standard_normal(size=(rows, cols), chunks=(r, c))
     means = x.mean(axis=1)
@@ -98,6 +114,7 @@ ARRAY = Workload(
         Param("chunks", parse_chunks, "chunk shape R,C, or auto (whole-row blocks)"),
     ),
     build=_build,
+    derive=_derive,
     examples=(
         "daskburst run array --rows 40000 --cols 40000 --chunks 2500,40000 --backend threads",
     ),

@@ -6,9 +6,16 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from daskburst.data.sources import wikistats_bag
+from daskburst.data.sources import generated, sample_spec, wikistats_bag
 from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, optional_text, text, with_digest
+from daskburst.workloads._base import (
+    Param,
+    Plan,
+    Workload,
+    optional_text,
+    text,
+    with_digest,
+)
 
 SAMPLE_SIZE = 5
 
@@ -95,9 +102,16 @@ def parse_regex(flag: str, value: Any) -> str:
     return pattern
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # Generated data: its size decides the numbers, so it is part of the parameters.
+    if generated(params["input"]):
+        return {**params, "sample": sample_spec("wikistats")}
+    return params
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     regex, language = params["regex"], params["language"]
-    lines = wikistats_bag(params["input"], seed)
+    lines = wikistats_bag(params["input"], seed, params.get("sample"))
     # Both outputs come from ONE pass: per-partition (count, matches, sample), then merge.
     summary = lines.reduction(
         lambda part: scan_partition(part, regex, language),
@@ -121,6 +135,7 @@ BAG = Workload(
         Param("language", optional_text, "language code to match ('' for any)"),
     ),
     build=_build,
+    derive=_derive,
     examples=(
         "daskburst run bag --input 'wikistats/part-0000*gz' --regex Obama --backend processes",
     ),

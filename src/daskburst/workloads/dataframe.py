@@ -6,9 +6,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from daskburst.data.sources import airline_frame
+from daskburst.data.sources import airline_frame, generated, sample_spec
 from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, optional_text, text, with_digest
+from daskburst.workloads._base import (
+    Param,
+    Plan,
+    Workload,
+    optional_text,
+    text,
+    with_digest,
+)
 
 COLUMNS = ("UniqueCarrier", "Origin", "Dest", "DepDelay")
 
@@ -21,8 +28,15 @@ def parse_code(flag: str, value: Any) -> str:
     return code
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # Generated data: its size decides the numbers, so it is part of the parameters.
+    if generated(params["input"]):
+        return {**params, "sample": sample_spec("airline")}
+    return params
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
-    air = airline_frame(params["input"], seed, COLUMNS)
+    air = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
     delay = air.DepDelay
     sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
     by_dest = sub.groupby("Dest").DepDelay.mean()
@@ -63,5 +77,6 @@ DATAFRAME = Workload(
         Param("origin", parse_code, "Origin airport code"),
     ),
     build=_build,
+    derive=_derive,
     examples=("daskburst run dataframe --input 'AirlineData/*.csv.bz2' --carrier UA --origin SFO",),
 )
