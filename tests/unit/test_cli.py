@@ -330,3 +330,11 @@ def test_record_shows_every_setting_that_changes_the_numbers(tmp_path):
 def test_stream_chunk_is_a_flag():
     proc = cli("run", "calc-mean", "--stream-chunk", "0", "--backend", "sync")
     assert_user_error(proc, "--stream-chunk", "'0'")
+
+
+def test_empty_input_is_an_error_not_the_sample():
+    for workload in ("bag", "dataframe"):
+        proc = cli("run", workload, "--input", "", "--backend", "sync")
+        assert_user_error(proc, "--input ''", "expected")
+        proc = cli("run", workload, "--input", "  ", "--backend", "sync")
+        assert_user_error(proc, "--input '  '")

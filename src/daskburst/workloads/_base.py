@@ -155,6 +155,26 @@ def optional_text(flag: str, value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def input_source(flag: str, value: Any) -> str:
+    """Parse an input: a glob, path or URL, ``sample`` or ``synthetic``; unset means ``sample``.
+
+    An explicitly empty value is an error, not the sample: in a batch script it is
+    usually a variable that was never set.
+
+    Raises:
+        UserError: For an empty or blank value.
+    """
+    if value is None:
+        return "sample"
+    text = str(value)
+    if not text.strip():
+        raise UserError(
+            f"{flag} {text!r}: expected a glob, path or URL of input files, 'sample' or "
+            "'synthetic' (leave it out for the generated sample)"
+        )
+    return text
+
+
 # ---- digest --------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from daskburst.workloads._base import (
     Param,
     Plan,
     Workload,
+    input_source,
     optional_text,
     text,
     with_digest,
@@ -130,7 +131,7 @@ BAG = Workload(
     name="bag",
     summary="count page-count log lines and the ones whose title matches --regex in --language",
     params=(
-        Param("input", optional_text, "glob/URL of .gz or text files, 'sample' or 'synthetic'"),
+        Param("input", input_source, "glob/URL of .gz or text files, 'sample' or 'synthetic'"),
         Param("regex", parse_regex, "regular expression searched in the page title"),
         Param("language", optional_text, "language code to match ('' for any)"),
     ),

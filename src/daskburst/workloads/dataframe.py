@@ -12,7 +12,7 @@ from daskburst.workloads._base import (
     Param,
     Plan,
     Workload,
-    optional_text,
+    input_source,
     text,
     with_digest,
 )
@@ -70,7 +70,7 @@ DATAFRAME = Workload(
     params=(
         Param(
             "input",
-            optional_text,
+            input_source,
             "glob/URL of .csv, .csv.bz2 or .parquet, 'sample' or 'synthetic'",
         ),
         Param("carrier", parse_code, "UniqueCarrier code"),
