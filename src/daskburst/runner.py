@@ -121,6 +121,36 @@ def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:
     return dest
 
 
+def check_output(path: str | os.PathLike[str] | None) -> None:
+    """Check that the run record can be written to ``path``, before anything is computed.
+
+    Args:
+        path: ``--output``; None, ``-`` and ``/dev/stdout`` need no check.
+
+    Raises:
+        UserError: When the directory is missing or not writable, or the path is a directory.
+    """
+    if path is None or str(path) in ("-", "/dev/stdout"):
+        return
+    dest = Path(path)
+    parent = dest.parent
+    if dest.is_dir():
+        raise UserError(f"--output {str(path)!r}: is a directory; expected a file name")
+    if not parent.is_dir():
+        raise UserError(f"--output {str(path)!r}: directory {str(parent)!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise UserError(
+            f"--output {str(path)!r}: cannot write in {str(parent)!r} ({exc.strerror}); "
+            "expected a writable directory"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    if dest.exists() and not os.access(dest, os.W_OK):
+        raise UserError(f"--output {str(path)!r}: file is not writable")
+
+
 def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
     """Write ``payload`` as pretty JSON via a temporary file and rename.
 
@@ -133,10 +163,8 @@ def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
         return
     from daskburst.data._io import write_bytes_atomic
 
-    dest = Path(path)
-    if not dest.parent.is_dir():
-        raise UserError(f"--output {str(path)!r}: directory {str(dest.parent)!r} does not exist")
-    write_bytes_atomic(dest, text.encode())
+    check_output(path)
+    write_bytes_atomic(Path(path), text.encode())
 
 
 def execute(

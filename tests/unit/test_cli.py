@@ -338,3 +338,16 @@ def test_empty_input_is_an_error_not_the_sample():
         assert_user_error(proc, "--input ''", "expected")
         proc = cli("run", workload, "--input", "  ", "--backend", "sync")
         assert_user_error(proc, "--input '  '")
+
+
+def test_output_is_checked_before_computing(tmp_path, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed although the output path is bad")
+
+    monkeypatch.setattr("daskburst.runner.compute", must_not_run)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
+        code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", "--output", str(out)])
+        assert code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
