@@ -66,9 +66,9 @@ def _backend_flags(parser: argparse.ArgumentParser) -> None:
 
 def _int_arg(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
+        try:  # 2e6 and 1_000 too, as for workload parameters
+            return config.parse_int(flag, text, minimum=-(2**63))
+        except UserError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
 
     parse.__name__ = flag
@@ -227,11 +227,16 @@ def _positive(flag: str, value: int) -> int:
     return value
 
 
-def _prepare_out(out: str) -> Path:
+def _check_out(out: str, force: bool) -> Path:
+    """Check ``--out``: a new or empty directory, or any directory with ``--force``."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {out!r}: exists and is not a directory; expected a directory")
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(
+            f"--out {out!r}: already holds files; expected a new or empty directory "
+            "(--force replaces it)"
+        )
     return path
 
 
@@ -246,6 +251,7 @@ def _data_session(args: argparse.Namespace) -> Any:
 
 def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
     from daskburst.data import airline
+    from daskburst.data._io import replacing_directory
     from daskburst.data.sources import airline_tasks, wikistats_tasks
 
     total = _positive(size_flag, size)
@@ -253,13 +259,14 @@ def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) 
     if files > total:
         raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
     seed = config.get_int("seed", args.seed, flag="--seed", minimum=0)
-    out = _prepare_out(args.out)
+    out = _check_out(args.out, args.force)
     counts = airline.rows_per_file(total, files)
-    with _data_session(args) as session:
+    # The files appear in --out all at once, complete; on failure or Ctrl-C nothing does.
+    with replacing_directory(out) as tmp, _data_session(args) as session:
         if kind == "airline":
-            tasks = airline_tasks(out, counts, seed, args.compression)
+            tasks = airline_tasks(tmp, counts, seed, args.compression)
         else:
-            tasks = wikistats_tasks(out, counts, seed)
+            tasks = wikistats_tasks(tmp, counts, seed)
         (paths,) = session.compute([tasks])
     print(f"wrote {len(paths)} {kind} files ({total} {size_flag[2:]}) to {out}")
     return 0
@@ -274,15 +281,11 @@ def _cmd_data_wikistats(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
-    from daskburst.data._io import atomic_directory
+    from daskburst.data._io import replacing_directory
     from daskburst.data.sources import to_parquet_graph
 
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out {args.out!r}: already exists; expected a new or empty directory")
-    if out.is_dir():
-        out.rmdir()
-    with atomic_directory(out) as tmp:
+    out = _check_out(args.out, args.force)
+    with replacing_directory(out) as tmp:
         graph = to_parquet_graph(args.input, tmp)
         with _data_session(args) as session:
             session.compute([graph])
@@ -354,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--out", required=True, metavar="DIR")
     pq.set_defaults(func=_cmd_data_to_parquet)
     for dp in (air, wiki, pq):
+        dp.add_argument(
+            "--force", action="store_true", help="replace --out if it already holds files"
+        )
         dp.add_argument("--backend", default=None, help="where to generate (default: processes)")
         dp.add_argument("--workers", type=_int_arg("--workers"), default=None)
         dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)

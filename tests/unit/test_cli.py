@@ -351,3 +351,27 @@ def test_output_is_checked_before_computing(tmp_path, monkeypatch):
         code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", "--output", str(out)])
         assert code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("kind", ["airline", "wikistats"])
+def test_data_refuses_a_directory_that_holds_files(tmp_path, kind):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.csv").write_text("old")
+    size = "--rows" if kind == "airline" else "--lines"
+    args = ["data", kind, "--out", str(out), size, "20", "--files", "2", "--backend", "sync"]
+    assert_user_error(cli(*args), "--out", "already holds files", "--force")
+    assert [p.name for p in out.iterdir()] == ["old.csv"]
+    proc = cli(*args, "--force")
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and "old.csv" not in names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+
+
+def test_data_into_an_empty_directory(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    proc = cli("data", "wikistats", "--out", str(out), "--lines", "10", "--backend", "sync")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(out.iterdir())) == 4
