@@ -171,13 +171,22 @@ DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from daskburst.backends import BackendOptions, open_backend
+    from daskburst.backends._base import check_options, resolve_adapt
     from daskburst.runner import compute, prepare
 
     rows: list[tuple[str, str, str, str]] = []
+    opts = BackendOptions(
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=resolve_adapt(args.adapt),
+        address=args.address,
+        progress=_progress_wanted(args.progress),
+    )
+    backend = args.backend or (None if args.address else "local")
+    check_options(backend, opts)
     print("preparing inputs (generated once into the cache directory) ...", flush=True)
     prepared = [prepare(name, seed=args.seed, **params) for name, params in DEMO]
-    opts = BackendOptions(workers=args.workers, progress=_progress_wanted(args.progress))
-    with open_backend(args.backend or "local", opts) as session:
+    with open_backend(backend, opts) as session:
         where = f"{session.backend} ({session.workers} workers)"
         print(f"running {len(DEMO)} workloads on {where}", flush=True)
         if session.dashboard_link:

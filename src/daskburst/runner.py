@@ -17,7 +17,7 @@ from typing import Any
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import resolve_adapt
+from daskburst.backends._base import check_options, resolve_adapt
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
 
@@ -191,7 +191,7 @@ def execute(
         workers: Workers (local schedulers: threads/processes; clusters: initial scale).
         threads_per_worker: Threads per worker process (clusters).
         adapt: ``"MIN:MAX"`` for adaptive scaling.
-        address: Scheduler address for backend ``address``.
+        address: Scheduler address; implies backend ``address``.
         progress: Show a progress bar on stderr.
         visualize_to: Write the task graph here before computing.
         on_start: Called with the session once the backend is up (e.g. to print the dashboard).
@@ -203,9 +203,6 @@ def execute(
         ``{"workload", "params", "backend", "workers", "seconds", "result", "versions"}``.
     """
     config.warn_unknown_keys()
-    prepared = prepare(name, seed=seed, **params)
-    if visualize_to:
-        visualize(prepared, visualize_to)
     options = BackendOptions(
         workers=workers,
         threads_per_worker=threads_per_worker,
@@ -214,6 +211,10 @@ def execute(
         progress=progress,
         extra=dict(backend_extra or {}),
     )
+    check_options(backend, options)
+    prepared = prepare(name, seed=seed, **params)
+    if visualize_to:
+        visualize(prepared, visualize_to)
     with open_backend(backend, options) as session:
         if on_start is not None:
             on_start(session)

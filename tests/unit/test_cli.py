@@ -208,7 +208,7 @@ def test_auto_backend_uses_address_from_environment():
         "10",
         "--replicates",
         "1",
-        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9", "DASK_DASKBURST__WORKER_TIMEOUT": "2"},
+        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9", "DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
     )
     assert proc.returncode == 1
     assert "127.0.0.1:9" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -375,3 +375,26 @@ def test_data_into_an_empty_directory(tmp_path):
     proc = cli("data", "wikistats", "--out", str(out), "--lines", "10", "--backend", "sync")
     assert proc.returncode == 0, proc.stderr
     assert len(list(out.iterdir())) == 4
+
+
+def test_address_without_backend_uses_that_address():
+    # Before: the address was ignored and a new local cluster computed the run (exit 0).
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "1",
+        "--address",
+        "tcp://127.0.0.1:1",
+        env={"DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "tcp://127.0.0.1:1" in proc.stderr and "connection refused" in proc.stderr
+    assert "dashboard" not in proc.stderr
+
+
+def test_address_with_another_backend_is_refused():
+    proc = cli("run", "calc-mean", "--backend", "local", "--address", "tcp://127.0.0.1:1")
+    assert_user_error(proc, "--address", "--backend local")

@@ -110,18 +110,27 @@ def resolve_adapt(given: str | Sequence[int] | None) -> tuple[int, int] | None:
     return parse_adapt(value, config.label("adapt", "--adapt", given))
 
 
-def resolve_backend_name(name: str | None) -> str:
+def resolve_backend_name(name: str | None, address: str | None = None) -> str:
     """Resolve ``auto`` and validate the backend name.
 
     Args:
         name: A name from :data:`BACKENDS`, or None for ``daskburst.backend``.
+        address: A scheduler address given explicitly (``--address``): it implies the
+            ``address`` backend, and no other backend may be named with it.
 
     Returns:
         A concrete backend name (never ``auto``).
 
     Raises:
-        UserError: For an unknown name.
+        UserError: For an unknown name, or an address with another backend.
     """
+    if address and name not in (None, "auto", "address"):
+        raise UserError(
+            f"--address {address!r}: only used by --backend address; got --backend {name} "
+            "(drop --address, or use --backend address)"
+        )
+    if address:
+        return "address"
     chosen = config.get_choice("backend", BACKENDS, override_with=name, flag="--backend")
     if chosen == "auto":
         has_address = config.get("address") or os.environ.get("DASK_SCHEDULER_ADDRESS")
@@ -170,12 +179,13 @@ def check_options(name: str | None, options: BackendOptions | None = None) -> st
         UserError: For an unknown backend or a bad option, flag or setting.
     """
     opts = options or BackendOptions()
-    concrete = resolve_backend_name(name)
+    concrete = resolve_backend_name(name, opts.address)
     config.get_optional_int("workers", opts.workers, flag="--workers")
     config.get_optional_int(
         "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
     )
     config.get_seconds("worker-timeout")
+    config.get_seconds("connect-timeout")
     return concrete
 
 

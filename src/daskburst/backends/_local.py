@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import time
 from collections.abc import Iterator
 
 from daskburst import config
@@ -107,6 +109,87 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
             cluster.close()
 
 
+def scheduler_address(given: str | None) -> tuple[str, str]:
+    """Return the scheduler address and where it came from, validated.
+
+    Args:
+        given: ``--address`` (None: ``daskburst.address``, then ``DASK_SCHEDULER_ADDRESS``).
+
+    Returns:
+        ``(address, source)``, e.g. ``("tcp://10.0.0.5:8786", "DASK_SCHEDULER_ADDRESS")``.
+
+    Raises:
+        UserError: When no address is known or it is not a scheduler address.
+    """
+    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    address = config.get_optional_text("address", given, flag="--address")
+    where = config.label("address", "--address", given)
+    if address is None:
+        address = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        where = "DASK_SCHEDULER_ADDRESS"
+    if address is None:
+        raise UserError(
+            "backend 'address': no scheduler address; expected --address or DASK_SCHEDULER_ADDRESS"
+        )
+    expected = "expected a scheduler address such as tcp://HOST:8786"
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            get_address_host_port(address)
+    except ValueError as exc:
+        raise UserError(f"{where} {address!r}: {expected} ({exc})") from None
+    return address, where
+
+
+def wait_until_reachable(address: str, where: str, timeout: float) -> None:
+    """Retry a TCP connection to the scheduler until it answers or ``timeout`` passes.
+
+    A scheduler that is still starting (e.g. the pod next to a Dask operator job's
+    runner) refuses connections for a few seconds; a wrong host or port never stops
+    refusing. Either way the wait ends at ``timeout`` with the last reason.
+
+    Args:
+        address: A validated scheduler address.
+        where: Where the address came from, for the message.
+        timeout: Seconds (``daskburst.connect-timeout``).
+
+    Raises:
+        BackendError: Naming the address, its source and why it cannot be reached.
+    """
+    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import parse_address
+
+    scheme, _ = parse_address(address)
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return  # inproc/ucx: leave it to distributed
+    host, port = get_address_host_port(address)
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=max(0.1, min(2.0, left))):
+                return
+        except socket.gaierror as exc:
+            reason = f"cannot resolve host {host!r} ({exc.strerror})"
+        except ConnectionRefusedError:
+            reason = "connection refused"
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BackendError(
+                f"cannot reach scheduler at {address!r} ({where}) within {timeout:g} s: "
+                f"{reason} (daskburst.connect-timeout)"
+            )
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 1.0)
+
+
 @contextlib.contextmanager
 def open_address(opts: BackendOptions) -> Iterator[Session]:
     """Connect to a running scheduler (``--address`` or ``DASK_SCHEDULER_ADDRESS``).
@@ -119,31 +202,31 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
         A session with a client connected to that scheduler.
 
     Raises:
-        UserError: When no address is known.
-        BackendError: When the scheduler cannot be reached.
+        UserError: When no address is known or it is malformed.
+        BackendError: When the scheduler cannot be reached within
+            ``daskburst.connect-timeout`` seconds.
     """
     from distributed import Client
 
-    address = config.get("address", override_with=opts.address) or os.environ.get(
-        "DASK_SCHEDULER_ADDRESS"
-    )
-    if not address:
-        raise UserError(
-            "backend 'address': no scheduler address; expected --address or DASK_SCHEDULER_ADDRESS"
-        )
-    timeout = config.get_seconds("worker-timeout")
+    address, where = scheduler_address(opts.address)
+    connect_timeout = config.get_seconds("connect-timeout")
+    worker_timeout = config.get_seconds("worker-timeout")
+    wait_until_reachable(address, where, connect_timeout)
     try:
-        client = Client(address, timeout=f"{timeout}s")
+        client = Client(address, timeout=f"{connect_timeout}s")
     except (OSError, TimeoutError) as exc:
-        raise BackendError(f"cannot reach scheduler at {address!r}: {exc}") from None
+        raise BackendError(
+            f"scheduler at {address!r} ({where}) accepts connections but does not answer "
+            f"as a Dask scheduler: {exc}"
+        ) from None
     with client:
         # Wait only when asked: a scheduler under an autoscaler (the Dask operator's
         # DaskAutoscaler, minimum 0) adds workers only once tasks are queued.
-        wait_for_workers(client, int(opts.workers or 0), timeout, f"scheduler {address}")
-        info = client.scheduler_info(n_workers=-1)
+        wait_for_workers(client, int(opts.workers or 0), worker_timeout, f"scheduler {address}")
+        info = client.scheduler_info(n_workers=0)
         yield Session(
             backend="address",
-            workers=len(info.get("workers", {})),
+            workers=int(info.get("n_workers", 0)),
             client=client,
             dashboard_link=client.dashboard_link,
             progress=opts.progress,

@@ -1,0 +1,55 @@
+"""Connecting and waiting end within their timeouts, saying what they wait for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+CMD = [sys.executable, "-m", "daskburst"]
+
+
+def cli(*args, env=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*CMD, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
+
+
+def one_line(proc, code, *fragments):
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("tcp://127.0.0.1:1", "connection refused"),
+        ("tcp://no-such-host.invalid:8786", "cannot resolve host 'no-such-host.invalid'"),
+    ],
+)
+def test_unreachable_scheduler_fails_at_the_connect_timeout(address, reason):
+    proc = cli(
+        "run", "calc-mean", "--n", "10", "--backend", "address", "--address", address,
+        env={"DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
+    )  # fmt: skip
+    one_line(proc, 1, address, reason, "within 1 s", "--address")
+
+
+def test_bad_environment_address_is_bad_input():
+    for value in ("foo", "http://x:1", "tcp://host-without-port"):
+        proc = cli("run", "calc-mean", "--n", "10", env={"DASK_SCHEDULER_ADDRESS": value})
+        one_line(proc, 2, "DASK_SCHEDULER_ADDRESS", repr(value), "tcp://HOST:8786")
+
+
+def test_unreachable_environment_address_names_its_source():
+    proc = cli(
+        "run", "calc-mean", "--n", "10",
+        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:1", "DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
+    )  # fmt: skip
+    one_line(proc, 1, "DASK_SCHEDULER_ADDRESS", "connection refused")
