@@ -75,11 +75,14 @@ def _int_arg(flag: str) -> Callable[[str], int]:
     return parse
 
 
-def _progress_wanted(flag: bool | None) -> bool:
+def _progress_wanted(flag: bool | None) -> str:
+    """Return the progress mode: ``bar``, ``lines`` (stderr is not a terminal) or ``off``."""
     if flag is not None:
-        return flag
+        return "bar" if flag else "off"
     setting = config.get_choice("progress", ("auto", "true", "false"))
-    return setting == "true" or (setting == "auto" and sys.stderr.isatty())
+    if setting == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    return "bar" if setting == "true" else "off"
 
 
 # ---- workloads / run -----------------------------------------------------------------------

@@ -176,7 +176,7 @@ def execute(
     threads_per_worker: int | None = None,
     adapt: str | tuple[int, int] | None = None,
     address: str | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     visualize_to: str | None = None,
     on_start: Any = None,
     backend_extra: dict[str, Any] | None = None,
@@ -192,7 +192,7 @@ def execute(
         threads_per_worker: Threads per worker process (clusters).
         adapt: ``"MIN:MAX"`` for adaptive scaling.
         address: Scheduler address; implies backend ``address``.
-        progress: Show a progress bar on stderr.
+        progress: Progress on stderr: ``bar``, ``lines`` or ``off`` (True: ``bar``).
         visualize_to: Write the task graph here before computing.
         on_start: Called with the session once the backend is up (e.g. to print the dashboard).
         backend_extra: Backend-specific options (e.g. SLURM ``queue``, ``memory``); a
@@ -200,7 +200,8 @@ def execute(
         **params: Workload parameters.
 
     Returns:
-        ``{"workload", "params", "backend", "workers", "seconds", "result", "versions"}``.
+        ``{"workload", "params", "seed", "backend", "workers", "seconds", "result",
+        "versions"}``; ``workers`` is the most workers that really ran at once.
     """
     config.warn_unknown_keys()
     options = BackendOptions(
@@ -221,7 +222,7 @@ def execute(
         start = time.perf_counter()
         result = compute(prepared, session)
         seconds = time.perf_counter() - start
-        n_workers = session.workers
+        n_workers = session.peak_workers or session.workers
         backend_name = session.backend
     return {
         "workload": prepared.workload.name,

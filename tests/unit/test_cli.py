@@ -398,3 +398,22 @@ def test_address_without_backend_uses_that_address():
 def test_address_with_another_backend_is_refused():
     proc = cli("run", "calc-mean", "--backend", "local", "--address", "tcp://127.0.0.1:1")
     assert_user_error(proc, "--address", "--backend local")
+
+
+def test_record_counts_the_workers_that_really_ran(tmp_path):
+    import daskburst.runner as runner
+
+    record = runner.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
+    assert record["workers"] == 1  # one task: one thread really ran (4 were configured)
+    record = runner.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
+    assert record["workers"] == 2
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal():
+    proc = cli(
+        "run", "calc-mean", "--replicates", "6", "--n", "1e7", "--backend", "threads",
+        env={"DASK_DASKBURST__PROGRESS_INTERVAL": "0.02"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "progress: " in proc.stderr and "tasks) after" in proc.stderr
+    assert "\r" not in proc.stderr

@@ -6,7 +6,13 @@ import os
 import subprocess
 import sys
 
+import dask
 import pytest
+from distributed import LocalCluster
+
+from daskburst.backends import BackendOptions, _base, open_backend
+from daskburst.errors import BackendError
+from daskburst.runner import compute, prepare
 
 CMD = [sys.executable, "-m", "daskburst"]
 
@@ -53,3 +59,38 @@ def test_unreachable_environment_address_names_its_source():
         env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:1", "DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
     )  # fmt: skip
     one_line(proc, 1, "DASK_SCHEDULER_ADDRESS", "connection refused")
+
+
+@pytest.fixture
+def no_workers():
+    with LocalCluster(n_workers=0, dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def fast_notes(monkeypatch):
+    monkeypatch.setattr(_base, "_NOTE_EVERY", 0.3)
+    monkeypatch.setattr(_base, "_TICK", 0.1)
+
+
+def test_waiting_for_workers_says_so_and_ends_at_the_timeout(no_workers, fast_notes, capsys):
+    opts = BackendOptions(address=no_workers, workers=2)
+    with (
+        dask.config.set({"daskburst.worker-timeout": 1}),
+        pytest.raises(BackendError, match="only 0 of 2 workers connected within 1 s"),
+        open_backend("address", opts),
+    ):
+        pass
+    err = capsys.readouterr().err
+    assert "waiting for workers: 0 of 2 after" in err
+
+
+def test_a_run_without_any_worker_ends_at_the_timeout(no_workers, fast_notes, capsys):
+    prep = prepare("calc-mean", replicates=1, n=10)
+    with (
+        dask.config.set({"daskburst.worker-timeout": 1}),
+        open_backend("address", BackendOptions(address=no_workers)) as session,
+        pytest.raises(BackendError, match="no worker connected within 1 s"),
+    ):
+        compute(prep, session)
+    assert "waiting for workers: 0 of 1 after" in capsys.readouterr().err

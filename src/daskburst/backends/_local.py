@@ -104,6 +104,7 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
                     cluster=cluster,
                     dashboard_link=cluster.dashboard_link,
                     progress=opts.progress,
+                    worker_timeout=timeout,
                 )
         finally:
             cluster.close()
@@ -230,4 +231,5 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
             client=client,
             dashboard_link=client.dashboard_link,
             progress=opts.progress,
+            worker_timeout=worker_timeout,
         )
