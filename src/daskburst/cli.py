@@ -443,7 +443,8 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted; cluster shut down\n")
+        # Every backend and output directory was closed on the way out.
+        sys.stderr.write(f"{PROG}: interrupted; stopped everything it started\n")
         return 130
     except InternalError as exc:
         if debug:

@@ -160,8 +160,11 @@ class Session:
                 progress = None
             return tuple(self.client.gather(futures))
         except BaseException:
+            # Ctrl-C or a failure: stop the rest of the work before the cluster goes.
             if progress is not None:
                 progress.stop(wait=0)
+            with contextlib.suppress(Exception):
+                self.client.cancel(futures)
             raise
 
 

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from daskburst import config
 from daskburst.backends._base import BackendOptions, Session, wait_for_workers
 from daskburst.errors import BackendError, UserError
+
+#: Imported by every worker process of a LocalCluster daskburst starts (see _preload.py).
+_PRELOAD = "daskburst.backends._preload"
+
+
+def ignore_sigint() -> None:
+    """Make this worker process ignore Ctrl-C: the parent stops it, without a traceback.
+
+    Ctrl-C in a terminal reaches every process of the foreground group; the parent
+    process handles it and shuts its workers down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def children_ignore_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started in this (short) block.
+
+    An ignored signal stays ignored across ``exec``, so the processes started here
+    never see the Ctrl-C that a terminal sends to the whole process group, not even
+    while they are still importing, before any code of theirs could ignore it. The
+    parent handles Ctrl-C and stops them. Starting a process takes milliseconds, so
+    keep only the starts in the block: a Ctrl-C during it is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _started() -> int:
+    return os.getpid()
+
+
+def _terminate(pool: Any) -> None:
+    """Stop a ``ProcessPoolExecutor`` now: kill its processes instead of waiting for tasks."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 @contextlib.contextmanager
@@ -20,7 +74,8 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
 
     For ``processes`` the session keeps one process pool for all its computes:
     dask would otherwise spawn (and import numpy in) fresh processes on every
-    ``compute`` call.
+    ``compute`` call. On an error or Ctrl-C the pool's processes are killed at
+    once rather than left to finish their tasks.
 
     Args:
         name: ``sync``, ``threads`` or ``processes``.
@@ -41,7 +96,18 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
 
         # dask's own choice of context (multiprocessing.context, "spawn" by default)
         context = dask.multiprocessing.get_context()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=ignore_sigint
+        )
+        with children_ignore_ctrl_c():
+            # Start every worker process now, inside the block (Python >= 3.12 would
+            # start them one by one as tasks come, outside it).
+            warm = [pool.submit(_started) for _ in range(workers)]
+        try:
+            concurrent.futures.wait(warm)
+        except BaseException:
+            _terminate(pool)
+            raise
     try:
         yield Session(
             backend=name,
@@ -50,6 +116,11 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
             progress=opts.progress,
             pool=pool,
         )
+    except BaseException:
+        if pool is not None:
+            _terminate(pool)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -82,14 +153,19 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
         # pure-Python tasks, and numpy kernels are single-threaded anyway.
         n_workers = os.cpu_count() or 1
         threads = 1
+    preload = [*(dask.config.get("distributed.worker.preload", None) or []), _PRELOAD]
     # Set while the cluster lives, so workers that adapt() starts later get them too.
     with dask.config.set(config.cluster_settings()):
+        # Workers start from the cluster's own threads, during seconds: too long to
+        # ignore Ctrl-C in this process. The preload makes each worker ignore it
+        # once started; the parent shuts the cluster down.
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads,
             processes=True,
             dashboard_address=":0",
             silence_logs=logging.ERROR,
+            preload=preload,
         )
         try:
             if adapt:
