@@ -188,7 +188,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     backend = args.backend or (None if args.address else "local")
     check_options(backend, opts)
     print("preparing inputs (generated once into the cache directory) ...", flush=True)
-    prepared = [prepare(name, seed=args.seed, **params) for name, params in DEMO]
+    parallel = config.get_optional_int("workers", args.workers, flag="--workers")
+    prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
     with open_backend(backend, opts) as session:
         where = f"{session.backend} ({session.workers} workers)"
         print(f"running {len(DEMO)} workloads on {where}", flush=True)

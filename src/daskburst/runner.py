@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dask.utils import format_bytes, parse_bytes
+
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.backends import BackendOptions, Session, open_backend
@@ -45,25 +47,95 @@ class Prepared:
     plan: Plan = field(repr=False)
 
 
-def prepare(name: str, seed: int | None = None, **given: Any) -> Prepared:
-    """Resolve parameters and build the graph, before any cluster starts.
+def _count(n: float) -> str:
+    return f"{n:,.0f}" if n < 1e7 else f"{n:.2g}"
 
-    Bad input therefore fails in a second, not after a cluster came up.
+
+def memory_limit() -> int:
+    """Return ``daskburst.limits.memory`` in bytes (``auto``: 80% of this machine's RAM).
+
+    Raises:
+        UserError: When the setting is neither ``auto`` nor a size such as ``8GB``.
+    """
+    value = config.get("limits.memory")
+    if str(value).strip().lower() == "auto":
+        import psutil
+
+        return int(psutil.virtual_memory().total * 0.8)
+    try:
+        number = value if isinstance(value, int) else parse_bytes(str(value))
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(number, bool) or number < 1:
+        raise UserError(
+            f"{config.label('limits.memory')} {value!r}: expected 'auto' or a size such as 8GB"
+        )
+    return int(number)
+
+
+def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) -> None:
+    """Refuse a run that cannot fit the configured limits, before its graph is built.
+
+    Args:
+        workload: The workload.
+        params: Its resolved parameters.
+        parallel: How many of its tasks may run at once.
+
+    Raises:
+        UserError: With the estimate and the limit it exceeds.
+    """
+    if workload.estimate is None:
+        return
+    est = workload.estimate(params, max(1, parallel))
+    what = workload.name
+    tasks = config.get_int("limits.tasks")
+    if est.tasks > tasks:
+        raise UserError(
+            f"{what}: about {_count(est.tasks)} tasks; the limit is {_count(tasks)} "
+            "(daskburst.limits.tasks): expected a smaller run, larger chunks, or a higher limit"
+        )
+    draws = config.get_int("limits.draws")
+    if est.draws > draws:
+        raise UserError(
+            f"{what}: {_count(est.draws)} random draws; the limit is {_count(draws)} "
+            "(daskburst.limits.draws): expected a smaller run or a higher limit"
+        )
+    memory = memory_limit()
+    if est.memory > memory:
+        raise UserError(
+            f"{what}: needs about {format_bytes(est.memory)} of memory at once; the limit is "
+            f"{format_bytes(memory)} (daskburst.limits.memory): expected a smaller run, "
+            "smaller chunks, or a higher limit"
+        )
+
+
+def prepare(
+    name: str, seed: int | None = None, *, parallel: int | None = None, **given: Any
+) -> Prepared:
+    """Resolve parameters, size the run and build the graph, before any cluster starts.
+
+    Bad input, or a run that cannot fit the limits, therefore fails in a second,
+    not after a cluster came up.
 
     Args:
         name: Workload name.
         seed: Master seed; defaults to ``daskburst.seed``.
+        parallel: Tasks that may run at once, for the memory estimate (default:
+            ``daskburst.workers`` or the number of cores).
         **given: Workload parameters (None = use the configured default).
 
     Returns:
         The prepared workload.
 
     Raises:
-        UserError: For an unknown workload or invalid parameters.
+        UserError: For an unknown workload, invalid parameters or a run over a limit.
     """
     workload = get_workload(name)
     params = workload.resolve({k: v for k, v in given.items() if v is not None})
     seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    if parallel is None:
+        parallel = config.get_optional_int("workers") or os.cpu_count() or 1
+    check_estimate(workload, params, parallel)
     return Prepared(workload, params, seed_int, workload.build(params, seed_int))
 
 
@@ -184,6 +256,10 @@ def execute(
 ) -> dict[str, Any]:
     """Run one workload on one backend and return the full run record.
 
+    Everything that can be checked is checked before the backend starts: the
+    backend options, the workload parameters, and the run's size against
+    ``daskburst.limits``.
+
     Args:
         name: Workload name.
         backend: Backend name (None: ``daskburst.backend``, default ``auto``).
@@ -213,7 +289,8 @@ def execute(
         extra=dict(backend_extra or {}),
     )
     check_options(backend, options)
-    prepared = prepare(name, seed=seed, **params)
+    parallel = config.get_optional_int("workers", workers, flag="--workers")
+    prepared = prepare(name, seed=seed, parallel=parallel, **params)
     if visualize_to:
         visualize(prepared, visualize_to)
     with open_backend(backend, options) as session:

@@ -306,6 +306,50 @@ def test_internal_error_exits_1_not_2(monkeypatch, capsys):
     assert "internal error" in err and len(err.strip().splitlines()) == 1
 
 
+def test_address_without_backend_uses_that_address():
+    # Before: the address was ignored and a new local cluster computed the run (exit 0).
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "1",
+        "--address",
+        "tcp://127.0.0.1:1",
+        env={"DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "tcp://127.0.0.1:1" in proc.stderr and "connection refused" in proc.stderr
+    assert "dashboard" not in proc.stderr
+
+
+def test_address_with_another_backend_is_refused():
+    proc = cli("run", "calc-mean", "--backend", "local", "--address", "tcp://127.0.0.1:1")
+    assert_user_error(proc, "--address", "--backend local")
+
+
+def test_empty_input_is_an_error_not_the_sample():
+    for workload in ("bag", "dataframe"):
+        proc = cli("run", workload, "--input", "", "--backend", "sync")
+        assert_user_error(proc, "--input ''", "expected")
+        proc = cli("run", workload, "--input", "  ", "--backend", "sync")
+        assert_user_error(proc, "--input '  '")
+
+
+def test_output_is_checked_before_computing(tmp_path, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed although the output path is bad")
+
+    monkeypatch.setattr("daskburst.runner.compute", must_not_run)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
+        code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", "--output", str(out)])
+        assert code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_record_shows_every_setting_that_changes_the_numbers(tmp_path):
     out = tmp_path / "r.json"
     env = {"DASK_DASKBURST__STREAM_CHUNK": "1000", "DASK_DASKBURST__ARRAY__CHUNK_BYTES": "8000"}
@@ -332,25 +376,13 @@ def test_stream_chunk_is_a_flag():
     assert_user_error(proc, "--stream-chunk", "'0'")
 
 
-def test_empty_input_is_an_error_not_the_sample():
-    for workload in ("bag", "dataframe"):
-        proc = cli("run", workload, "--input", "", "--backend", "sync")
-        assert_user_error(proc, "--input ''", "expected")
-        proc = cli("run", workload, "--input", "  ", "--backend", "sync")
-        assert_user_error(proc, "--input '  '")
+def test_record_counts_the_workers_that_really_ran(tmp_path):
+    import daskburst.runner as runner
 
-
-def test_output_is_checked_before_computing(tmp_path, monkeypatch):
-    def must_not_run(*args, **kwargs):
-        raise AssertionError("computed although the output path is bad")
-
-    monkeypatch.setattr("daskburst.runner.compute", must_not_run)
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
-        code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", "--output", str(out)])
-        assert code == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    record = runner.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
+    assert record["workers"] == 1  # one task: one thread really ran (4 were configured)
+    record = runner.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
+    assert record["workers"] == 2
 
 
 @pytest.mark.parametrize("kind", ["airline", "wikistats"])
@@ -375,38 +407,6 @@ def test_data_into_an_empty_directory(tmp_path):
     proc = cli("data", "wikistats", "--out", str(out), "--lines", "10", "--backend", "sync")
     assert proc.returncode == 0, proc.stderr
     assert len(list(out.iterdir())) == 4
-
-
-def test_address_without_backend_uses_that_address():
-    # Before: the address was ignored and a new local cluster computed the run (exit 0).
-    proc = cli(
-        "run",
-        "calc-mean",
-        "--n",
-        "10",
-        "--replicates",
-        "1",
-        "--address",
-        "tcp://127.0.0.1:1",
-        env={"DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
-    )
-    assert proc.returncode == 1, proc.stderr
-    assert "tcp://127.0.0.1:1" in proc.stderr and "connection refused" in proc.stderr
-    assert "dashboard" not in proc.stderr
-
-
-def test_address_with_another_backend_is_refused():
-    proc = cli("run", "calc-mean", "--backend", "local", "--address", "tcp://127.0.0.1:1")
-    assert_user_error(proc, "--address", "--backend local")
-
-
-def test_record_counts_the_workers_that_really_ran(tmp_path):
-    import daskburst.runner as runner
-
-    record = runner.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
-    assert record["workers"] == 1  # one task: one thread really ran (4 were configured)
-    record = runner.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
-    assert record["workers"] == 2
 
 
 def test_progress_lines_when_stderr_is_not_a_terminal():

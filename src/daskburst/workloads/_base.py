@@ -48,12 +48,28 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """What a run will need, known before its graph is built.
+
+    Attributes:
+        tasks: Tasks in the graph (an upper bound).
+        memory: Bytes held at once on this machine (tasks in flight and results).
+        draws: Random numbers drawn (their count bounds the run's time).
+    """
+
+    tasks: int
+    memory: int
+    draws: int = 0
+
+
+@dataclass(frozen=True)
 class Workload:
     """A named workload: parameters and a pure ``build(params, seed) -> Plan``.
 
     ``derive`` (optional) completes the parsed parameters with what the graph will
     really use (e.g. the chunk shape ``auto`` resolves to), so that the run record
-    shows every setting that affects the numbers.
+    shows every setting that affects the numbers. ``estimate`` (optional) sizes the
+    run from the parameters and the number of tasks that run at once.
     """
 
     name: str
@@ -63,6 +79,7 @@ class Workload:
     config_key: str = ""
     examples: tuple[str, ...] = field(default_factory=tuple)
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    estimate: Callable[[dict[str, Any], int], Estimate] | None = None
 
     def key(self, param: Param) -> str:
         """The config key (below ``daskburst``) that holds ``param``'s default."""

@@ -12,6 +12,7 @@ import numpy as np
 from daskburst import config
 from daskburst.errors import InternalError, UserError
 from daskburst.workloads._base import (
+    Estimate,
     Param,
     Plan,
     Workload,
@@ -80,6 +81,18 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "chunks": [r, c]}
 
 
+def _estimate(params: dict[str, Any], parallel: int) -> Estimate:
+    rows, cols = params["rows"], params["cols"]
+    r, c = params["chunks"]
+    blocks = -(-rows // r) * -(-cols // c)
+    # Each block: one task drawing it and one reducing it; column blocks add a tree.
+    tasks = 2 * blocks + (blocks if c < cols else 0)
+    # In flight: a block and its partial means per running task; in the client: the
+    # row means twice (gathered, then made contiguous).
+    memory = min(parallel, blocks) * 8 * r * c * 2 + 16 * rows
+    return Estimate(tasks=tasks, memory=memory, draws=rows * cols)
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     rows, cols = params["rows"], params["cols"]
     r, c = chunk_shape(rows, cols, tuple(params["chunks"]))
@@ -115,6 +128,7 @@ ARRAY = Workload(
     ),
     build=_build,
     derive=_derive,
+    estimate=_estimate,
     examples=(
         "daskburst run array --rows 40000 --cols 40000 --chunks 2500,40000 --backend threads",
     ),

@@ -10,6 +10,7 @@ import dask
 from daskburst.calc_mean import calc_mean, calc_mean_vargs2
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
+    Estimate,
     Param,
     Plan,
     Workload,
@@ -26,6 +27,14 @@ STREAM_CHUNK = Param(
     "draws per block of the streaming kernel (memory per task: 8 bytes each)",
     key="stream-chunk",
 )
+
+
+def _estimate(replicates: int, n: int, chunk: int, parallel: int) -> Estimate:
+    return Estimate(
+        tasks=replicates,
+        memory=min(parallel, replicates) * 8 * min(chunk, n) + 200 * replicates,
+        draws=replicates * n,
+    )
 
 
 def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
@@ -84,6 +93,7 @@ CALC_MEAN = Workload(
         STREAM_CHUNK,
     ),
     build=_build_calc_mean,
+    estimate=lambda p, parallel: _estimate(p["replicates"], p["n"], p["stream_chunk"], parallel),
     examples=("daskburst run calc-mean --replicates 10 --n 1e7 --backend processes",),
 )
 
@@ -99,5 +109,8 @@ CALC_MEAN_SWEEP = Workload(
     ),
     build=_build_sweep,
     derive=_check_sweep,
+    estimate=lambda p, parallel: _estimate(
+        len(p["means"]) * p["replicates"], p["n"], p["stream_chunk"], parallel
+    ),
     examples=("daskburst run calc-mean-sweep --means 0,0,1,1 --sds 1,2,1,2 --replicates 20",),
 )
