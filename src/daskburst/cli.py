@@ -294,14 +294,15 @@ def _cmd_data_wikistats(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
+    from daskburst.data._inputs import explained
     from daskburst.data._io import replacing_directory
-    from daskburst.data.sources import to_parquet_graph
+    from daskburst.data.sources import to_parquet_graph, to_parquet_problem
 
     out = _check_out(args.out, args.force)
     with replacing_directory(out) as tmp:
         graph = to_parquet_graph(args.input, tmp)
         with _data_session(args) as session:
-            session.compute([graph])
+            explained(lambda: session.compute([graph]), lambda: to_parquet_problem(args.input))
     print(f"wrote Parquet data set {out}")
     return 0
 

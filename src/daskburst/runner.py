@@ -20,6 +20,7 @@ from daskburst import config
 from daskburst._version import __version__
 from daskburst.backends import BackendOptions, Session, open_backend
 from daskburst.backends._base import check_options, resolve_adapt
+from daskburst.data._inputs import explained
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
 
@@ -149,8 +150,13 @@ def compute(prepared: Prepared, session: Session) -> dict[str, Any]:
     Returns:
         The workload's result, with ``digest``.
     """
-    values = session.compute(prepared.plan.collections)
-    return prepared.plan.finalize(values)
+    plan = prepared.plan
+    if plan.explain is None:
+        values = session.compute(plan.collections)
+    else:
+        # A bad input file fails inside a task, naming no file: find it and say so.
+        values = explained(lambda: session.compute(plan.collections), plan.explain)
+    return plan.finalize(values)
 
 
 def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:

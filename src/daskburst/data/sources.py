@@ -21,6 +21,15 @@ import fsspec
 
 from daskburst import config
 from daskburst.data import airline, wikistats
+from daskburst.data._inputs import (
+    Inputs,
+    airline_problem,
+    describe,
+    explained,
+    find_files,
+    shown,
+    text_problem,
+)
 from daskburst.data._io import atomic_directory, write_bytes_atomic
 from daskburst.errors import UserError
 
@@ -33,27 +42,31 @@ def generated(source: str | None) -> bool:
     return source in (None, SAMPLE, SYNTHETIC)
 
 
-def expand(pattern: str, what: str) -> list[str]:
+#: What a bag input may be, for messages.
+WIKISTATS_EXPECTED = "a glob of page-count files such as 'DIR/*.gz', 'sample' or 'synthetic'"
+#: What a dataframe input may be, for messages.
+AIRLINE_EXPECTED = (
+    "a glob of .csv, .csv.bz2 or .parquet files such as 'DIR/*.csv.bz2', a Parquet data set "
+    "directory (daskburst data to-parquet), 'sample' or 'synthetic'"
+)
+
+
+def expand(pattern: str, what: str, expected: str = "a glob of existing files") -> list[str]:
     """Expand a glob, path or URL into a sorted list of files.
 
     Args:
-        pattern: Glob, path or fsspec URL.
+        pattern: Glob (``*``, ``?``, ``[01]``), path or fsspec URL.
         what: Flag name for the error message.
+        expected: What a valid value is, for the error message.
 
     Returns:
         The matching paths (URLs keep their protocol).
 
     Raises:
-        UserError: When nothing matches or the protocol's package is missing.
+        UserError: When nothing matches, it is a directory, or the protocol's
+            package is missing.
     """
-    try:
-        files = fsspec.open_files(pattern, mode="rb")
-    except (ImportError, ValueError) as exc:
-        raise UserError(f"{what} {pattern!r}: cannot open ({exc})") from None
-    paths = sorted(f.full_name for f in files)
-    if not paths:
-        raise UserError(f"{what} {pattern!r}: no file matches; expected a glob of existing files")
-    return paths
+    return find_files(pattern, what, expected).paths
 
 
 def blocksize(paths: Sequence[str]) -> str | None:
@@ -146,7 +159,9 @@ def _check_gzip(paths: Iterable[str]) -> None:
         with fsspec.open(path, "rb") as f:
             head = f.read(2)
         if head != b"\x1f\x8b":
-            raise UserError(f"--input {path!r}: not a gzip file; expected gzip data for a .gz name")
+            raise UserError(
+                f"--input {shown(path)!r}: not a gzip file; expected gzip data for a .gz name"
+            )
 
 
 def _synthetic_lines(index: int, lines: int, seed: int) -> list[str]:
@@ -175,9 +190,17 @@ def wikistats_bag(source: str | None, seed: int, sample: dict[str, int] | None =
         )
     if source == SAMPLE:
         source = ensure_wikistats_sample(seed, sample)
-    paths = expand(source, "--input")
+    paths = expand(source, "--input", WIKISTATS_EXPECTED)
     _check_gzip(paths)
     return db.read_text(paths, compression="infer", blocksize=blocksize(paths))
+
+
+def wikistats_problem(source: str | None) -> UserError | None:
+    """After a failed run: the first input file that cannot be read as text, else None."""
+    if generated(source):
+        return None
+    assert source is not None
+    return text_problem(expand(source, "--input", WIKISTATS_EXPECTED), "--input")
 
 
 # ---- airline -------------------------------------------------------------------------------------
@@ -229,7 +252,7 @@ def _read_header(path: str) -> list[str]:
         try:
             line = f.readline(1 << 16)
         except (OSError, EOFError, ValueError) as exc:
-            raise UserError(f"--input {path!r}: cannot read ({exc})") from None
+            raise UserError(f"--input {shown(path)!r}: {describe(exc, path)}") from None
     return [c.strip().strip('"') for c in line.decode("latin1").strip().split(",")]
 
 
@@ -247,14 +270,19 @@ def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
         if path.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            with fsspec.open(path, "rb") as f:
-                names = list(pq.read_schema(f).names)
+            try:
+                with fsspec.open(path, "rb") as f:
+                    names = list(pq.read_schema(f).names)
+            except (OSError, ValueError) as exc:
+                raise UserError(
+                    f"--input {shown(path)!r}: not a valid Parquet file ({describe(exc, path)})"
+                ) from None
         else:
             names = _read_header(path)
         missing = [c for c in needed if c not in names]
         if missing:
             raise UserError(
-                f"--input {path!r}: missing column(s) {', '.join(missing)}; expected the "
+                f"--input {shown(path)!r}: missing column(s) {', '.join(missing)}; expected the "
                 "airline on-time schema (Year, Month, ..., DepDelay, Origin, Dest, ...)"
             )
 
@@ -303,16 +331,40 @@ def airline_frame(
         return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
     if source == SAMPLE:
         source = ensure_airline_sample(seed, sample)
-    paths = expand(source, "--input")
-    check_airline_schema(paths, cols)
-    if all(p.endswith(".parquet") for p in paths):
-        return dd.read_parquet(paths, columns=cols)
-    return dd.read_csv(
-        paths,
-        blocksize=blocksize(paths),
-        compression="infer",
-        **read_csv_kwargs(cols),
+    inputs = airline_inputs(source)
+    check_airline_schema(inputs.paths, cols)
+    if inputs.directory is not None:
+        return dd.read_parquet(inputs.directory, columns=cols)
+    if all(p.endswith(".parquet") for p in inputs.paths):
+        return dd.read_parquet(inputs.paths, columns=cols)
+    # read_csv reads the start of the first file now, to learn the columns' types.
+    return explained(
+        lambda: dd.read_csv(
+            inputs.paths,
+            blocksize=blocksize(inputs.paths),
+            compression="infer",
+            **read_csv_kwargs(cols),
+        ),
+        lambda: _airline_problem(inputs, cols),
     )
+
+
+def airline_inputs(source: str) -> Inputs:
+    """The airline files ``source`` names: a glob, a file, or a Parquet data set directory."""
+    return find_files(source, "--input", AIRLINE_EXPECTED, parquet_dir=True)
+
+
+def _airline_problem(inputs: Inputs, columns: Sequence[str]) -> UserError | None:
+    numeric = [c for c in columns if c.endswith("Delay")]
+    return airline_problem(inputs.paths, "--input", read_csv_kwargs(columns), numeric)
+
+
+def airline_input_problem(source: str | None, columns: Sequence[str]) -> UserError | None:
+    """After a failed run: the first input file that cannot be read or parsed, else None."""
+    if generated(source):
+        return None
+    assert source is not None
+    return _airline_problem(airline_inputs(source), columns)
 
 
 # ---- Parquet -------------------------------------------------------------------------------------
@@ -349,15 +401,31 @@ def to_parquet_graph(pattern: str, out: Path) -> Any:
     """
     import dask.dataframe as dd
 
-    paths = expand(pattern, "--input")
+    paths = expand(pattern, "--input", _CSV_EXPECTED)
     check_airline_schema(paths, airline.COLUMNS)
-    frame = dd.read_csv(
-        paths,
-        blocksize=blocksize(paths),
-        compression="infer",
-        encoding="latin1",
-        dtype=full_schema_dtypes(),
-        na_values=["NA", ""],
-        keep_default_na=False,
+    frame = explained(
+        lambda: dd.read_csv(
+            paths, blocksize=blocksize(paths), compression="infer", **_full_schema_kwargs()
+        ),
+        lambda: to_parquet_problem(pattern),
     )
     return frame.to_parquet(str(out), write_index=False, compute=False)
+
+
+_CSV_EXPECTED = "a glob of airline .csv or .csv.bz2 files"
+
+
+def _full_schema_kwargs() -> dict[str, Any]:
+    return {
+        "encoding": "latin1",
+        "dtype": full_schema_dtypes(),
+        "na_values": ["NA", ""],
+        "keep_default_na": False,
+    }
+
+
+def to_parquet_problem(pattern: str) -> UserError | None:
+    """After a failed conversion: the first input file that cannot be read or parsed."""
+    numeric = [c for c, kind in full_schema_dtypes().items() if kind != "str"]
+    kwargs = {**_full_schema_kwargs(), "usecols": list(airline.COLUMNS)}
+    return airline_problem(expand(pattern, "--input", _CSV_EXPECTED), "--input", kwargs, numeric)

@@ -41,10 +41,15 @@ class Param:
 
 @dataclass(frozen=True)
 class Plan:
-    """The dask collections to compute together, and how to finish the result."""
+    """The dask collections to compute together, and how to finish the result.
+
+    ``explain`` (optional), called after the computation failed, looks for a bad
+    input file and returns a one-line error naming it (None when there is none).
+    """
 
     collections: Sequence[Any]
     finalize: Callable[[Sequence[Any]], dict[str, Any]]
+    explain: Callable[[], UserError | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from daskburst.data.sources import generated, sample_spec, wikistats_bag
+from daskburst.data.sources import generated, sample_spec, wikistats_bag, wikistats_problem
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
     Param,
@@ -124,7 +124,11 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
         total, matched, sample = values[0]
         return with_digest({"lines": total, "matches": matched, "first_matches": sample})
 
-    return Plan(collections=[summary], finalize=finalize)
+    return Plan(
+        collections=[summary],
+        finalize=finalize,
+        explain=lambda: wikistats_problem(params["input"]),
+    )
 
 
 BAG = Workload(

@@ -6,7 +6,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from daskburst.data.sources import airline_frame, generated, sample_spec
+from daskburst.data.sources import (
+    airline_frame,
+    airline_input_problem,
+    generated,
+    sample_spec,
+)
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
     Param,
@@ -61,7 +66,11 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
             }
         )
 
-    return Plan(collections=collections, finalize=finalize)
+    return Plan(
+        collections=collections,
+        finalize=finalize,
+        explain=lambda: airline_input_problem(params["input"], COLUMNS),
+    )
 
 
 DATAFRAME = Workload(
