@@ -94,3 +94,18 @@ def test_a_run_without_any_worker_ends_at_the_timeout(no_workers, fast_notes, ca
     ):
         compute(prep, session)
     assert "waiting for workers: 0 of 1 after" in capsys.readouterr().err
+
+
+def test_a_failing_task_is_reported_without_waiting_for_the_others():
+    import time
+
+    def slow():
+        time.sleep(600)
+
+    def bad():
+        raise ValueError("boom")
+
+    with open_backend("local", BackendOptions(workers=2)) as session:
+        # Before: the run waited for every task; the slow one would hit pytest's timeout.
+        with pytest.raises(ValueError, match="boom"):
+            session.compute([dask.delayed(slow)(), dask.delayed(bad)()])

@@ -138,6 +138,8 @@ class Session:
                     break
                 except TimeoutError:
                     pass
+                if any(f.status in ("error", "cancelled") for f in futures):
+                    break  # gather raises it now, without waiting for the other tasks
                 now = time.monotonic()
                 if progress is None and mode != "off" and now - start >= show_after:
                     progress = ClientProgress(self.client, futures, mode, show_after)
