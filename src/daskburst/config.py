@@ -161,9 +161,9 @@ def source(key: str) -> str:
     """
     full = f"daskburst.{key}"
     name = env_name(full)
-    for var in os.environ:
-        if var.upper() == name:
-            return f"environment variable {var}"
+    for var in sorted(os.environ):
+        if var.upper() == name or var.upper().startswith(name + "__"):
+            return f"environment variable {var}"  # the key, or a key inside it
     marker = object()
     found = None
     for path, data in _yaml_files():

@@ -417,3 +417,21 @@ def test_progress_lines_when_stderr_is_not_a_terminal():
     assert proc.returncode == 0, proc.stderr
     assert "progress: " in proc.stderr and "tasks) after" in proc.stderr
     assert "\r" not in proc.stderr
+
+
+def test_recorded_params_run_again_to_the_same_result(tmp_path):
+    import daskburst.runner as runner
+
+    for workload, params in (
+        ("calc-mean", {"replicates": 2, "n": 3000}),
+        ("array", {"rows": 40, "cols": 30}),
+        ("bag", {"input": "synthetic", "sample": "300,2"}),
+        ("dataframe", {"sample": "400,2"}),
+    ):
+        record = runner.execute(workload, backend="sync", **params)
+        again = runner.execute(workload, backend="sync", **record["params"])
+        assert again["params"] == record["params"] and again["result"] == record["result"]
+    gz = tmp_path / "day.gz"
+    gz.write_bytes(gzip.compress(b"20081113 100000 en Obama 1 2\n"))
+    record = runner.execute("bag", backend="sync", input=str(gz), sample="5,1")
+    assert "sample" not in record["params"]  # files, not generated data: no sample size

@@ -97,6 +97,36 @@ def sample_spec(kind: str) -> dict[str, int]:
     return {key: size, "files": min(files, size)}
 
 
+def sample_size(kind: str) -> Any:
+    """Return the parser of a ``--sample`` value for ``kind`` (``wikistats``/``airline``).
+
+    The value is ``SIZE,FILES`` (text or pair) or a mapping like the config section
+    ``daskburst.sample.<kind>``; the parser returns the mapping, validated.
+    """
+    key = "lines" if kind == "wikistats" else "rows"
+
+    def parse(flag: str, value: Any) -> dict[str, int]:
+        expected = f"expected {key.upper()},FILES with two positive integers, e.g. 20000,4"
+        parts: list[Any]
+        if isinstance(value, dict):
+            parts = [value.get(key), value.get("files")]
+        elif isinstance(value, str):
+            parts = value.split(",")
+        else:
+            parts = list(value) if isinstance(value, list | tuple) else [value]
+        if len(parts) != 2:
+            raise UserError(f"{flag} {value!r}: {expected}")
+        try:
+            size, files = (config.parse_int(flag, p) for p in parts)
+        except UserError:
+            raise UserError(f"{flag} {value!r}: {expected}") from None
+        if files > size:
+            raise UserError(f"{flag} {value!r}: expected at most one file per {key[:-1]}")
+        return {key: size, "files": files}
+
+    return parse
+
+
 def _sample_spec(kind: str, spec: dict[str, int] | None = None) -> tuple[int, int]:
     spec = spec or sample_spec(kind)
     return spec["lines" if kind == "wikistats" else "rows"], spec["files"]

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from daskburst.data.sources import generated, sample_spec, wikistats_bag, wikistats_problem
+from daskburst.data.sources import generated, sample_size, wikistats_bag, wikistats_problem
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
     Param,
@@ -104,10 +104,11 @@ def parse_regex(flag: str, value: Any) -> str:
 
 
 def _derive(params: dict[str, Any]) -> dict[str, Any]:
-    # Generated data: its size decides the numbers, so it is part of the parameters.
+    # The size of generated data decides the numbers: it stays in the parameters
+    # (and the run record) for sample and synthetic input, and only then.
     if generated(params["input"]):
-        return {**params, "sample": sample_spec("wikistats")}
-    return params
+        return params
+    return {k: v for k, v in params.items() if k != "sample"}
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
@@ -138,6 +139,12 @@ BAG = Workload(
         Param("input", input_source, "glob/URL of .gz or text files, 'sample' or 'synthetic'"),
         Param("regex", parse_regex, "regular expression searched in the page title"),
         Param("language", optional_text, "language code to match ('' for any)"),
+        Param(
+            "sample",
+            sample_size("wikistats"),
+            "size of sample/synthetic input: LINES,FILES",
+            key="sample.wikistats",
+        ),
     ),
     build=_build,
     derive=_derive,

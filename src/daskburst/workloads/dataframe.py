@@ -10,7 +10,7 @@ from daskburst.data.sources import (
     airline_frame,
     airline_input_problem,
     generated,
-    sample_spec,
+    sample_size,
 )
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
@@ -34,10 +34,11 @@ def parse_code(flag: str, value: Any) -> str:
 
 
 def _derive(params: dict[str, Any]) -> dict[str, Any]:
-    # Generated data: its size decides the numbers, so it is part of the parameters.
+    # The size of generated data decides the numbers: it stays in the parameters
+    # (and the run record) for sample and synthetic input, and only then.
     if generated(params["input"]):
-        return {**params, "sample": sample_spec("airline")}
-    return params
+        return params
+    return {k: v for k, v in params.items() if k != "sample"}
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
@@ -84,6 +85,12 @@ DATAFRAME = Workload(
         ),
         Param("carrier", parse_code, "UniqueCarrier code"),
         Param("origin", parse_code, "Origin airport code"),
+        Param(
+            "sample",
+            sample_size("airline"),
+            "size of sample/synthetic input: ROWS,FILES",
+            key="sample.airline",
+        ),
     ),
     build=_build,
     derive=_derive,
