@@ -142,7 +142,8 @@ class Session:
                     break  # gather raises it now, without waiting for the other tasks
                 now = time.monotonic()
                 if progress is None and mode != "off" and now - start >= show_after:
-                    progress = ClientProgress(self.client, futures, mode, show_after)
+                    interval = config.get_seconds("progress-interval")
+                    progress = ClientProgress(self.client, futures, mode, interval, start)
                 if self._observe() != 0:
                     without_workers_since = None
                     continue

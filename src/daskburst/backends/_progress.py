@@ -110,12 +110,15 @@ class ClientProgress:
         futures: The futures being computed (held until :meth:`stop`).
         mode: ``bar`` or ``lines``.
         interval: Seconds between lines (``lines``).
+        started: ``time.monotonic()`` when the run started (elapsed times count from it).
     """
 
     #: Seconds between two messages of the scheduler's feed.
     FEED_INTERVAL = 0.1
 
-    def __init__(self, client: Any, futures: Any, mode: str, interval: float) -> None:
+    def __init__(
+        self, client: Any, futures: Any, mode: str, interval: float, started: float
+    ) -> None:
         import asyncio
 
         from distributed.diagnostics.progressbar import ProgressBar
@@ -128,8 +131,12 @@ class ClientProgress:
                     interval=ClientProgress.FEED_INTERVAL,
                     complete=True,
                 )
-                self.next_line = interval
+                self.next_line = 0.0  # a first line at once: the run already lasted
                 self.drawn = False
+
+            @property
+            def elapsed(self) -> float:
+                return time.monotonic() - started
 
             def _draw_bar(self, remaining: int, all: int, **kwargs: Any) -> None:  # noqa: A002
                 done = all - remaining
@@ -143,7 +150,7 @@ class ClientProgress:
                     sys.stderr.flush()
                     self.drawn = True
                 elif self.elapsed >= self.next_line:
-                    self.next_line += interval
+                    self.next_line = self.elapsed + interval
                     sys.stderr.write(progress_line(done, all, self.elapsed))
                     sys.stderr.flush()
 
