@@ -132,7 +132,9 @@ def summarize(record: dict[str, Any]) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from daskburst.runner import check_output, execute, write_json_atomic
 
-    check_output(args.output)  # before computing: a result must not be lost at the end
+    # before computing: a result must not be lost at the end
+    check_output(args.output)
+    check_output(args.visualize, "--visualize")
     workload = WORKLOADS[args.workload]
     params = {p.name: getattr(args, p.name, None) for p in workload.params}
 

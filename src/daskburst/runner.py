@@ -199,11 +199,12 @@ def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:
     return dest
 
 
-def check_output(path: str | os.PathLike[str] | None) -> None:
+def check_output(path: str | os.PathLike[str] | None, flag: str = "--output") -> None:
     """Check that the run record can be written to ``path``, before anything is computed.
 
     Args:
-        path: ``--output``; None, ``-`` and ``/dev/stdout`` need no check.
+        path: The file; None, ``-`` and ``/dev/stdout`` need no check.
+        flag: The flag that names it, for messages.
 
     Raises:
         UserError: When the directory is missing or not writable, or the path is a directory.
@@ -213,20 +214,20 @@ def check_output(path: str | os.PathLike[str] | None) -> None:
     dest = Path(path)
     parent = dest.parent
     if dest.is_dir():
-        raise UserError(f"--output {str(path)!r}: is a directory; expected a file name")
+        raise UserError(f"{flag} {str(path)!r}: is a directory; expected a file name")
     if not parent.is_dir():
-        raise UserError(f"--output {str(path)!r}: directory {str(parent)!r} does not exist")
+        raise UserError(f"{flag} {str(path)!r}: directory {str(parent)!r} does not exist")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".probe", dir=parent)
     except OSError as exc:
         raise UserError(
-            f"--output {str(path)!r}: cannot write in {str(parent)!r} ({exc.strerror}); "
+            f"{flag} {str(path)!r}: cannot write in {str(parent)!r} ({exc.strerror}); "
             "expected a writable directory"
         ) from None
     os.close(fd)
     os.unlink(probe)
     if dest.exists() and not os.access(dest, os.W_OK):
-        raise UserError(f"--output {str(path)!r}: file is not writable")
+        raise UserError(f"{flag} {str(path)!r}: file is not writable")
 
 
 def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:

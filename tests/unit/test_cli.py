@@ -345,8 +345,9 @@ def test_output_is_checked_before_computing(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
-        code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", "--output", str(out)])
-        assert code == 2
+        for flag in ("--output", "--visualize"):
+            code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", flag, str(out)])
+            assert code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
