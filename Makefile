@@ -12,14 +12,24 @@ BIN := $(VENV)/bin
 # Versions the project is tested with; the image installs exactly these too.
 CONSTRAINTS ?= requirements/constraints.txt
 ARTIFACTS ?= $(CURDIR)/artifacts
+# Extras `make lock` pins: all of pyproject.toml's optional-dependencies.
+LOCK_EXTRAS ?= test,bench
 PYTEST_ARGS ?=
 
 ##@ Getting started
 
 .PHONY: help
+# Help texts may name variables, e.g. $(BENCH_OUT): they are shown with their values.
+HELP_VARS := BENCH_OUT
+
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
-	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	@$(foreach v,$(HELP_VARS),$(v)='$($(v))') awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  function expand(text,  name) { \
+	    while (match(text, /\$$\([A-Za-z_]+\)/)) { \
+	      name = substr(text, RSTART + 2, RLENGTH - 3); \
+	      text = substr(text, 1, RSTART - 1) ENVIRON[name] substr(text, RSTART + RLENGTH) } \
+	    return text } \
+	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, expand($$2) } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 $(BIN)/daskburst: pyproject.toml $(CONSTRAINTS)
@@ -32,7 +42,7 @@ $(BIN)/daskburst: pyproject.toml $(CONSTRAINTS)
 venv: $(BIN)/daskburst ## Create .venv and install daskburst with its test tools
 
 .PHONY: demo
-demo: venv ## Run all four workloads on a local cluster at demo sizes
+demo: venv ## Run all five workloads on a local cluster at demo sizes
 	$(BIN)/daskburst demo
 
 .PHONY: test
@@ -67,10 +77,10 @@ format: venv ## Reformat the code with ruff
 	$(BIN)/ruff check --fix src tests scripts
 
 .PHONY: lock
-lock: ## Re-resolve requirements/constraints.txt from pyproject.toml in a scratch venv
+lock: ## Re-resolve requirements/constraints.txt (every extra) from pyproject.toml in a scratch venv
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
 	build/lock-venv/bin/pip install --quiet --upgrade pip
-	build/lock-venv/bin/pip install --quiet '.[test]'
+	build/lock-venv/bin/pip install --quiet '.[$(LOCK_EXTRAS)]'
 	build/lock-venv/bin/pip freeze --exclude daskburst | LC_ALL=C sort > $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 	rm -rf build/lock-venv

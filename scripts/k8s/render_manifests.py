@@ -30,25 +30,25 @@ HEADER = (
 #: One DaskJob per workload: name -> (runner arguments, autoscaler minimum, maximum, settings).
 #: Sizes keep a small cluster busy long enough for its autoscaler (5 s period, 15 s
 #: cooldown) to ask for more workers; `--input synthetic` generates the data inside the
-#: tasks (sized by the daskburst.sample settings), so no shared filesystem is needed.
+#: tasks (`--sample LINES_OR_ROWS,FILES`), so no shared filesystem is needed.
 JOBS: dict[str, tuple[list[str], int, int, dict[str, str]]] = {
     "calc-mean": (["calc-mean", "--replicates", "64", "--n", "25000000"], 1, 3, {}),
     "array": (
         ["array", "--rows", "30000", "--cols", "30000", "--chunks", "3000,3000"], 1, 3, {}
     ),
     "bag": (
-        ["bag", "--input", "synthetic", "--regex", "Obama", "--language", "en"],
+        ["bag", "--input", "synthetic", "--sample", "2000000,12", "--regex", "Obama",
+         "--language", "en"],
         1,
         3,
-        {"DASK_DASKBURST__SAMPLE__WIKISTATS__LINES": "2000000",
-         "DASK_DASKBURST__SAMPLE__WIKISTATS__FILES": "12"},
+        {},
     ),
     "dataframe": (
-        ["dataframe", "--input", "synthetic", "--carrier", "UA", "--origin", "SFO"],
+        ["dataframe", "--input", "synthetic", "--sample", "2000000,12", "--carrier", "UA",
+         "--origin", "SFO"],
         1,
         3,
-        {"DASK_DASKBURST__SAMPLE__AIRLINE__ROWS": "2000000",
-         "DASK_DASKBURST__SAMPLE__AIRLINE__FILES": "12"},
+        {},
     ),
 }  # fmt: skip
 

@@ -1,5 +1,5 @@
 """``python -m daskburst``."""
 
-from daskburst.cli import main
+from daskburst._entry import main
 
 raise SystemExit(main())

@@ -92,7 +92,7 @@ def map_batched(
         except (ImportError, ValueError):
             client = None
     if batch_size is None:
-        target = float(config.get("batch.target-seconds", override_with=target_seconds))
+        target = config.get_seconds("batch.target-seconds", target_seconds, flag="target_seconds")
         if client is not None:
             workers = sum(client.nthreads().values()) or 1
         else:

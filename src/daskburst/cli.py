@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,7 +21,7 @@ from daskburst import config
 from daskburst._cli_slurm import add_slurm_arguments, slurm_extra
 from daskburst._version import __version__
 from daskburst.backends import BACKENDS
-from daskburst.errors import DaskburstError, UserError
+from daskburst.errors import DaskburstError, InternalError, UserError
 from daskburst.workloads import WORKLOADS
 
 PROG = "daskburst"
@@ -65,24 +66,23 @@ def _backend_flags(parser: argparse.ArgumentParser) -> None:
 
 def _int_arg(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
+        try:  # 2e6 and 1_000 too, as for workload parameters
+            return config.parse_int(flag, text, minimum=-(2**63))
+        except UserError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
 
     parse.__name__ = flag
     return parse
 
 
-def _progress_wanted(flag: bool | None) -> bool:
+def _progress_wanted(flag: bool | None) -> str:
+    """Return the progress mode: ``bar``, ``lines`` (stderr is not a terminal) or ``off``."""
     if flag is not None:
-        return flag
-    setting = config.get("progress")
-    if isinstance(setting, bool):
-        return setting
-    return str(setting).lower() in ("true", "1", "yes") or (
-        str(setting).lower() == "auto" and sys.stderr.isatty()
-    )
+        return "bar" if flag else "off"
+    setting = config.get_choice("progress", ("auto", "true", "false"))
+    if setting == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    return "bar" if setting == "true" else "off"
 
 
 # ---- workloads / run -----------------------------------------------------------------------
@@ -130,8 +130,11 @@ def summarize(record: dict[str, Any]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from daskburst.runner import execute, write_json_atomic
+    from daskburst.runner import check_output, execute, write_json_atomic
 
+    # before computing: a result must not be lost at the end
+    check_output(args.output)
+    check_output(args.visualize, "--visualize")
     workload = WORKLOADS[args.workload]
     params = {p.name: getattr(args, p.name, None) for p in workload.params}
 
@@ -173,13 +176,23 @@ DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from daskburst.backends import BackendOptions, open_backend
+    from daskburst.backends._base import check_options, resolve_adapt
     from daskburst.runner import compute, prepare
 
     rows: list[tuple[str, str, str, str]] = []
+    opts = BackendOptions(
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=resolve_adapt(args.adapt),
+        address=args.address,
+        progress=_progress_wanted(args.progress),
+    )
+    backend = args.backend or (None if args.address else "local")
+    check_options(backend, opts)
     print("preparing inputs (generated once into the cache directory) ...", flush=True)
-    prepared = [prepare(name, seed=args.seed, **params) for name, params in DEMO]
-    opts = BackendOptions(workers=args.workers, progress=_progress_wanted(args.progress))
-    with open_backend(args.backend or "local", opts) as session:
+    parallel = config.get_optional_int("workers", args.workers, flag="--workers")
+    prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
+    with open_backend(backend, opts) as session:
         where = f"{session.backend} ({session.workers} workers)"
         print(f"running {len(DEMO)} workloads on {where}", flush=True)
         if session.dashboard_link:
@@ -229,11 +242,16 @@ def _positive(flag: str, value: int) -> int:
     return value
 
 
-def _prepare_out(out: str) -> Path:
+def _check_out(out: str, force: bool) -> Path:
+    """Check ``--out``: a new or empty directory, or any directory with ``--force``."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {out!r}: exists and is not a directory; expected a directory")
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(
+            f"--out {out!r}: already holds files; expected a new or empty directory "
+            "(--force replaces it)"
+        )
     return path
 
 
@@ -248,20 +266,22 @@ def _data_session(args: argparse.Namespace) -> Any:
 
 def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
     from daskburst.data import airline
+    from daskburst.data._io import replacing_directory
     from daskburst.data.sources import airline_tasks, wikistats_tasks
 
     total = _positive(size_flag, size)
     files = _positive("--files", args.files)
     if files > total:
         raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
-    seed = int(config.get("seed", override_with=args.seed))
-    out = _prepare_out(args.out)
+    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0)
+    out = _check_out(args.out, args.force)
     counts = airline.rows_per_file(total, files)
-    with _data_session(args) as session:
+    # The files appear in --out all at once, complete; on failure or Ctrl-C nothing does.
+    with replacing_directory(out) as tmp, _data_session(args) as session:
         if kind == "airline":
-            tasks = airline_tasks(out, counts, seed, args.compression)
+            tasks = airline_tasks(tmp, counts, seed, args.compression)
         else:
-            tasks = wikistats_tasks(out, counts, seed)
+            tasks = wikistats_tasks(tmp, counts, seed)
         (paths,) = session.compute([tasks])
     print(f"wrote {len(paths)} {kind} files ({total} {size_flag[2:]}) to {out}")
     return 0
@@ -276,18 +296,15 @@ def _cmd_data_wikistats(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
-    from daskburst.data._io import atomic_directory
-    from daskburst.data.sources import to_parquet_graph
+    from daskburst.data._inputs import explained
+    from daskburst.data._io import replacing_directory
+    from daskburst.data.sources import to_parquet_graph, to_parquet_problem
 
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out {args.out!r}: already exists; expected a new or empty directory")
-    if out.is_dir():
-        out.rmdir()
-    with atomic_directory(out) as tmp:
+    out = _check_out(args.out, args.force)
+    with replacing_directory(out) as tmp:
         graph = to_parquet_graph(args.input, tmp)
         with _data_session(args) as session:
-            session.compute([graph])
+            explained(lambda: session.compute([graph]), lambda: to_parquet_problem(args.input))
     print(f"wrote Parquet data set {out}")
     return 0
 
@@ -356,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--out", required=True, metavar="DIR")
     pq.set_defaults(func=_cmd_data_to_parquet)
     for dp in (air, wiki, pq):
+        dp.add_argument(
+            "--force", action="store_true", help="replace --out if it already holds files"
+        )
         dp.add_argument("--backend", default=None, help="where to generate (default: processes)")
         dp.add_argument("--workers", type=_int_arg("--workers"), default=None)
         dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
@@ -383,6 +403,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, config.ConfigWarning):
+        sys.stderr.write(f"{PROG}: warning: {message}\n")
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
@@ -396,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        config.warn_unknown_keys()
         return int(args.func(args) or 0)
     except UserError as exc:
         if debug:
@@ -403,8 +447,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted; cluster shut down\n")
+        # Every backend and output directory was closed on the way out.
+        sys.stderr.write(f"{PROG}: interrupted; stopped everything it started\n")
         return 130
+    except InternalError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{PROG}: internal error: {exc} (a bug in daskburst; please report it with the "
+            "output of --debug)\n"
+        )
+        return 1
     except DaskburstError as exc:
         if debug:
             traceback.print_exc()

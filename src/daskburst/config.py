@@ -1,29 +1,62 @@
-"""Load daskburst's defaults into ``dask.config``.
+"""Load daskburst's defaults into ``dask.config`` and read settings with validation.
 
 Defaults live in ``daskburst.yaml`` next to this module. They are merged *under*
 whatever dask already collected (YAML files, ``DASK_DASKBURST__*`` environment
 variables), so users override any default without touching code.
+
+A value read from the configuration gets the same checks as the flag that
+overrides it; a bad one is a :class:`~daskburst.errors.UserError` naming the
+setting, where it was set (environment variable, YAML file, ...) and what was
+expected.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+import math
 import os
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import dask.config
 import yaml
 
+from daskburst.errors import UserError, yaml_problem
+
 _DEFAULTS_FILE = Path(__file__).with_name("daskburst.yaml")
+#: Sections whose keys are free-form (not checked against daskburst.yaml).
+_OPEN_SECTIONS = ("cluster-settings",)
+
+
+class ConfigWarning(UserWarning):
+    """A setting daskburst does not know (most likely a typo)."""
 
 
 @functools.cache
 def _packaged() -> dict[str, Any]:
-    """The parsed ``daskburst.yaml`` (read once; callers must not modify it)."""
-    with _DEFAULTS_FILE.open() as f:
-        return dict(yaml.safe_load(f))
+    """The parsed ``daskburst.yaml`` (read once; callers must not modify it).
+
+    Raises:
+        UserError: When the file is not valid YAML or not a mapping.
+    """
+    try:
+        with _DEFAULTS_FILE.open() as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise UserError(
+            f"packaged defaults {str(_DEFAULTS_FILE)!r}: invalid YAML ({yaml_problem(exc)}); "
+            "expected the file as shipped (reinstall daskburst or undo the edit)"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("daskburst"), dict):
+        raise UserError(
+            f"packaged defaults {str(_DEFAULTS_FILE)!r}: expected a mapping with a "
+            "'daskburst' section (reinstall daskburst or undo the edit)"
+        )
+    return data
 
 
 def reconfigure() -> None:
@@ -61,7 +94,7 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Return the leaves of a nested config dict as ``{"a.b.c": value}``."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
@@ -81,10 +114,14 @@ def cluster_settings() -> dict[str, Any]:
     import distributed  # noqa: F401  (registers distributed's defaults)
 
     shipped = dask.config.merge(*dask.config.defaults)
-    wanted = flatten(get("cluster-settings") or {})
+    wanted = get("cluster-settings") or {}
+    if not isinstance(wanted, dict):
+        raise UserError(
+            f"{label('cluster-settings')} {wanted!r}: expected a mapping of distributed settings"
+        )
     return {
         key: value
-        for key, value in wanted.items()
+        for key, value in flatten(wanted).items()
         if value is not None
         and dask.config.get(key, None) == dask.config.get(key, None, config=shipped)
     }
@@ -93,6 +130,68 @@ def cluster_settings() -> dict[str, Any]:
 def env_name(key: str) -> str:
     """Return the environment variable dask reads for a dotted config key."""
     return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))
+
+
+# ---- where a setting comes from -------------------------------------------------------------
+
+
+def _canonical(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _yaml_files() -> Iterable[tuple[Path, dict[str, Any]]]:
+    paths = list(dask.config.paths)
+    if os.environ.get("DASK_CONFIG"):
+        paths.append(os.environ["DASK_CONFIG"])
+    try:
+        yield from dask.config.collect_yaml(paths, return_paths=True)
+    except ValueError:  # a malformed file: reported when dask is imported
+        return
+
+
+def source(key: str) -> str:
+    """Say where ``daskburst.<key>`` is set, for error messages.
+
+    Args:
+        key: Dotted key below ``daskburst``.
+
+    Returns:
+        ``environment variable DASK_...``, a YAML file, ``daskburst.yaml`` (the
+        packaged defaults) or ``dask config`` (e.g. ``dask.config.set``).
+    """
+    full = f"daskburst.{key}"
+    name = env_name(full)
+    for var in sorted(os.environ):
+        if var.upper() == name or var.upper().startswith(name + "__"):
+            return f"environment variable {var}"  # the key, or a key inside it
+    marker = object()
+    found = None
+    for path, data in _yaml_files():
+        if dask.config.get(full, marker, config=data) is not marker:
+            found = f"{path}"  # later files win, as in dask
+    if found:
+        return found
+    current = dask.config.get(full, marker)
+    if current is not marker and current == dask.config.get(full, marker, config=_packaged()):
+        return f"{_DEFAULTS_FILE.name} (packaged defaults)"
+    return "dask config"
+
+
+def label(key: str, flag: str | None = None, given: Any = None) -> str:
+    """Name a setting in a message: the flag when it was given, else key and source.
+
+    Args:
+        key: Dotted key below ``daskburst``.
+        flag: The flag or keyword that overrides the setting, e.g. ``--workers``.
+        given: The value given with that flag (None: not given).
+
+    Returns:
+        E.g. ``--workers`` or ``daskburst.workers (from environment variable
+        DASK_DASKBURST__WORKERS)``.
+    """
+    if given is not None and flag:
+        return flag
+    return f"daskburst.{key} (from {source(key)})"
 
 
 def get(key: str, override_with: Any = None) -> Any:
@@ -104,8 +203,185 @@ def get(key: str, override_with: Any = None) -> Any:
 
     Returns:
         ``override_with`` when it is not None, else the configured value.
+
+    Raises:
+        UserError: When the key is missing from the configuration (e.g. a YAML file
+            set its section to null).
     """
-    return dask.config.get(f"daskburst.{key}", override_with=override_with)
+    if override_with is not None:
+        return override_with
+    try:
+        return dask.config.get(f"daskburst.{key}")
+    except (KeyError, TypeError):
+        pass
+    parts = key.split(".")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:depth])
+        value = dask.config.get(f"daskburst.{parent}", None)
+        if value is not None and not isinstance(value, dict):
+            raise UserError(
+                f"{label(parent)} {value!r}: expected a mapping holding {parts[depth]!r}"
+            )
+    raise UserError(
+        f"daskburst.{key}: missing from the configuration; expected a value "
+        f"(the default is in {_DEFAULTS_FILE.name}; is a YAML file setting a section to null?)"
+    )
+
+
+# ---- typed readers --------------------------------------------------------------------------
+
+
+def parse_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Parse a whole number of at least ``minimum`` (accepts ``1e6`` and ``1_000_000``).
+
+    Args:
+        name: The flag or setting, for the error message.
+        value: Text or number.
+        minimum: The smallest valid value.
+
+    Returns:
+        The integer.
+
+    Raises:
+        UserError: When it is not a whole number >= ``minimum``.
+    """
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            number = value
+        else:
+            f = float(str(value).replace("_", ""))
+            if not f.is_integer():
+                raise ValueError
+            number = int(f)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{name} {value!r}: expected {what}") from None
+    if number < minimum:
+        raise UserError(f"{name} {value!r}: expected {what}")
+    return number
+
+
+def parse_seconds(name: str, value: Any) -> float:
+    """Parse a positive, finite number of seconds.
+
+    Raises:
+        UserError: When it is not one.
+    """
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} {value!r}: expected a positive number of seconds") from None
+    if not (math.isfinite(number) and number > 0):
+        raise UserError(f"{name} {value!r}: expected a positive number of seconds")
+    return number
+
+
+def get_int(
+    key: str,
+    override_with: Any = None,
+    *,
+    flag: str | None = None,
+    minimum: int = 1,
+) -> int:
+    """Return ``daskburst.<key>`` as a validated integer (the flag's value wins).
+
+    Raises:
+        UserError: Naming the flag, or the setting and its source.
+    """
+    value = get(key, override_with)
+    return parse_int(label(key, flag, override_with), value, minimum)
+
+
+def get_optional_int(
+    key: str, override_with: Any = None, *, flag: str | None = None, minimum: int = 1
+) -> int | None:
+    """Like :func:`get_int`, but None (unset) stays None."""
+    value = get(key, override_with)
+    if value is None:
+        return None
+    return parse_int(label(key, flag, override_with), value, minimum)
+
+
+def get_seconds(key: str, override_with: Any = None, *, flag: str | None = None) -> float:
+    """Return ``daskburst.<key>`` as a validated positive number of seconds."""
+    value = get(key, override_with)
+    return parse_seconds(label(key, flag, override_with), value)
+
+
+def get_choice(
+    key: str, choices: Sequence[str], override_with: Any = None, *, flag: str | None = None
+) -> str:
+    """Return ``daskburst.<key>`` when it is one of ``choices``.
+
+    Raises:
+        UserError: Naming the setting and the choices.
+    """
+    value = get(key, override_with)
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if text not in choices:
+        raise UserError(
+            f"{label(key, flag, override_with)} {value!r}: expected one of {', '.join(choices)}"
+        )
+    return text
+
+
+def get_optional_text(
+    key: str, override_with: Any = None, *, flag: str | None = None
+) -> str | None:
+    """Return ``daskburst.<key>`` as non-empty text, or None when unset."""
+    value = get(key, override_with)
+    if value is None:
+        return None
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise UserError(f"{label(key, flag, override_with)} {value!r}: expected non-empty text")
+    return str(value)
+
+
+# ---- unknown keys ---------------------------------------------------------------------------
+
+
+def _known() -> set[str]:
+    return {_canonical(k) for k in flatten(_packaged()["daskburst"])}
+
+
+def unknown_keys() -> list[str]:
+    """Return the ``daskburst.*`` settings that daskburst does not know (sorted)."""
+    current = dask.config.get("daskburst", None)
+    if not isinstance(current, dict):
+        return []
+    known = _known()
+    out = []
+    for key in flatten(current):
+        canonical = _canonical(key)
+        if canonical in known or canonical.split(".")[0] in _OPEN_SECTIONS:
+            continue
+        if any(k.startswith(canonical + ".") for k in known):
+            continue  # a section emptied by the user ({}), not a new key
+        out.append(key)
+    return sorted(out)
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown_keys() -> None:
+    """Warn (``ConfigWarning``, once per key) about ``daskburst.*`` settings nobody reads."""
+    known = sorted(_known())
+    for key in unknown_keys():
+        if key in _warned:
+            continue
+        _warned.add(key)
+        close = difflib.get_close_matches(_canonical(key), known, n=1)
+        hint = f"; did you mean daskburst.{close[0]}?" if close else ""
+        warnings.warn(
+            f"unknown setting daskburst.{key} (from {source(key)}) is ignored{hint}",
+            ConfigWarning,
+            stacklevel=2,
+        )
 
 
 def cache_dir() -> Path:
@@ -115,9 +391,9 @@ def cache_dir() -> Path:
         ``daskburst.cache-dir`` if set, else ``$XDG_CACHE_HOME/daskburst`` or
         ``~/.cache/daskburst``.
     """
-    configured = get("cache-dir")
+    configured = get_optional_text("cache-dir")
     if configured:
-        return Path(str(configured)).expanduser()
+        return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "daskburst"
 

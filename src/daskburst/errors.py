@@ -2,14 +2,20 @@
 
 ``UserError`` is for mistakes the user can fix (bad flags, missing files, bad
 configuration): the CLI prints its message as one line and exits with code 2.
-Anything else that goes wrong while running is a failure (exit code 1).
+Anything else that goes wrong while running is a failure (exit code 1):
+``BackendError`` when a backend cannot start or loses its workers,
+``InternalError`` when daskburst itself is wrong (a bug to report).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DaskburstError(Exception):
     """Base class of all daskburst errors."""
+
+    exit_code = 1
 
 
 class UserError(DaskburstError, ValueError):
@@ -22,3 +28,17 @@ class BackendError(DaskburstError, RuntimeError):
     """A backend could not start or lost its workers."""
 
     exit_code = 1
+
+
+class InternalError(DaskburstError, RuntimeError):
+    """daskburst broke one of its own invariants: a bug, never the user's input."""
+
+    exit_code = 1
+
+
+def yaml_problem(exc: Any) -> str:
+    """Describe a ``yaml.YAMLError`` in one line: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"

@@ -38,8 +38,9 @@ def normal_moments(
 
     Draws ``chunk`` values at a time into one reused buffer and merges the
     per-chunk (count, mean, M2) with Chan et al.'s parallel update, so the
-    answer equals ``np.mean``/``np.std`` of the same ``n`` draws to ~1e-14
-    relative while memory stays at ``8 * chunk`` bytes whatever ``n`` is.
+    mean differs from ``np.mean`` of the same ``n`` draws by less than 1e-15 and
+    the sd from ``np.std`` by less than 1e-14 relative, while memory stays at
+    ``8 * chunk`` bytes whatever ``n`` is. The chunk size decides those last bits.
     A chunk that fits in the CPU cache makes the two reductions nearly free
     next to drawing the numbers.
 
@@ -54,7 +55,7 @@ def normal_moments(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    size = int(config.get("stream-chunk", override_with=chunk))
+    size = config.get_int("stream-chunk", chunk, flag="chunk")
     size = max(1, min(size, n))
     buf = np.empty(size, dtype=np.float64)
     count = 0

@@ -14,9 +14,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dask.utils import format_bytes, parse_bytes
+
 from daskburst import config
 from daskburst._version import __version__
-from daskburst.backends import BackendOptions, Session, open_backend, parse_adapt
+from daskburst.backends import BackendOptions, Session, open_backend
+from daskburst.backends._base import check_options, resolve_adapt
+from daskburst.data._inputs import explained
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
 
@@ -44,31 +48,95 @@ class Prepared:
     plan: Plan = field(repr=False)
 
 
-def prepare(name: str, seed: int | None = None, **given: Any) -> Prepared:
-    """Resolve parameters and build the graph, before any cluster starts.
+def _count(n: float) -> str:
+    return f"{n:,.0f}" if n < 1e7 else f"{n:.2g}"
 
-    Bad input therefore fails in a second, not after a cluster came up.
+
+def memory_limit() -> int:
+    """Return ``daskburst.limits.memory`` in bytes (``auto``: 80% of this machine's RAM).
+
+    Raises:
+        UserError: When the setting is neither ``auto`` nor a size such as ``8GB``.
+    """
+    value = config.get("limits.memory")
+    if str(value).strip().lower() == "auto":
+        import psutil
+
+        return int(psutil.virtual_memory().total * 0.8)
+    try:
+        number = value if isinstance(value, int) else parse_bytes(str(value))
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(number, bool) or number < 1:
+        raise UserError(
+            f"{config.label('limits.memory')} {value!r}: expected 'auto' or a size such as 8GB"
+        )
+    return int(number)
+
+
+def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) -> None:
+    """Refuse a run that cannot fit the configured limits, before its graph is built.
+
+    Args:
+        workload: The workload.
+        params: Its resolved parameters.
+        parallel: How many of its tasks may run at once.
+
+    Raises:
+        UserError: With the estimate and the limit it exceeds.
+    """
+    if workload.estimate is None:
+        return
+    est = workload.estimate(params, max(1, parallel))
+    what = workload.name
+    tasks = config.get_int("limits.tasks")
+    if est.tasks > tasks:
+        raise UserError(
+            f"{what}: about {_count(est.tasks)} tasks; the limit is {_count(tasks)} "
+            "(daskburst.limits.tasks): expected a smaller run, larger chunks, or a higher limit"
+        )
+    draws = config.get_int("limits.draws")
+    if est.draws > draws:
+        raise UserError(
+            f"{what}: {_count(est.draws)} random draws; the limit is {_count(draws)} "
+            "(daskburst.limits.draws): expected a smaller run or a higher limit"
+        )
+    memory = memory_limit()
+    if est.memory > memory:
+        raise UserError(
+            f"{what}: needs about {format_bytes(est.memory)} of memory at once; the limit is "
+            f"{format_bytes(memory)} (daskburst.limits.memory): expected a smaller run, "
+            "smaller chunks, or a higher limit"
+        )
+
+
+def prepare(
+    name: str, seed: int | None = None, *, parallel: int | None = None, **given: Any
+) -> Prepared:
+    """Resolve parameters, size the run and build the graph, before any cluster starts.
+
+    Bad input, or a run that cannot fit the limits, therefore fails in a second,
+    not after a cluster came up.
 
     Args:
         name: Workload name.
         seed: Master seed; defaults to ``daskburst.seed``.
+        parallel: Tasks that may run at once, for the memory estimate (default:
+            ``daskburst.workers`` or the number of cores).
         **given: Workload parameters (None = use the configured default).
 
     Returns:
         The prepared workload.
 
     Raises:
-        UserError: For an unknown workload or invalid parameters.
+        UserError: For an unknown workload, invalid parameters or a run over a limit.
     """
     workload = get_workload(name)
     params = workload.resolve({k: v for k, v in given.items() if v is not None})
-    raw_seed = config.get("seed", override_with=seed)
-    try:
-        seed_int = int(raw_seed)
-        if seed_int < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UserError(f"--seed {raw_seed!r}: expected a non-negative integer") from None
+    seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    if parallel is None:
+        parallel = config.get_optional_int("workers") or os.cpu_count() or 1
+    check_estimate(workload, params, parallel)
     return Prepared(workload, params, seed_int, workload.build(params, seed_int))
 
 
@@ -82,8 +150,13 @@ def compute(prepared: Prepared, session: Session) -> dict[str, Any]:
     Returns:
         The workload's result, with ``digest``.
     """
-    values = session.compute(prepared.plan.collections)
-    return prepared.plan.finalize(values)
+    plan = prepared.plan
+    if plan.explain is None:
+        values = session.compute(plan.collections)
+    else:
+        # A bad input file fails inside a task, naming no file: find it and say so.
+        values = explained(lambda: session.compute(plan.collections), plan.explain)
+    return plan.finalize(values)
 
 
 def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:
@@ -126,6 +199,37 @@ def visualize(prepared: Prepared, filename: str | os.PathLike[str]) -> Path:
     return dest
 
 
+def check_output(path: str | os.PathLike[str] | None, flag: str = "--output") -> None:
+    """Check that the run record can be written to ``path``, before anything is computed.
+
+    Args:
+        path: The file; None, ``-`` and ``/dev/stdout`` need no check.
+        flag: The flag that names it, for messages.
+
+    Raises:
+        UserError: When the directory is missing or not writable, or the path is a directory.
+    """
+    if path is None or str(path) in ("-", "/dev/stdout"):
+        return
+    dest = Path(path)
+    parent = dest.parent
+    if dest.is_dir():
+        raise UserError(f"{flag} {str(path)!r}: is a directory; expected a file name")
+    if not parent.is_dir():
+        raise UserError(f"{flag} {str(path)!r}: directory {str(parent)!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise UserError(
+            f"{flag} {str(path)!r}: cannot write in {str(parent)!r} ({exc.strerror}); "
+            "expected a writable directory"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    if dest.exists() and not os.access(dest, os.W_OK):
+        raise UserError(f"{flag} {str(path)!r}: file is not writable")
+
+
 def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
     """Write ``payload`` as pretty JSON via a temporary file and rename.
 
@@ -138,10 +242,8 @@ def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
         return
     from daskburst.data._io import write_bytes_atomic
 
-    dest = Path(path)
-    if not dest.parent.is_dir():
-        raise UserError(f"--output {str(path)!r}: directory {str(dest.parent)!r} does not exist")
-    write_bytes_atomic(dest, text.encode())
+    check_output(path)
+    write_bytes_atomic(Path(path), text.encode())
 
 
 def execute(
@@ -153,13 +255,17 @@ def execute(
     threads_per_worker: int | None = None,
     adapt: str | tuple[int, int] | None = None,
     address: str | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     visualize_to: str | None = None,
     on_start: Any = None,
     backend_extra: dict[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Run one workload on one backend and return the full run record.
+
+    Everything that can be checked is checked before the backend starts: the
+    backend options, the workload parameters, and the run's size against
+    ``daskburst.limits``.
 
     Args:
         name: Workload name.
@@ -168,8 +274,8 @@ def execute(
         workers: Workers (local schedulers: threads/processes; clusters: initial scale).
         threads_per_worker: Threads per worker process (clusters).
         adapt: ``"MIN:MAX"`` for adaptive scaling.
-        address: Scheduler address for backend ``address``.
-        progress: Show a progress bar on stderr.
+        address: Scheduler address; implies backend ``address``.
+        progress: Progress on stderr: ``bar``, ``lines`` or ``off`` (True: ``bar``).
         visualize_to: Write the task graph here before computing.
         on_start: Called with the session once the backend is up (e.g. to print the dashboard).
         backend_extra: Backend-specific options (e.g. SLURM ``queue``, ``memory``); a
@@ -177,26 +283,30 @@ def execute(
         **params: Workload parameters.
 
     Returns:
-        ``{"workload", "params", "backend", "workers", "seconds", "result", "versions"}``.
+        ``{"workload", "params", "seed", "backend", "workers", "seconds", "result",
+        "versions"}``; ``workers`` is the most workers that really ran at once.
     """
-    prepared = prepare(name, seed=seed, **params)
-    if visualize_to:
-        visualize(prepared, visualize_to)
+    config.warn_unknown_keys()
     options = BackendOptions(
         workers=workers,
         threads_per_worker=threads_per_worker,
-        adapt=parse_adapt(config.get("adapt", override_with=adapt)),
+        adapt=resolve_adapt(adapt),
         address=address,
         progress=progress,
         extra=dict(backend_extra or {}),
     )
+    check_options(backend, options)
+    parallel = config.get_optional_int("workers", workers, flag="--workers")
+    prepared = prepare(name, seed=seed, parallel=parallel, **params)
+    if visualize_to:
+        visualize(prepared, visualize_to)
     with open_backend(backend, options) as session:
         if on_start is not None:
             on_start(session)
         start = time.perf_counter()
         result = compute(prepared, session)
         seconds = time.perf_counter() - start
-        n_workers = session.workers
+        n_workers = session.peak_workers or session.workers
         backend_name = session.backend
     return {
         "workload": prepared.workload.name,

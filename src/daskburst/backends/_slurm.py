@@ -323,14 +323,19 @@ def preflight(script: str) -> None:
         f.flush()
         proc = _run(["sbatch", "--test-only", f.name])
     if proc.returncode != 0:
-        header = " ".join(
-            line.removeprefix("#SBATCH ").strip()
-            for line in script.splitlines()
-            if line.startswith("#SBATCH") and not line.startswith("#SBATCH -J")
-        )
         raise UserError(
-            f"SLURM rejects the worker job ({header}): {_one_line(proc.stderr or proc.stdout)}"
+            f"SLURM rejects the worker job ({job_header(script)}): "
+            f"{_one_line(proc.stderr or proc.stdout)}"
         )
+
+
+def job_header(script: str) -> str:
+    """The ``#SBATCH`` options of a job script but its name, as one line (for messages)."""
+    return " ".join(
+        line.removeprefix("#SBATCH ").strip()
+        for line in script.splitlines()
+        if line.startswith("#SBATCH") and not line.startswith("#SBATCH -J")
+    )
 
 
 def squeue(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

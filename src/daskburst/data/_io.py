@@ -57,3 +57,41 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def replacing_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling directory that replaces ``path`` only on success.
+
+    Readers see the old directory (or none) until the new one is complete; on an
+    error or Ctrl-C the temporary directory is removed and ``path`` is untouched.
+    An existing ``path`` is moved aside, the new one renamed into place, and the old
+    one deleted.
+
+    Args:
+        path: The final directory (may exist; the caller decides whether it may be replaced).
+
+    Yields:
+        The temporary directory to fill.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+        if dest.is_dir() and any(dest.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+            os.rename(dest, old / dest.name)
+            os.rename(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, dest)  # over an empty directory, too
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -21,6 +21,15 @@ import fsspec
 
 from daskburst import config
 from daskburst.data import airline, wikistats
+from daskburst.data._inputs import (
+    Inputs,
+    airline_problem,
+    describe,
+    explained,
+    find_files,
+    shown,
+    text_problem,
+)
 from daskburst.data._io import atomic_directory, write_bytes_atomic
 from daskburst.errors import UserError
 
@@ -28,27 +37,36 @@ SAMPLE = "sample"
 SYNTHETIC = "synthetic"
 
 
-def expand(pattern: str, what: str) -> list[str]:
+def generated(source: str | None) -> bool:
+    """Whether ``source`` names generated data (``sample``, ``synthetic``; None means sample)."""
+    return source in (None, SAMPLE, SYNTHETIC)
+
+
+#: What a bag input may be, for messages.
+WIKISTATS_EXPECTED = "a glob of page-count files such as 'DIR/*.gz', 'sample' or 'synthetic'"
+#: What a dataframe input may be, for messages.
+AIRLINE_EXPECTED = (
+    "a glob of .csv, .csv.bz2 or .parquet files such as 'DIR/*.csv.bz2', a Parquet data set "
+    "directory (daskburst data to-parquet), 'sample' or 'synthetic'"
+)
+
+
+def expand(pattern: str, what: str, expected: str = "a glob of existing files") -> list[str]:
     """Expand a glob, path or URL into a sorted list of files.
 
     Args:
-        pattern: Glob, path or fsspec URL.
+        pattern: Glob (``*``, ``?``, ``[01]``), path or fsspec URL.
         what: Flag name for the error message.
+        expected: What a valid value is, for the error message.
 
     Returns:
         The matching paths (URLs keep their protocol).
 
     Raises:
-        UserError: When nothing matches or the protocol's package is missing.
+        UserError: When nothing matches, it is a directory, or the protocol's
+            package is missing.
     """
-    try:
-        files = fsspec.open_files(pattern, mode="rb")
-    except (ImportError, ValueError) as exc:
-        raise UserError(f"{what} {pattern!r}: cannot open ({exc})") from None
-    paths = sorted(f.full_name for f in files)
-    if not paths:
-        raise UserError(f"{what} {pattern!r}: no file matches; expected a glob of existing files")
-    return paths
+    return find_files(pattern, what, expected).paths
 
 
 def blocksize(paths: Sequence[str]) -> str | None:
@@ -64,14 +82,61 @@ def _sample_dir(kind: str, size: int, files: int, seed: int) -> Path:
     return config.cache_dir() / f"{kind}-{size}x{files}-seed{seed}"
 
 
-def _sample_spec(kind: str) -> tuple[int, int]:
+def sample_spec(kind: str) -> dict[str, int]:
+    """Return the configured size of the generated ``kind`` sample (``wikistats``/``airline``).
+
+    Returns:
+        ``{"lines": N, "files": F}`` for wikistats, ``{"rows": N, "files": F}`` for airline.
+
+    Raises:
+        UserError: When a size in the configuration is not a positive integer.
+    """
     key = "lines" if kind == "wikistats" else "rows"
-    return int(config.get(f"sample.{kind}.{key}")), int(config.get(f"sample.{kind}.files"))
+    size = config.get_int(f"sample.{kind}.{key}")
+    files = config.get_int(f"sample.{kind}.files")
+    return {key: size, "files": min(files, size)}
 
 
-def _ensure_sample(kind: str, seed: int, write: Any, pattern: str) -> str:
+def sample_size(kind: str) -> Any:
+    """Return the parser of a ``--sample`` value for ``kind`` (``wikistats``/``airline``).
+
+    The value is ``SIZE,FILES`` (text or pair) or a mapping like the config section
+    ``daskburst.sample.<kind>``; the parser returns the mapping, validated.
+    """
+    key = "lines" if kind == "wikistats" else "rows"
+
+    def parse(flag: str, value: Any) -> dict[str, int]:
+        expected = f"expected {key.upper()},FILES with two positive integers, e.g. 20000,4"
+        parts: list[Any]
+        if isinstance(value, dict):
+            parts = [value.get(key), value.get("files")]
+        elif isinstance(value, str):
+            parts = value.split(",")
+        else:
+            parts = list(value) if isinstance(value, list | tuple) else [value]
+        if len(parts) != 2:
+            raise UserError(f"{flag} {value!r}: {expected}")
+        try:
+            size, files = (config.parse_int(flag, p) for p in parts)
+        except UserError:
+            raise UserError(f"{flag} {value!r}: {expected}") from None
+        if files > size:
+            raise UserError(f"{flag} {value!r}: expected at most one file per {key[:-1]}")
+        return {key: size, "files": files}
+
+    return parse
+
+
+def _sample_spec(kind: str, spec: dict[str, int] | None = None) -> tuple[int, int]:
+    spec = spec or sample_spec(kind)
+    return spec["lines" if kind == "wikistats" else "rows"], spec["files"]
+
+
+def _ensure_sample(
+    kind: str, seed: int, write: Any, pattern: str, spec: dict[str, int] | None = None
+) -> str:
     """Generate a sample once into the cache directory, atomically; return its glob."""
-    size, files = _sample_spec(kind)
+    size, files = _sample_spec(kind, spec)
     target = _sample_dir(kind, size, files, seed)
     if not target.is_dir():
         with atomic_directory(target) as tmp:
@@ -79,13 +144,14 @@ def _ensure_sample(kind: str, seed: int, write: Any, pattern: str) -> str:
     return str(target / pattern)
 
 
-def ensure_wikistats_sample(seed: int) -> str:
+def ensure_wikistats_sample(seed: int, spec: dict[str, int] | None = None) -> str:
     """Generate (once) the wikistats sample in the cache directory; return its glob."""
     return _ensure_sample(
         "wikistats",
         seed,
         lambda out, counts: write_wikistats(out, counts, seed, scheduler="threads"),
         "part-*.gz",
+        spec,
     )
 
 
@@ -123,19 +189,22 @@ def _check_gzip(paths: Iterable[str]) -> None:
         with fsspec.open(path, "rb") as f:
             head = f.read(2)
         if head != b"\x1f\x8b":
-            raise UserError(f"--input {path!r}: not a gzip file; expected gzip data for a .gz name")
+            raise UserError(
+                f"--input {shown(path)!r}: not a gzip file; expected gzip data for a .gz name"
+            )
 
 
 def _synthetic_lines(index: int, lines: int, seed: int) -> list[str]:
     return wikistats.text_bytes(index, lines, seed).decode("utf-8").splitlines(keepends=True)
 
 
-def wikistats_bag(source: str | None, seed: int) -> Any:
+def wikistats_bag(source: str | None, seed: int, sample: dict[str, int] | None = None) -> Any:
     """Return a ``dask.bag`` of page-count lines (each ending in a newline).
 
     Args:
         source: Glob/URL, ``sample`` or ``synthetic`` (None means ``sample``).
         seed: Seed of generated data.
+        sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
         A bag with one partition per file.
@@ -144,28 +213,37 @@ def wikistats_bag(source: str | None, seed: int) -> Any:
 
     source = source or SAMPLE
     if source == SYNTHETIC:
-        total, files = _sample_spec("wikistats")
+        total, files = _sample_spec("wikistats", sample)
         counts = airline.rows_per_file(total, files)
         return db.from_sequence(list(enumerate(counts)), npartitions=len(counts)).map_partitions(
             lambda part: [ln for i, n in part for ln in _synthetic_lines(i, n, seed)]
         )
     if source == SAMPLE:
-        source = ensure_wikistats_sample(seed)
-    paths = expand(source, "--input")
+        source = ensure_wikistats_sample(seed, sample)
+    paths = expand(source, "--input", WIKISTATS_EXPECTED)
     _check_gzip(paths)
     return db.read_text(paths, compression="infer", blocksize=blocksize(paths))
+
+
+def wikistats_problem(source: str | None) -> UserError | None:
+    """After a failed run: the first input file that cannot be read as text, else None."""
+    if generated(source):
+        return None
+    assert source is not None
+    return text_problem(expand(source, "--input", WIKISTATS_EXPECTED), "--input")
 
 
 # ---- airline -------------------------------------------------------------------------------------
 
 
-def ensure_airline_sample(seed: int) -> str:
+def ensure_airline_sample(seed: int, spec: dict[str, int] | None = None) -> str:
     """Generate (once) the airline sample (``.csv.bz2``) in the cache directory; return its glob."""
     return _ensure_sample(
         "airline",
         seed,
         lambda out, counts: write_airline(out, counts, seed, "bz2", scheduler="threads"),
         "airline-*.csv.bz2",
+        spec,
     )
 
 
@@ -204,7 +282,7 @@ def _read_header(path: str) -> list[str]:
         try:
             line = f.readline(1 << 16)
         except (OSError, EOFError, ValueError) as exc:
-            raise UserError(f"--input {path!r}: cannot read ({exc})") from None
+            raise UserError(f"--input {shown(path)!r}: {describe(exc, path)}") from None
     return [c.strip().strip('"') for c in line.decode("latin1").strip().split(",")]
 
 
@@ -222,14 +300,19 @@ def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
         if path.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            with fsspec.open(path, "rb") as f:
-                names = list(pq.read_schema(f).names)
+            try:
+                with fsspec.open(path, "rb") as f:
+                    names = list(pq.read_schema(f).names)
+            except (OSError, ValueError) as exc:
+                raise UserError(
+                    f"--input {shown(path)!r}: not a valid Parquet file ({describe(exc, path)})"
+                ) from None
         else:
             names = _read_header(path)
         missing = [c for c in needed if c not in names]
         if missing:
             raise UserError(
-                f"--input {path!r}: missing column(s) {', '.join(missing)}; expected the "
+                f"--input {shown(path)!r}: missing column(s) {', '.join(missing)}; expected the "
                 "airline on-time schema (Year, Month, ..., DepDelay, Origin, Dest, ...)"
             )
 
@@ -253,13 +336,16 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
+def airline_frame(
+    source: str | None, seed: int, columns: Sequence[str], sample: dict[str, int] | None = None
+) -> Any:
     """Return a ``dask.dataframe`` of the airline data with only ``columns``.
 
     Args:
         source: Glob/URL of ``.csv``, ``.csv.bz2`` or ``.parquet``; ``sample``; ``synthetic``.
         seed: Seed of generated data.
         columns: Columns to read (projection happens in the reader).
+        sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
         A dask DataFrame.
@@ -269,22 +355,46 @@ def airline_frame(source: str | None, seed: int, columns: Sequence[str]) -> Any:
     cols = list(columns)
     source = source or SAMPLE
     if source == SYNTHETIC:
-        rows, files = _sample_spec("airline")
+        rows, files = _sample_spec("airline", sample)
         parts = list(enumerate(airline.rows_per_file(rows, files)))
         meta = _synthetic_airline((0, 8), seed, cols).iloc[:0]
         return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
     if source == SAMPLE:
-        source = ensure_airline_sample(seed)
-    paths = expand(source, "--input")
-    check_airline_schema(paths, cols)
-    if all(p.endswith(".parquet") for p in paths):
-        return dd.read_parquet(paths, columns=cols)
-    return dd.read_csv(
-        paths,
-        blocksize=blocksize(paths),
-        compression="infer",
-        **read_csv_kwargs(cols),
+        source = ensure_airline_sample(seed, sample)
+    inputs = airline_inputs(source)
+    check_airline_schema(inputs.paths, cols)
+    if inputs.directory is not None:
+        return dd.read_parquet(inputs.directory, columns=cols)
+    if all(p.endswith(".parquet") for p in inputs.paths):
+        return dd.read_parquet(inputs.paths, columns=cols)
+    # read_csv reads the start of the first file now, to learn the columns' types.
+    return explained(
+        lambda: dd.read_csv(
+            inputs.paths,
+            blocksize=blocksize(inputs.paths),
+            compression="infer",
+            **read_csv_kwargs(cols),
+        ),
+        lambda: _airline_problem(inputs, cols),
     )
+
+
+def airline_inputs(source: str) -> Inputs:
+    """The airline files ``source`` names: a glob, a file, or a Parquet data set directory."""
+    return find_files(source, "--input", AIRLINE_EXPECTED, parquet_dir=True)
+
+
+def _airline_problem(inputs: Inputs, columns: Sequence[str]) -> UserError | None:
+    numeric = [c for c in columns if c.endswith("Delay")]
+    return airline_problem(inputs.paths, "--input", read_csv_kwargs(columns), numeric)
+
+
+def airline_input_problem(source: str | None, columns: Sequence[str]) -> UserError | None:
+    """After a failed run: the first input file that cannot be read or parsed, else None."""
+    if generated(source):
+        return None
+    assert source is not None
+    return _airline_problem(airline_inputs(source), columns)
 
 
 # ---- Parquet -------------------------------------------------------------------------------------
@@ -321,15 +431,31 @@ def to_parquet_graph(pattern: str, out: Path) -> Any:
     """
     import dask.dataframe as dd
 
-    paths = expand(pattern, "--input")
+    paths = expand(pattern, "--input", _CSV_EXPECTED)
     check_airline_schema(paths, airline.COLUMNS)
-    frame = dd.read_csv(
-        paths,
-        blocksize=blocksize(paths),
-        compression="infer",
-        encoding="latin1",
-        dtype=full_schema_dtypes(),
-        na_values=["NA", ""],
-        keep_default_na=False,
+    frame = explained(
+        lambda: dd.read_csv(
+            paths, blocksize=blocksize(paths), compression="infer", **_full_schema_kwargs()
+        ),
+        lambda: to_parquet_problem(pattern),
     )
     return frame.to_parquet(str(out), write_index=False, compute=False)
+
+
+_CSV_EXPECTED = "a glob of airline .csv or .csv.bz2 files"
+
+
+def _full_schema_kwargs() -> dict[str, Any]:
+    return {
+        "encoding": "latin1",
+        "dtype": full_schema_dtypes(),
+        "na_values": ["NA", ""],
+        "keep_default_na": False,
+    }
+
+
+def to_parquet_problem(pattern: str) -> UserError | None:
+    """After a failed conversion: the first input file that cannot be read or parsed."""
+    numeric = [c for c, kind in full_schema_dtypes().items() if kind != "str"]
+    kwargs = {**_full_schema_kwargs(), "usecols": list(airline.COLUMNS)}
+    return airline_problem(expand(pattern, "--input", _CSV_EXPECTED), "--input", kwargs, numeric)

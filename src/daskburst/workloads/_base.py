@@ -20,11 +20,18 @@ from daskburst.errors import UserError
 
 @dataclass(frozen=True)
 class Param:
-    """One workload parameter: its CLI flag, parser and config default."""
+    """One workload parameter: its CLI flag, parser and config default.
+
+    ``key`` names the config key below ``daskburst`` when it is not
+    ``<workload>.<name>``: a tuning setting shared by workloads (e.g.
+    ``stream-chunk``) that changes the numbers, so it is resolved with the other
+    parameters, passed to the tasks and recorded in the run record's ``params``.
+    """
 
     name: str
     parse: Callable[[str, Any], Any]
     help: str
+    key: str = ""
 
     @property
     def flag(self) -> str:
@@ -34,15 +41,41 @@ class Param:
 
 @dataclass(frozen=True)
 class Plan:
-    """The dask collections to compute together, and how to finish the result."""
+    """The dask collections to compute together, and how to finish the result.
+
+    ``explain`` (optional), called after the computation failed, looks for a bad
+    input file and returns a one-line error naming it (None when there is none).
+    """
 
     collections: Sequence[Any]
     finalize: Callable[[Sequence[Any]], dict[str, Any]]
+    explain: Callable[[], UserError | None] | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will need, known before its graph is built.
+
+    Attributes:
+        tasks: Tasks in the graph (an upper bound).
+        memory: Bytes held at once on this machine (tasks in flight and results).
+        draws: Random numbers drawn (their count bounds the run's time).
+    """
+
+    tasks: int
+    memory: int
+    draws: int = 0
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A named workload: parameters and a pure ``build(params, seed) -> Plan``."""
+    """A named workload: parameters and a pure ``build(params, seed) -> Plan``.
+
+    ``derive`` (optional) completes the parsed parameters with what the graph will
+    really use (e.g. the chunk shape ``auto`` resolves to), so that the run record
+    shows every setting that affects the numbers. ``estimate`` (optional) sizes the
+    run from the parameters and the number of tasks that run at once.
+    """
 
     name: str
     summary: str
@@ -50,6 +83,12 @@ class Workload:
     build: Callable[[dict[str, Any], int], Plan]
     config_key: str = ""
     examples: tuple[str, ...] = field(default_factory=tuple)
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    estimate: Callable[[dict[str, Any], int], Estimate] | None = None
+
+    def key(self, param: Param) -> str:
+        """The config key (below ``daskburst``) that holds ``param``'s default."""
+        return param.key or f"{self.config_key or self.name}.{param.name.replace('_', '-')}"
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         """Fill unset parameters from dask config and validate every value.
@@ -72,17 +111,16 @@ class Workload:
             )
         out: dict[str, Any] = {}
         for p in self.params:
-            key = f"{self.config_key or self.name}.{p.name.replace('_', '-')}"
-            value = config.get(key, override_with=given.get(p.name))
-            out[p.name] = p.parse(p.flag, value)
-        return out
+            key = self.key(p)
+            explicit = given.get(p.name)
+            value = config.get(key, override_with=explicit)
+            # A value from config is named with its setting and source, like a flag.
+            out[p.name] = p.parse(config.label(key, p.flag, explicit), value)
+        return self.derive(out) if self.derive is not None else out
 
     def defaults(self) -> dict[str, Any]:
         """Return the configured default of every parameter (unparsed)."""
-        return {
-            p.name: config.get(f"{self.config_key or self.name}.{p.name.replace('_', '-')}")
-            for p in self.params
-        }
+        return {p.name: config.get(self.key(p)) for p in self.params}
 
 
 # ---- parameter parsers: each names the flag and the bad value ---------------------------
@@ -101,21 +139,7 @@ def positive_int(flag: str, value: Any) -> int:
     Raises:
         UserError: When it is not a positive whole number.
     """
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int):
-            number = value
-        else:
-            f = float(str(value).replace("_", ""))
-            if not f.is_integer():
-                raise ValueError
-            number = int(f)
-    except (TypeError, ValueError, OverflowError):
-        raise UserError(f"{flag} {value!r}: expected a positive integer") from None
-    if number < 1:
-        raise UserError(f"{flag} {value!r}: expected a positive integer")
-    return number
+    return config.parse_int(flag, value, 1)
 
 
 def float_list(flag: str, value: Any) -> list[float]:
@@ -151,6 +175,26 @@ def text(flag: str, value: Any) -> str:
 def optional_text(flag: str, value: Any) -> str | None:
     """Parse optional text (None or empty stays None)."""
     return None if value in (None, "") else str(value)
+
+
+def input_source(flag: str, value: Any) -> str:
+    """Parse an input: a glob, path or URL, ``sample`` or ``synthetic``; unset means ``sample``.
+
+    An explicitly empty value is an error, not the sample: in a batch script it is
+    usually a variable that was never set.
+
+    Raises:
+        UserError: For an empty or blank value.
+    """
+    if value is None:
+        return "sample"
+    text = str(value)
+    if not text.strip():
+        raise UserError(
+            f"{flag} {text!r}: expected a glob, path or URL of input files, 'sample' or "
+            "'synthetic' (leave it out for the generated sample)"
+        )
+    return text
 
 
 # ---- digest --------------------------------------------------------------------------------

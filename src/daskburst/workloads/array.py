@@ -10,8 +10,15 @@ import dask.array as da
 import numpy as np
 
 from daskburst import config
-from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, positive_int, with_digest
+from daskburst.errors import InternalError, UserError
+from daskburst.workloads._base import (
+    Estimate,
+    Param,
+    Plan,
+    Workload,
+    positive_int,
+    with_digest,
+)
 
 
 def parse_chunks(flag: str, value: Any) -> str | tuple[int, int]:
@@ -46,6 +53,8 @@ def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[in
 
     Whole-row chunks make each row mean a single in-chunk reduction (no tree of
     partial sums across column chunks) and keep memory at one chunk per thread.
+    When a single row is larger than ``daskburst.array.chunk-bytes``, ``auto``
+    splits the columns too, so that a chunk never exceeds that size.
 
     Args:
         rows: Matrix rows.
@@ -56,17 +65,37 @@ def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[in
         ``(R, C)`` clipped to the matrix.
     """
     if chunks == "auto":
-        target = int(config.get("array.chunk-bytes"))
-        r = max(1, target // (8 * cols))
-        return min(r, rows), cols
-    assert not isinstance(chunks, str)
+        target = config.get_int("array.chunk-bytes", minimum=8)
+        c = min(cols, max(1, target // 8))
+        r = max(1, target // (8 * c))
+        return min(r, rows), c
+    if isinstance(chunks, str):
+        raise InternalError(f"array: unresolved chunks {chunks!r}")
     r, c = chunks
     return min(r, rows), min(c, cols)
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # Record the chunk shape the graph uses: it decides the random numbers.
+    r, c = chunk_shape(params["rows"], params["cols"], params["chunks"])
+    return {**params, "chunks": [r, c]}
+
+
+def _estimate(params: dict[str, Any], parallel: int) -> Estimate:
+    rows, cols = params["rows"], params["cols"]
+    r, c = params["chunks"]
+    blocks = -(-rows // r) * -(-cols // c)
+    # Each block: one task drawing it and one reducing it; column blocks add a tree.
+    tasks = 2 * blocks + (blocks if c < cols else 0)
+    # In flight: a block and its partial means per running task; in the client: the
+    # row means twice (gathered, then made contiguous).
+    memory = min(parallel, blocks) * 8 * r * c * 2 + 16 * rows
+    return Estimate(tasks=tasks, memory=memory, draws=rows * cols)
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     rows, cols = params["rows"], params["cols"]
-    r, c = chunk_shape(rows, cols, params["chunks"])
+    r, c = chunk_shape(rows, cols, tuple(params["chunks"]))
     rng = da.random.default_rng(seed)
     x = rng.standard_normal(size=(rows, cols), chunks=(r, c))
     means = x.mean(axis=1)
@@ -74,7 +103,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
         row_means = np.ascontiguousarray(values[0], dtype="<f8")
         if row_means.shape != (rows,):
-            raise UserError(f"internal: expected {rows} row means, got {row_means.shape}")
+            raise InternalError(f"array: expected {rows} row means, got shape {row_means.shape}")
         result = {
             "rows": rows,
             "cols": cols,
@@ -98,6 +127,8 @@ ARRAY = Workload(
         Param("chunks", parse_chunks, "chunk shape R,C, or auto (whole-row blocks)"),
     ),
     build=_build,
+    derive=_derive,
+    estimate=_estimate,
     examples=(
         "daskburst run array --rows 40000 --cols 40000 --chunks 2500,40000 --backend threads",
     ),

@@ -6,9 +6,17 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from daskburst.data.sources import wikistats_bag
+from daskburst.data.sources import generated, sample_size, wikistats_bag, wikistats_problem
 from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, optional_text, text, with_digest
+from daskburst.workloads._base import (
+    Param,
+    Plan,
+    Workload,
+    input_source,
+    optional_text,
+    text,
+    with_digest,
+)
 
 SAMPLE_SIZE = 5
 
@@ -95,9 +103,17 @@ def parse_regex(flag: str, value: Any) -> str:
     return pattern
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # The size of generated data decides the numbers: it stays in the parameters
+    # (and the run record) for sample and synthetic input, and only then.
+    if generated(params["input"]):
+        return params
+    return {k: v for k, v in params.items() if k != "sample"}
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     regex, language = params["regex"], params["language"]
-    lines = wikistats_bag(params["input"], seed)
+    lines = wikistats_bag(params["input"], seed, params.get("sample"))
     # Both outputs come from ONE pass: per-partition (count, matches, sample), then merge.
     summary = lines.reduction(
         lambda part: scan_partition(part, regex, language),
@@ -109,18 +125,29 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
         total, matched, sample = values[0]
         return with_digest({"lines": total, "matches": matched, "first_matches": sample})
 
-    return Plan(collections=[summary], finalize=finalize)
+    return Plan(
+        collections=[summary],
+        finalize=finalize,
+        explain=lambda: wikistats_problem(params["input"]),
+    )
 
 
 BAG = Workload(
     name="bag",
     summary="count page-count log lines and the ones whose title matches --regex in --language",
     params=(
-        Param("input", optional_text, "glob/URL of .gz or text files, 'sample' or 'synthetic'"),
+        Param("input", input_source, "glob/URL of .gz or text files, 'sample' or 'synthetic'"),
         Param("regex", parse_regex, "regular expression searched in the page title"),
         Param("language", optional_text, "language code to match ('' for any)"),
+        Param(
+            "sample",
+            sample_size("wikistats"),
+            "size of sample/synthetic input: LINES,FILES",
+            key="sample.wikistats",
+        ),
     ),
     build=_build,
+    derive=_derive,
     examples=(
         "daskburst run bag --input 'wikistats/part-0000*gz' --regex Obama --backend processes",
     ),

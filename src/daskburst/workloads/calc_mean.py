@@ -9,15 +9,40 @@ import dask
 
 from daskburst.calc_mean import calc_mean, calc_mean_vargs2
 from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, float_list, positive_int, with_digest
+from daskburst.workloads._base import (
+    Estimate,
+    Param,
+    Plan,
+    Workload,
+    float_list,
+    positive_int,
+    with_digest,
+)
+
+#: Draws per block of the streaming kernel: it decides the last bits of each result,
+#: so it is a parameter (recorded, passed to every task) and not read inside a task.
+STREAM_CHUNK = Param(
+    "stream_chunk",
+    positive_int,
+    "draws per block of the streaming kernel (memory per task: 8 bytes each)",
+    key="stream-chunk",
+)
+
+
+def _estimate(replicates: int, n: int, chunk: int, parallel: int) -> Estimate:
+    return Estimate(
+        tasks=replicates,
+        memory=min(parallel, replicates) * 8 * min(chunk, n) + 200 * replicates,
+        draws=replicates * n,
+    )
 
 
 def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
-    n = params["n"]
-    # pure=True: the key is a hash of (i, n, seed). Results are deterministic per
+    n, chunk = params["n"], params["stream_chunk"]
+    # pure=True: the key is a hash of (i, n, seed, chunk). Results are deterministic per
     # stream, so caching by key (as client.map does) is correct here.
     task = dask.delayed(calc_mean, pure=True)
-    tasks = [task(i, n, seed) for i in range(params["replicates"])]
+    tasks = [task(i, n, seed=seed, chunk=chunk) for i in range(params["replicates"])]
 
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
         return with_digest({"replicates": [list(map(float, v)) for v in values[0]]})
@@ -25,7 +50,7 @@ def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
     return Plan(collections=[tasks], finalize=finalize)
 
 
-def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
+def _check_sweep(params: dict[str, Any]) -> dict[str, Any]:
     means, sds = params["means"], params["sds"]
     if len(means) != len(sds):
         raise UserError(
@@ -33,9 +58,19 @@ def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
         )
     if any(s < 0 for s in sds):
         raise UserError(f"--sds {','.join(map(str, sds))}: expected non-negative numbers")
+    return params
+
+
+def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
+    means, sds, chunk = params["means"], params["sds"], params["stream_chunk"]
     task = dask.delayed(calc_mean_vargs2, pure=True)
+    # Every replicate of every pair has its own stream key (j, r): reproducible and
+    # independent (the tutorial's call without a key draws fresh entropy instead).
     out = [
-        [task((mu, sigma), params["n"], (j, r), seed) for r in range(params["replicates"])]
+        [
+            task((mu, sigma), params["n"], (j, r), seed=seed, chunk=chunk)
+            for r in range(params["replicates"])
+        ]
         for j, (mu, sigma) in enumerate(zip(means, sds, strict=True))
     ]
 
@@ -55,8 +90,10 @@ CALC_MEAN = Workload(
     params=(
         Param("replicates", positive_int, "number of replicates P (tasks)"),
         Param("n", positive_int, "draws per replicate"),
+        STREAM_CHUNK,
     ),
     build=_build_calc_mean,
+    estimate=lambda p, parallel: _estimate(p["replicates"], p["n"], p["stream_chunk"], parallel),
     examples=("daskburst run calc-mean --replicates 10 --n 1e7 --backend processes",),
 )
 
@@ -68,7 +105,12 @@ CALC_MEAN_SWEEP = Workload(
         Param("sds", float_list, "comma-separated standard deviations sigma"),
         Param("replicates", positive_int, "replicates m per (mu, sigma) pair"),
         Param("n", positive_int, "draws per replicate"),
+        STREAM_CHUNK,
     ),
     build=_build_sweep,
+    derive=_check_sweep,
+    estimate=lambda p, parallel: _estimate(
+        len(p["means"]) * p["replicates"], p["n"], p["stream_chunk"], parallel
+    ),
     examples=("daskburst run calc-mean-sweep --means 0,0,1,1 --sds 1,2,1,2 --replicates 20",),
 )

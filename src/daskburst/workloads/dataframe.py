@@ -6,9 +6,21 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from daskburst.data.sources import airline_frame
+from daskburst.data.sources import (
+    airline_frame,
+    airline_input_problem,
+    generated,
+    sample_size,
+)
 from daskburst.errors import UserError
-from daskburst.workloads._base import Param, Plan, Workload, optional_text, text, with_digest
+from daskburst.workloads._base import (
+    Param,
+    Plan,
+    Workload,
+    input_source,
+    text,
+    with_digest,
+)
 
 COLUMNS = ("UniqueCarrier", "Origin", "Dest", "DepDelay")
 
@@ -21,8 +33,16 @@ def parse_code(flag: str, value: Any) -> str:
     return code
 
 
+def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    # The size of generated data decides the numbers: it stays in the parameters
+    # (and the run record) for sample and synthetic input, and only then.
+    if generated(params["input"]):
+        return params
+    return {k: v for k, v in params.items() if k != "sample"}
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
-    air = airline_frame(params["input"], seed, COLUMNS)
+    air = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
     delay = air.DepDelay
     sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
     by_dest = sub.groupby("Dest").DepDelay.mean()
@@ -47,7 +67,11 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
             }
         )
 
-    return Plan(collections=collections, finalize=finalize)
+    return Plan(
+        collections=collections,
+        finalize=finalize,
+        explain=lambda: airline_input_problem(params["input"], COLUMNS),
+    )
 
 
 DATAFRAME = Workload(
@@ -56,12 +80,19 @@ DATAFRAME = Workload(
     params=(
         Param(
             "input",
-            optional_text,
+            input_source,
             "glob/URL of .csv, .csv.bz2 or .parquet, 'sample' or 'synthetic'",
         ),
         Param("carrier", parse_code, "UniqueCarrier code"),
         Param("origin", parse_code, "Origin airport code"),
+        Param(
+            "sample",
+            sample_size("airline"),
+            "size of sample/synthetic input: ROWS,FILES",
+            key="sample.airline",
+        ),
     ),
     build=_build,
+    derive=_derive,
     examples=("daskburst run dataframe --input 'AirlineData/*.csv.bz2' --carrier UA --origin SFO",),
 )

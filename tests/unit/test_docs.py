@@ -1,0 +1,143 @@
+"""The README's examples run, and what it says about the project is true."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import dask
+import pytest
+
+from daskburst.cli import build_parser
+from daskburst.workloads import WORKLOADS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+#: Examples that need SLURM, Kubernetes or containers; the lead's integration tests run those.
+NEEDS_A_CLUSTER = re.compile(r"backend=[\"'](slurm|kubernetes)|kubectl|KubeCluster|podman|\$IMG")
+
+
+def blocks(*languages: str) -> list[str]:
+    return [
+        body for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S) if lang in languages
+    ]
+
+
+def python_examples() -> list[str]:
+    return [b for b in blocks("python") if not NEEDS_A_CLUSTER.search(b)]
+
+
+def command_lines() -> list[str]:
+    """Every `daskburst ...` command of the README's shell examples, as one line each."""
+    out = []
+    for body in blocks("console", "bash", "sh"):
+        for line in body.replace("\\\n", " ").splitlines():
+            line = line.strip().removeprefix("$ ")
+            words = shlex.split(line, comments=True)
+            while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+                words = words[1:]  # VAR=value before the command
+            if words[:1] == ["daskburst"] and not any("[" in w or w.isupper() for w in words):
+                out.append(shlex.join(words[1:]))
+    return out
+
+
+def test_there_are_examples():
+    assert len(python_examples()) >= 3
+    assert len(command_lines()) >= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(python_examples())))
+def test_python_example_runs_as_a_script(index, tmp_path):
+    """Saved as a file and run, as the tutorial's scripts are (the __main__ guard matters)."""
+    script = tmp_path / "example.py"
+    script.write_text(python_examples()[index])
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "DASK_DASKBURST__PROGRESS": "false"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", command_lines())
+def test_command_example_parses(command):
+    """Every flag the README shows exists (the commands themselves need data or clusters)."""
+    args = build_parser().parse_args(shlex.split(command))
+    assert getattr(args, "func", None) is not None, command
+
+
+def test_error_example_is_what_the_command_prints():
+    example = re.search(r"\$ (DASK_DASKBURST__WORKERS=abc daskburst run calc-mean)\n(.*)\n", README)
+    assert example, "the configuration example is gone"
+    var, _, command = example.group(1).partition(" ")
+    name, value = var.split("=")
+    proc = subprocess.run(
+        [sys.executable, "-m", "daskburst", *shlex.split(command)[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, name: value},
+    )
+    assert proc.stderr.strip() == example.group(2)
+
+
+def test_slurm_example_header_is_what_the_defaults_give():
+    from daskburst.backends import BackendOptions
+    from daskburst.backends._slurm import job_header, job_script
+
+    with dask.config.set({"jobqueue.slurm.queue": "nope"}):
+        header = job_header(job_script(BackendOptions(adapt=(0, 2))))
+    assert f"SLURM rejects the worker job ({header}):" in README
+
+
+def test_the_number_of_workloads():
+    table = re.findall(r"^\| `([a-z-]+)` \|", README.split("## Two commands")[0], re.M)
+    assert table == list(WORKLOADS)
+    words = {4: "four", 5: "five", 6: "six"}
+    assert f"Its {words[len(WORKLOADS)]} workloads" in README
+
+
+def test_submission_name_example_has_the_real_suffix():
+    from daskburst.k8s._naming import unique_suffix
+
+    seconds, random = unique_suffix().split("-")
+    example = re.search(r"daskburst k8s delete array-([a-z0-9]+)-([0-9a-f]+)\b", README)
+    assert example, "the k8s delete example is gone"
+    assert len(example.group(2)) == len(random)
+    assert f"{len(random)} random hex digits" in README
+
+
+def test_stream_chunk_in_the_readme_is_the_default():
+    chunk = dask.config.get("daskburst.stream-chunk")
+    assert f"({chunk:,}".replace(",", " ") in README
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_help_shows_values_not_variables():
+    out = subprocess.run(
+        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "$(" not in out
+    assert "writes bench-out/bench.json" in out
+
+
+def test_make_lock_pins_every_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    makefile = (ROOT / "Makefile").read_text()
+    locked = re.search(r"^LOCK_EXTRAS \?= (.*)$", makefile, re.M)
+    assert locked and set(locked.group(1).split(",")) == set(extras)
+    assert "'.[$(LOCK_EXTRAS)]'" in makefile

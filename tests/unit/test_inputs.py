@@ -1,0 +1,105 @@
+"""Every input problem is one line naming the file and the problem, on every backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from daskburst.backends import BackendOptions, open_backend
+from daskburst.cli import main
+from daskburst.data import airline, wikistats
+from daskburst.errors import UserError
+from daskburst.runner import compute, prepare
+
+CMD = [sys.executable, "-m", "daskburst"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    gz = wikistats.file_bytes(0, 20_000, 1)
+    (d / "cut.gz").write_bytes(gz[: len(gz) * 3 // 4])
+    bz = airline.file_bytes(0, 6000, 1, "bz2")
+    (d / "cut.csv.bz2").write_bytes(bz[: len(bz) * 3 // 4])
+    # A non-numeric DepDelay far into the file: past the rows dask samples for types,
+    # so it fails inside a task.
+    lines = airline.csv_bytes(0, 4000, 1).decode("latin1").splitlines()
+    column = lines[0].split(",").index("DepDelay")
+    row = lines[3900].split(",")
+    row[column] = "late"
+    lines[3900] = ",".join(row)
+    (d / "words.csv").write_text("\n".join(lines) + "\n", encoding="latin1")
+    good = d / "good"
+    good.mkdir()
+    for i in range(2):
+        (good / f"part-{i}.csv").write_bytes(airline.csv_bytes(i, 500, 2))
+        (good / f"day-{i}.gz").write_bytes(wikistats.file_bytes(i, 300, 2))
+    (good / "day-2.gz").write_bytes(wikistats.file_bytes(2, 300, 2))
+    return d
+
+
+@pytest.fixture(scope="module", params=["sync", "threads", "processes", "local"])
+def session(request):
+    with open_backend(request.param, BackendOptions(workers=2)) as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    ("workload", "name", "problem"),
+    [
+        ("bag", "cut.gz", "truncated: the gzip data ends early"),
+        ("dataframe", "cut.csv.bz2", "truncated: the bz2 data ends early"),
+        ("dataframe", "words.csv", "column DepDelay holds 'late' on line 3901"),
+    ],
+)
+def test_bad_file_is_named_with_its_problem(files, session, workload, name, problem):
+    with pytest.raises(UserError) as info:
+        compute(prepare(workload, input=str(files / name)), session)
+    message = str(info.value)
+    assert message.startswith(f"--input {str(files / name)!r}: {problem}"), message
+    assert "\n" not in message
+
+
+def test_truncated_file_on_a_cluster_is_one_line(files):
+    proc = subprocess.run(
+        [*CMD, "run", "bag", "--input", str(files / "cut.gz"), "--backend", "local",
+         "--workers", "1"],
+        capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("dashboard: ")]
+    assert len(lines) == 1 and "cut.gz" in lines[0] and "truncated" in lines[0], proc.stderr
+
+
+def test_a_parquet_directory_is_an_input(files, tmp_path):
+    csvs = str(files / "good" / "part-*.csv")
+    out = tmp_path / "air.parquet"
+    assert (
+        main(["data", "to-parquet", "--input", csvs, "--out", str(out), "--backend", "sync"]) == 0
+    )
+    with open_backend("sync") as s:
+        from_dir = compute(prepare("dataframe", input=str(out)), s)
+        assert from_dir == compute(prepare("dataframe", input=csvs), s)
+
+
+@pytest.mark.parametrize("workload", ["bag", "dataframe"])
+def test_another_directory_says_what_was_expected(files, workload):
+    with pytest.raises(UserError, match="is a directory.*expected a glob of"):
+        prepare(workload, input=str(files / "good"))
+
+
+def test_glob_with_a_character_class(files):
+    with open_backend("sync") as s:
+        two = compute(prepare("bag", input=str(files / "good" / "day-[01].gz")), s)
+        three = compute(prepare("bag", input=str(files / "good" / "day-*.gz")), s)
+    assert two["lines"] == 600 and three["lines"] == 900
+    with pytest.raises(UserError, match="no file matches"):
+        prepare("bag", input=str(files / "good" / "day-[89].gz"))
+
+
+def test_missing_file_is_named(files):
+    with pytest.raises(UserError, match="no such file"):
+        prepare("dataframe", input=str(files / "nope.csv"))

@@ -1,0 +1,80 @@
+"""Ctrl-C ends a run promptly, leaves no process behind and no partial output.
+
+Ctrl-C in a terminal sends SIGINT to the whole foreground process group, so these
+tests start daskburst in its own group and signal all of it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+CMD = [sys.executable, "-m", "daskburst"]
+pytestmark = pytest.mark.slow
+
+
+def interrupt_when_busy(args, env=None):
+    """Start daskburst, wait for its first progress line, Ctrl-C it; return (code, stderr)."""
+    full_env = {**os.environ, "DASK_DASKBURST__PROGRESS_INTERVAL": "0.3", **(env or {})}
+    proc = subprocess.Popen(
+        [*CMD, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        start_new_session=True,
+    )
+    children: list[psutil.Process] = []
+    try:
+        lines = []
+        while True:
+            line = proc.stderr.readline()
+            assert line, f"ended before any progress: {''.join(lines)}"
+            lines.append(line)
+            if line.startswith("progress: "):
+                break
+        children = psutil.Process(proc.pid).children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=60)
+        err = "".join(lines) + proc.stderr.read()
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, f"left behind: {alive}"
+        return code, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for child in children:
+            if child.is_running():
+                child.kill()
+
+
+def assert_clean(code, err):
+    assert code == 130, err
+    assert "Traceback" not in err and "AllExit" not in err and "KeyboardInterrupt" not in err, err
+    others = [ln for ln in err.splitlines() if not ln.startswith(("progress: ", "dashboard: "))]
+    assert others == ["daskburst: interrupted; stopped everything it started"], err
+
+
+@pytest.mark.parametrize("backend", ["local", "processes", "threads"])
+def test_ctrl_c_during_a_run(backend):
+    code, err = interrupt_when_busy(
+        ["run", "calc-mean", "--replicates", "4", "--n", "1e11", "--backend", backend,
+         "--workers", "2"]
+    )  # fmt: skip
+    assert_clean(code, err)
+
+
+def test_ctrl_c_during_data_generation_leaves_no_output(tmp_path):
+    out = tmp_path / "air"
+    code, err = interrupt_when_busy(
+        ["data", "airline", "--out", str(out), "--rows", "2e6", "--files", "4",
+         "--workers", "2"]
+    )  # fmt: skip
+    assert_clean(code, err)
+    assert list(tmp_path.iterdir()) == []  # neither the directory nor a temporary one

@@ -1,0 +1,74 @@
+"""Runs are sized before their graph is built; what cannot fit is refused at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import dask
+import pytest
+
+from daskburst.errors import UserError
+from daskburst.runner import prepare
+from daskburst.workloads.array import chunk_shape
+
+CMD = [sys.executable, "-m", "daskburst"]
+
+
+def cli(*args, env=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*CMD, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
+
+
+def refused(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "limit" in lines[0]
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_huge_array_is_refused_before_any_memory_is_used():
+    # Before: 15 GB of RSS in 20 s building the graph, then more.
+    proc = cli("run", "array", "--rows", "1e9", "--cols", "1e9", "--backend", "threads")
+    refused(proc, "array", "tasks", "daskburst.limits.tasks")
+
+
+def test_endless_calc_mean_is_refused():
+    # Before: --n 1e30 ran for ever.
+    proc = cli("run", "calc-mean", "--n", "1e30", "--backend", "threads")
+    refused(proc, "calc-mean", "1e+31 random draws", "daskburst.limits.draws")
+
+
+def test_a_chunk_that_cannot_fit_in_memory_is_refused():
+    proc = cli(
+        "run", "array", "--rows", "100", "--cols", "100", "--chunks", "100,100", "--backend",
+        "sync", env={"DASK_DASKBURST__LIMITS__MEMORY": "10kB"},
+    )  # fmt: skip
+    refused(proc, "memory", "9.77 kiB", "daskburst.limits.memory")
+
+
+def test_limits_are_configurable():
+    with dask.config.set({"daskburst.limits.tasks": 5}):
+        with pytest.raises(UserError, match="about 6 tasks; the limit is 5"):
+            prepare("calc-mean", replicates=6, n=10)
+        prepare("calc-mean", replicates=5, n=10)
+    with dask.config.set({"daskburst.limits.memory": "lots"}), pytest.raises(UserError) as info:
+        prepare("calc-mean", replicates=1, n=10)
+    assert "daskburst.limits.memory" in str(info.value) and "8GB" in str(info.value)
+
+
+def test_default_sizes_fit():
+    for name in ("calc-mean", "calc-mean-sweep", "array"):
+        with dask.config.set({"daskburst.limits.memory": "4GB"}):
+            prepare(name)
+
+
+def test_auto_chunks_never_exceed_the_chunk_bytes():
+    with dask.config.set({"daskburst.array.chunk-bytes": 8000}):
+        assert chunk_shape(50, 100, "auto") == (10, 100)  # whole rows when a row fits
+        assert chunk_shape(50, 5000, "auto") == (1, 1000)  # else part of a row
