@@ -126,13 +126,42 @@ def _reachable(kubeconfig: Path, kubectl: str) -> str | None:
     return None
 
 
+def _inventory(cluster: Cluster) -> set[str]:
+    """Namespaces, and the Dask resources and pods of the daskburst namespace."""
+    out = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
+    out += cluster.kubectl("get", "daskjobs,daskclusters,daskautoscalers,pods", "-n", NAMESPACE,
+                           "-o", "name", check=False).stdout.split()  # fmt: skip
+    return set(out)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """The cluster under test; skips (fails in CI) when none is reachable."""
+    """The cluster under test; skips (fails in CI) when none is reachable.
+
+    At the end of the session nothing the tests made may remain: no namespace, and no Dask
+    resource or pod in the daskburst namespace, that was not there at the start.
+    """
     kubeconfig, kubectl = test_kubeconfig(), test_kubectl()
     why = _reachable(kubeconfig, kubectl)
     require(why is None, why or "")
-    yield Cluster(kubeconfig, kubectl)
+    found = Cluster(kubeconfig, kubectl)
+    before = _inventory(found)
+    yield found
+    if _reachable(kubeconfig, kubectl) is None:
+        left = wait_until_quiet(lambda: _inventory(found) - before, 180)
+        assert not left, f"tests left these behind: {sorted(left)}"
+
+
+def wait_until_quiet(check: Any, timeout: float) -> Any:
+    """Poll ``check`` until it returns something empty, or return its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if not value or time.monotonic() > deadline:
+            return value
+        time.sleep(2)
 
 
 def wait_until(check: Any, timeout: float, what: str, interval: float = 1.0) -> Any:

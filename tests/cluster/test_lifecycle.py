@@ -58,6 +58,10 @@ def _independent_leftovers(state: Path) -> dict[str, list[str]]:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
     cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
     localnet = Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip()
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    nft = [
+        t for t in tables.stdout.splitlines() if "kube-network-policies" in t or "kube-proxy" in t
+    ]
     return {
         "processes": procs,
         "mounts": mounts,
@@ -65,6 +69,7 @@ def _independent_leftovers(state: Path) -> dict[str, list[str]]:
         "links": ["daskburst0"] if re.search(r"^\d+: daskburst0[:@]", links, re.M) else [],
         "cgroups": cgroups,
         "route_localnet": [] if localnet == "0" else [f"route_localnet={localnet}"],
+        "nftables": nft,
     }
 
 
@@ -87,7 +92,7 @@ def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
         assert not any(json.loads(inventory.stdout).values()), inventory.stdout
         assert _independent_leftovers(state) == {
             "processes": [], "mounts": [], "iptables": [], "links": [], "cgroups": [],
-            "route_localnet": [],
+            "route_localnet": [], "nftables": [],
         }  # fmt: skip
         assert (state / "logs" / "kubelet.log").stat().st_size > 0, "component logs are kept"
         assert not (state / "etcd").exists()

@@ -8,10 +8,13 @@ Successful with the same result digest as the local backend.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import NAMESPACE, Cluster
+from daskburst.k8s import load_file
+from daskburst.k8s._submission import parse_invocation, runner_container
+from tests.cluster.conftest import NAMESPACE, ROOT, Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -50,23 +53,18 @@ def test_pod_security_rejects_a_privileged_pod(cluster: Cluster) -> None:
     assert "privileged" in proc.stderr
 
 
-def test_a_job_from_jobs_succeeds_with_the_local_digest(cluster: Cluster, tmp_path: object) -> None:
+def test_a_job_from_jobs_succeeds_with_the_local_digest(
+    cluster: Cluster, tmp_path: Path, cleanup_jobs: list[str]
+) -> None:
     proc = cluster.daskburst(
         "k8s", "submit", "jobs/bag.yaml", "--wait", "--timeout", "600", "--artifacts", str(tmp_path)
     )
+    cleanup_jobs.extend(p.name for p in tmp_path.iterdir())
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
-    local = cluster.daskburst(*local_command(record), check=True)
+    (job,) = load_file(ROOT / "jobs/bag.yaml")
+    what = parse_invocation(runner_container(job)["args"]).what_argv()
+    local = cluster.daskburst("run", *what, "--backend", "local", "--no-progress", "--output", "-",
+                              check=True)  # fmt: skip
     assert json.loads(local.stdout)["result"]["digest"] == record["result"]["digest"]
-
-
-def local_command(record: dict[str, object]) -> list[str]:
-    """``daskburst run`` on the local backend with a cluster run record's workload and params."""
-    params = record["params"]
-    assert isinstance(params, dict)
-    args = ["run", str(record["workload"])]
-    for key, value in params.items():
-        if value is not None:
-            args += [f"--{key.replace('_', '-')}", str(value)]
-    return [*args, "--seed", str(record["seed"]), "--backend", "local", "--no-progress",
-            "--output", "-"]  # fmt: skip
+    assert record["params"] == json.loads(local.stdout)["params"]

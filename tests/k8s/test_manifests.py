@@ -303,20 +303,59 @@ def test_scheduler_network_policy_admits_namespace_and_operator_only() -> None:
             }
 
 
-def test_namespaced_operator_has_no_cluster_rbac_and_watches_its_namespace() -> None:
-    objs = m.render(m.ROOT / "charts/dask-operator/overlays/namespaced")
-    kinds = {o["kind"] for o in objs}
-    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
-    assert {"Role", "RoleBinding"} <= kinds
+CLUSTER_SCOPED_RESOURCES = {
+    "customresourcedefinitions", "namespaces", "clusterkopfpeerings",
+    "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
+}  # fmt: skip
+
+
+def test_namespaced_operator_has_a_role_and_only_cluster_wide_reads() -> None:
+    for overlay in ("namespaced", "namespaced-bundled-image"):
+        objs = m.render(m.ROOT / "charts/dask-operator/overlays" / overlay)
+        (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+        assert dep["metadata"]["namespace"] == "daskburst"
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        assert "--namespace=$(POD_NAMESPACE)" in container["args"]
+        assert "--all-namespaces" not in container["args"]
+        (role,) = [o for o in objs if o["kind"] == "Role"]
+        # A Role cannot grant cluster-scoped resources: none may be listed in it.
+        for rule in role["rules"]:
+            assert not CLUSTER_SCOPED_RESOURCES & set(rule["resources"]), rule
+        # The application rules are the upstream chart's.
+        cluster_rules = next(
+            o for o in m.render(m.ROOT / "charts/dask-operator") if o["kind"] == "ClusterRole"
+        )["rules"]
+        app = [r for r in cluster_rules if not CLUSTER_SCOPED_RESOURCES & set(r["resources"])]
+        assert [r for r in role["rules"] if r["apiGroups"] != ["kopf.dev"]] == app
+        # kopf's cluster-wide reads: list/watch of CRDs and namespaces, nothing more.
+        (reads,) = [o for o in objs if o["kind"] == "ClusterRole"]
+        assert {v for r in reads["rules"] for v in r["verbs"]} == {"list", "watch"}
+        assert {x for r in reads["rules"] for x in r["resources"]} == {
+            "customresourcedefinitions",
+            "namespaces",
+        }
+        (binding,) = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "dask-kubernetes-operator", "namespace": "daskburst"}
+        ]
+
+
+def test_bundled_operator_runs_upstream_code_from_the_project_image() -> None:
+    objs = m.render(m.ROOT / "charts/dask-operator/overlays/bundled-image")
     (dep,) = [o for o in objs if o["kind"] == "Deployment"]
-    assert dep["metadata"]["namespace"] == "daskburst"
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    assert "--namespace=$(POD_NAMESPACE)" in container["args"]
-    assert "--all-namespaces" not in container["args"]
-    cluster_rules = next(
-        o for o in m.render(m.ROOT / "charts/dask-operator") if o["kind"] == "ClusterRole"
-    )["rules"]
-    assert next(o for o in objs if o["kind"] == "Role")["rules"] == cluster_rules
+    assert container["image"] == f"localhost/daskburst:{m.version()}"
+    assert container["command"] == [
+        "tini", "--", "kopf", "run", "-m", "dask_kubernetes.operator.controller"
+    ]  # fmt: skip
+    upstream = next(
+        o for o in m.render(m.ROOT / "charts/dask-operator") if o["kind"] == "Deployment"
+    )
+    ours, theirs = dep["spec"]["template"]["spec"], upstream["spec"]["template"]["spec"]
+    for key in ("securityContext", "serviceAccountName"):
+        assert ours[key] == theirs[key]
+    for key in ("args", "livenessProbe", "readinessProbe", "securityContext", "resources"):
+        assert container[key] == theirs["containers"][0][key], key
 
 
 def test_overlays_set_image_scale_and_scheduling() -> None:

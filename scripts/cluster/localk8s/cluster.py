@@ -138,6 +138,63 @@ def _node_ready(s: Settings) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def enforce_network_policy(s: Settings) -> str:
+    """Run kube-network-policies when the kernel allows it; record the outcome either way.
+
+    The outcome goes to the ConfigMap ``kube-system/localk8s-features`` (key
+    ``networkpolicy``): ``enforced``, or ``not enforced: <the kernel's refusal>``.
+
+    Returns:
+        The recorded outcome.
+    """
+    refusal = host.nft_queue_unsupported()
+    if refusal:
+        outcome = (
+            "not enforced: kube-network-policies needs the nftables queue expression "
+            f"(CONFIG_NFT_QUEUE), which this kernel lacks; nft says: {refusal}"
+        )
+        kubectl(s, "delete", "--ignore-not-found", "-f", str(s.conf / "networkpolicy.yaml"),
+                check=False)  # fmt: skip
+        say(f"NetworkPolicy {outcome}")
+    else:
+        if images.ensure_netpol(s):
+            say(f"NetworkPolicy enforcer image {s.netpol_image} imported")
+        kubectl(s, "apply", "--server-side", "--force-conflicts",
+                "-f", str(s.conf / "networkpolicy.yaml"))  # fmt: skip
+        try:
+            waited = _wait("the NetworkPolicy enforcer", lambda: _netpol_running(s), 120)
+        except ClusterError as exc:
+            raise ClusterError(f"{exc}: {_netpol_problem(s)}") from None
+        outcome = "enforced"
+        say(f"NetworkPolicy enforced by kube-network-policies ({waited:.1f} s to ready)")
+    kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", "-",
+            stdin=json.dumps(configs.features_configmap(outcome)))  # fmt: skip
+    return outcome
+
+
+def _netpol_pods(s: Settings) -> list[dict[str, Any]]:
+    out = kubectl(s, "-n", "kube-system", "get", "pods", "-l", "app=kube-network-policies",
+                  "-o", "json", check=False)  # fmt: skip
+    return list(json.loads(out).get("items", [])) if out else []
+
+
+def _netpol_running(s: Settings) -> bool:
+    return any(
+        c.get("ready")
+        for p in _netpol_pods(s)
+        for c in (p.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+def _netpol_problem(s: Settings) -> str:
+    for pod in _netpol_pods(s):
+        for c in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (c.get("state") or {}).get("waiting")
+            if waiting:
+                return f"{waiting.get('reason')}: {waiting.get('message', '')}"
+    return "no pod yet"
+
+
 def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
     started = time.monotonic()
     while not check():
@@ -218,6 +275,7 @@ def up(s: Settings, image: str | None, operator: bool = True) -> dict[str, float
         "node Ready", lambda: _wait(f"node {s.node_name} Ready", lambda: _node_ready(s), 120)
     )
     say(f"node {s.node_name} Ready ({waited:.1f} s)")
+    steps.run("networkpolicy", lambda: enforce_network_policy(s))
     if image:
         steps.run("project image", lambda: load_project_image(s, image))
         if operator:
@@ -332,6 +390,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
                  Path("/var/lib/kubelet"), s.state):  # fmt: skip
         host.unmount_under(root)
     host.remove_netns()
+    host.remove_nft_tables()
     host.sweep_iptables()
     host.remove_cgroups()
     host.restore(s)

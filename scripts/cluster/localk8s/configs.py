@@ -468,6 +468,119 @@ def bootstrap_objects(s: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def netpol_objects(s: Settings) -> list[dict[str, Any]]:
+    """Return the NetworkPolicy enforcer (kube-network-policies) as upstream installs it.
+
+    Upstream's ``install.yaml`` with the image made here (never pulled), NRI off (containerd
+    1.6 has none; pod IPs come from the API) and so without upstream's /var/run/netns mount
+    (its HostToContainer propagation needs a shared root mount, which hosts without systemd
+    do not have), and its metrics on loopback.
+    """
+    labels = {"app.kubernetes.io/part-of": "localk8s", "app.kubernetes.io/managed-by": "localk8s"}
+    name = "kube-network-policies"
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces", "nodes"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },  # fmt: skip
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "kube-system"}],
+        },  # fmt: skip
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {
+                "name": name,
+                "namespace": "kube-system",
+                "labels": {**labels, "app": name},
+            },
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {**labels, "app": name}},
+                    "spec": {
+                        "hostNetwork": True,
+                        "dnsPolicy": "ClusterFirstWithHostNet",
+                        "serviceAccountName": name,
+                        "tolerations": [{"operator": "Exists"}],
+                        "priorityClassName": "system-node-critical",
+                        "containers": [
+                            {
+                                "name": name,
+                                "image": s.netpol_image,
+                                "imagePullPolicy": "Never",
+                                "command": [
+                                    "/bin/netpol",
+                                    "--hostname-override=$(MY_NODE_NAME)",
+                                    f"--nfqueue-id={s.netpol_nfqueue}",
+                                    "--disable-nri",
+                                    "--metrics-bind-address=127.0.0.1:19080",
+                                    "--v=2",
+                                ],
+                                "env": [
+                                    {
+                                        "name": "MY_NODE_NAME",
+                                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                                    }
+                                ],
+                                "resources": {"requests": {"cpu": "50m", "memory": "50Mi"}},
+                                "securityContext": {
+                                    "privileged": True,
+                                    "capabilities": {"add": ["NET_ADMIN"]},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },  # fmt: skip
+    ]
+
+
+def features_configmap(networkpolicy: str) -> dict[str, Any]:
+    """Return ``kube-system/localk8s-features``: what this cluster can and cannot do.
+
+    Args:
+        networkpolicy: ``enforced``, or ``not enforced: <why>``.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "localk8s-features",
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/part-of": "localk8s"},
+        },
+        "data": {"networkpolicy": networkpolicy},
+    }
+
+
 def files(s: Settings, max_open_files: int) -> dict[Path, str]:
     """Return every generated file of the cluster (path -> content), kubeconfigs included.
 
@@ -487,6 +600,7 @@ def files(s: Settings, max_open_files: int) -> dict[Path, str]:
         s.conf / "kube-proxy.yaml": yaml.safe_dump(kube_proxy_config(s)),
         s.conf / "Corefile": corefile(s),
         s.conf / "bootstrap.yaml": yaml.safe_dump_all(bootstrap_objects(s)),
+        s.conf / "networkpolicy.yaml": yaml.safe_dump_all(netpol_objects(s)),
     }
     for name, (user, cert) in KUBECONFIGS.items():
         out[s.conf / name] = yaml.safe_dump(kubeconfig(s, user, cert))

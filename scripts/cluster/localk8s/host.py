@@ -33,6 +33,7 @@ HOST_TOOLS = {
     "conntrack": "conntrack",
     "ip": "iproute2",
     "openssl": "openssl",
+    "nft": "nftables",
     "podman": "podman (make podman-setup)",
 }
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
@@ -44,6 +45,16 @@ HARD_CODED = (
     Path("/var/log/pods"),
     Path("/run/containerd"),
     Path("/var/lib/cni"),
+)
+#: Directories the cluster may create that other programs share (podman, `ip netns`):
+#: removed only when the cluster created them and they are empty.
+SHARED_DIRS = (Path("/run/netns"),)
+#: nftables tables of the NetworkPolicy enforcer (and of kube-proxy's nftables mode).
+NFT_TABLES = (
+    ("inet", "kube-network-policies"),
+    ("ip", "kube-proxy"),
+    ("ip6", "kube-proxy"),
+    ("inet", "localk8s-probe"),
 )
 SYSCTLS = (
     "net/ipv4/conf/all/route_localnet",
@@ -95,7 +106,7 @@ def binaries(s: Settings) -> dict[str, Path]:
     """Return every binary the cluster runs that ``scripts/cluster/build`` makes."""
     names = (
         "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-        "kube-proxy", "kubectl", "coredns", "crictl", "pause",
+        "kube-proxy", "kubectl", "coredns", "crictl", "pause", "kube-network-policies",
     )  # fmt: skip
     return {n: s.bin(n) for n in names}
 
@@ -146,7 +157,7 @@ def record(s: Settings) -> dict[str, Any]:
         return dict(json.loads(s.host_record.read_text()))
     rec = {
         "sysctls": {name: read_sysctl(name) for name in SYSCTLS},
-        "preexisting": [str(p) for p in HARD_CODED if p.exists()],
+        "preexisting": [str(p) for p in (*HARD_CODED, *SHARED_DIRS) if p.exists()],
     }
     s.host_record.parent.mkdir(parents=True, exist_ok=True)
     s.host_record.write_text(json.dumps(rec, indent=2) + "\n")
@@ -215,6 +226,46 @@ def iptables_leftovers() -> list[str]:
     return found
 
 
+#: The nftables rule kube-network-policies depends on: the first packet of each connection
+#: to a policy-selected pod goes to user space through an NFQUEUE.
+_QUEUE_PROBE = """\
+add table inet localk8s-probe
+add chain inet localk8s-probe probe { type filter hook forward priority 0; policy accept; }
+add rule inet localk8s-probe probe meta l4proto tcp queue num 65000 bypass
+"""
+
+
+def nft_queue_unsupported() -> str | None:
+    """Return nft's error when this kernel cannot queue packets from nftables, else None.
+
+    kube-network-policies needs the nftables ``queue`` expression (CONFIG_NFT_QUEUE); kernels
+    built without it refuse the rule with ``No such file or directory``.
+    """
+    if shutil.which("nft") is None:
+        return "nft not installed (apt-get install nftables)"
+    proc = subprocess.run(["nft", "-f", "-"], input=_QUEUE_PROBE, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    subprocess.run(["nft", "delete", "table", "inet", "localk8s-probe"], capture_output=True,
+                   check=False)  # fmt: skip
+    if proc.returncode == 0:
+        return None
+    # "/dev/stdin:3:53-57: Error: Could not process rule: ..." -> "Error: ..."
+    errors = [line[line.index("Error:") :].strip() for line in proc.stderr.splitlines()
+              if "Error:" in line]  # fmt: skip
+    return errors[0] if errors else proc.stderr.strip()[:200]
+
+
+def nft_leftovers() -> list[str]:
+    """Return ``<family> <table>`` for each enforcer/kube-proxy nftables table present."""
+    if shutil.which("nft") is None:
+        return []
+    proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    present = {
+        tuple(line.split()[1:3]) for line in proc.stdout.splitlines() if line.startswith("table ")
+    }
+    return [f"{fam} {name}" for fam, name in NFT_TABLES if (fam, name) in present]
+
+
 def cgroup_leftovers() -> list[str]:
     """Return the kubelet's ``kubepods`` cgroup directories still present."""
     found: list[str] = []
@@ -240,6 +291,11 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
     ]
     preexisting = set(rec.get("preexisting", []))
     paths = [str(p) for p in HARD_CODED if p.exists() and str(p) not in preexisting]
+    paths += [
+        str(p)
+        for p in SHARED_DIRS
+        if p.is_dir() and str(p) not in preexisting and not any(p.iterdir())
+    ]
     links = subprocess.run(
         ["ip", "-o", "link", "show"], capture_output=True, text=True, check=False
     )
@@ -257,6 +313,7 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
         "netns": netns,
         "links": bridge,
         "iptables": iptables_leftovers(),
+        "nftables": nft_leftovers(),
         "cgroups": cgroup_leftovers(),
         "sysctls": sysctls,
         "paths": paths,
@@ -347,6 +404,13 @@ def sweep_iptables() -> list[str]:
     return iptables_leftovers()
 
 
+def remove_nft_tables() -> None:
+    """Delete the enforcer's (and kube-proxy's) nftables tables."""
+    for fam, name in NFT_TABLES:
+        if f"{fam} {name}" in nft_leftovers():
+            subprocess.run(["nft", "delete", "table", fam, name], capture_output=True, check=False)
+
+
 def remove_cgroups() -> list[str]:
     """Remove the (empty) ``kubepods`` cgroup trees, deepest first.
 
@@ -387,3 +451,6 @@ def restore(s: Settings) -> None:
     for path in HARD_CODED:
         if str(path) not in preexisting:
             safe_rmtree(path)
+    for path in SHARED_DIRS:
+        if str(path) not in preexisting and path.is_dir() and not any(path.iterdir()):
+            path.rmdir()

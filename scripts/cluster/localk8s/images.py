@@ -23,7 +23,9 @@ def _tar_bytes(members: dict[str, tuple[bytes, int]]) -> bytes:
     return buf.getvalue()
 
 
-def single_binary_archive(binary: bytes, path: str, ref: str, arch: str = "amd64") -> bytes:
+def single_binary_archive(
+    binary: bytes, path: str, ref: str, arch: str = "amd64", user: str = "65535:65535"
+) -> bytes:
     """Return a ``docker save`` archive of an image holding one static binary as entrypoint.
 
     Deterministic: the same binary gives the same image ID.
@@ -33,6 +35,7 @@ def single_binary_archive(binary: bytes, path: str, ref: str, arch: str = "amd64
         path: Where it goes in the image, e.g. ``/pause``.
         ref: The image reference recorded in the archive.
         arch: The image architecture.
+        user: The user it runs as.
 
     Returns:
         The archive, for ``ctr images import``.
@@ -43,7 +46,7 @@ def single_binary_archive(binary: bytes, path: str, ref: str, arch: str = "amd64
         {
             "architecture": arch,
             "os": "linux",
-            "config": {"Entrypoint": [path], "User": "65535:65535"},
+            "config": {"Entrypoint": [path], "User": user},
             "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_id}"]},
             "history": [{"created_by": "daskburst scripts/cluster (localk8s.images)"}],
         },
@@ -87,20 +90,32 @@ def containerd_image_id(s: Settings, ref: str) -> str | None:
     return str(json.loads(proc.stdout)["status"]["id"])
 
 
-def ensure_pause(s: Settings) -> bool:
-    """Import the pause image into containerd unless the same one is there.
+def ensure_binary_image(s: Settings, binary: Path, path: str, ref: str, user: str) -> bool:
+    """Import an image holding just ``binary`` into containerd unless the same one is there.
 
     Returns:
         Whether it was imported.
     """
-    archive = single_binary_archive(s.bin("pause").read_bytes(), "/pause", s.pause_image)
+    archive = single_binary_archive(binary.read_bytes(), path, ref, user=user)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     want = "sha256:" + manifest[0]["Config"].removesuffix(".json")
-    if containerd_image_id(s, s.pause_image) == want:
+    if containerd_image_id(s, ref) == want:
         return False
     _ctr(s, "images", "import", "-", stdin=archive)
     return True
+
+
+def ensure_pause(s: Settings) -> bool:
+    """Import the pod sandbox (pause) image; see :func:`ensure_binary_image`."""
+    return ensure_binary_image(s, s.bin("pause"), "/pause", s.pause_image, "65535:65535")
+
+
+def ensure_netpol(s: Settings) -> bool:
+    """Import the NetworkPolicy enforcer's image (it runs as root: it programs nftables)."""
+    return ensure_binary_image(
+        s, s.bin("kube-network-policies"), "/bin/netpol", s.netpol_image, "0:0"
+    )
 
 
 def build_inputs(repo: Path) -> list[Path]:
