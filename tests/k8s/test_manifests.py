@@ -410,3 +410,15 @@ def test_resource_quota_fits_all_jobs_at_their_maximum() -> None:
         for n in maxima
     )
     assert need + 4 <= cpu(quota["spec"]["hard"]["limits.cpu"])  # + dask-burst at 3 workers
+
+
+def test_overlays_retarget_images_with_kustomize_images_not_patches() -> None:
+    import re
+
+    image_path = re.compile(r"/image\s*$", re.M)  # a JSON patch of an image, not imagePullPolicy
+    for overlay in ("kind", "cloud"):
+        directory = m.ROOT / "charts/dask-burst/overlays" / overlay
+        kust = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        assert [i["name"] for i in kust["images"]] == ["localhost/daskburst"]
+        for path in directory.glob("*.yaml"):
+            assert not image_path.search(path.read_text()), path
