@@ -1,0 +1,105 @@
+"""`--backend kubernetes` against a real API server and operator.
+
+Adaptive scaling from the minimum up under load and back down to the minimum once idle (the
+same DaskAutoscaler the runners of jobs/ create), the workers that really ran in the record,
+and the errors a user meets: a namespace that does not exist, an operator that is not
+running; each in one line, with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.conftest import NAMESPACE, ROOT, Cluster, wait_until
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def _replicas(cluster: Cluster, name: str) -> int:
+    proc = cluster.kubectl("get", "daskworkergroup", f"{name}-default", "-n", NAMESPACE,
+                           "-o", "jsonpath={.spec.worker.replicas}", check=False)  # fmt: skip
+    return int(proc.stdout or 0)
+
+
+@pytest.fixture
+def in_process_kubeconfig(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    yield
+
+
+@pytest.mark.timeout(900)
+def test_adapt_scales_up_under_load_and_back_to_the_minimum(
+    cluster: Cluster, in_process_kubeconfig: None
+) -> None:
+    from daskburst.backends import BackendOptions, open_backend
+
+    times: dict[str, float] = {}
+    with open_backend("kubernetes", BackendOptions(adapt=(1, 3))) as session:
+        name = session.cluster.name
+        assert _replicas(cluster, name) == 1
+        started = time.monotonic()
+        futures = session.client.map(lambda i: (time.sleep(1.5), i)[1], range(80), pure=False)
+        wait_until(lambda: _replicas(cluster, name) > 1, 120, "a scale-up")
+        times["scale_up_s"] = time.monotonic() - started
+        assert sum(session.client.gather(futures)) == sum(range(80))
+        idle = time.monotonic()
+        peak = len(session.client.scheduler_info(n_workers=-1)["workers"])
+        wait_until(lambda: _replicas(cluster, name) == 1, 300, "the scale-down to the minimum")
+        times["scale_down_s"] = time.monotonic() - idle
+        assert peak >= 2
+    wait_until(
+        lambda: cluster.kubectl("get", "daskcluster", name, "-n", NAMESPACE, check=False).returncode,
+        120, "the cluster to be deleted",
+    )  # fmt: skip
+    print(f"--backend kubernetes --adapt 1:3: {times}")
+
+
+def _run(cluster: Cluster, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/daskburst"), "run", "calc-mean", "--n", "1e5", "--backend",
+         "kubernetes", "--no-progress", *args],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**cluster.env, **env},
+    )  # fmt: skip
+
+
+def test_a_missing_namespace_is_one_line(cluster: Cluster) -> None:
+    proc = _run(cluster, DASK_DASKBURST__KUBERNETES__NAMESPACE="no-such-namespace")
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert 'namespaces "no-such-namespace" not found' in line
+    assert "create it" in line
+
+
+@pytest.fixture
+def operator_stopped(cluster: Cluster) -> Iterator[str]:
+    (dep,) = cluster.json("get", "deployments", "-A", "-l",
+                          "app.kubernetes.io/name=dask-kubernetes-operator")["items"]  # fmt: skip
+    ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+    cluster.kubectl("scale", "deployment", name, "-n", ns, "--replicas=0")
+    try:
+        wait_until(lambda: not cluster.pods(ns, "app.kubernetes.io/name=dask-kubernetes-operator"),
+                   120, "the operator to stop")  # fmt: skip
+        yield ns
+    finally:
+        cluster.kubectl("scale", "deployment", name, "-n", ns, "--replicas=1")
+        cluster.kubectl("rollout", "status", "deployment", name, "-n", ns, "--timeout=180s",
+                        timeout=200)  # fmt: skip
+
+
+def test_no_operator_fails_with_a_hint_and_deletes_the_cluster(
+    cluster: Cluster, operator_stopped: str
+) -> None:
+    prefix = f"nooperator{os.getpid()}"
+    proc = _run(cluster, DASK_DASKBURST__KUBERNETES__RESOURCE_TIMEOUT="8",
+                DASK_DASKBURST__KUBERNETES__NAME_PREFIX=prefix)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "the Dask operator did not act on DaskCluster" in line and "within 8 s" in line
+    assert "dask-kubernetes-operator" in line
+    left = cluster.kubectl("get", "daskclusters", "-n", NAMESPACE, "-o", "name").stdout
+    assert prefix not in left
