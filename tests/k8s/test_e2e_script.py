@@ -109,3 +109,16 @@ def test_failure_saves_logs_before_deleting_the_cluster(tmp_path: Path) -> None:
     assert (run_dir / "pods" / "daskburst" / "x-runner.log").exists()
     # The temporary kubeconfig directory is gone.
     assert not list(tmp_path.glob("daskburst-kind.*"))
+
+
+def test_make_kind_test_without_kind_says_skipped_and_exits_0(tmp_path: Path) -> None:
+    # The real script and make target, on a PATH without kind.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "kind-test", f"ARTIFACTS={tmp_path}", "KIND=no-such-kind"],
+        cwd=m.ROOT, text=True, capture_output=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "kind-test: SKIPPED:" in proc.stdout
