@@ -10,7 +10,7 @@ CLUSTER_ENV = CLUSTER_DIR='$(CLUSTER_DIR)' CLUSTER_BIN_ROOT='$(CLUSTER_BIN_ROOT)
 CLUSTER_KUBECTL = $(CLUSTER_DIR)/bin/kubectl
 
 .PHONY: cluster-build
-cluster-build: ## Build etcd, Kubernetes 1.34, CoreDNS, crictl from pinned Go modules (~12 min cold; cached)
+cluster-build: ## Build etcd, Kubernetes 1.34, CoreDNS, crictl from pinned Go modules (~15 min cold; cached)
 	CLUSTER_BIN_ROOT='$(CLUSTER_BIN_ROOT)' scripts/cluster/build
 
 .PHONY: cluster-up

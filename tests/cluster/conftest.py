@@ -129,7 +129,10 @@ def _reachable(kubeconfig: Path, kubectl: str) -> str | None:
 def _inventory(cluster: Cluster) -> set[str]:
     """Namespaces, and the Dask resources and pods of the daskburst namespace."""
     out = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
-    out += cluster.kubectl("get", "daskjobs,daskclusters,daskautoscalers,pods", "-n", NAMESPACE,
+    out += cluster.kubectl("get", "daskjobs,daskclusters,daskautoscalers", "-n", NAMESPACE,
+                           "-o", "name", check=False).stdout.split()  # fmt: skip
+    # The gc CronJob's own pods come and go every 5 minutes (Kubernetes removes them).
+    out += cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component!=gc",
                            "-o", "name", check=False).stdout.split()  # fmt: skip
     return set(out)
 

@@ -77,10 +77,10 @@ def _independent_leftovers(state: Path) -> dict[str, list[str]]:
 def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
     require(os.geteuid() == 0, "cluster-down/up need root")
     state = ROOT / "build" / "cluster"
-    down = _make("cluster-down", timeout=600)
-    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-    assert "nothing left behind" in down.stderr
     try:
+        down = _make("cluster-down", timeout=600)
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        assert "nothing left behind" in down.stderr
         inventory = subprocess.run(
             [str(ROOT / ".venv/bin/python"), "-m", "localk8s", "leftovers"],
             cwd=ROOT,

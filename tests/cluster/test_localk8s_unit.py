@@ -44,7 +44,9 @@ def test_versions_pinned_once_and_matching_the_go_modules() -> None:
     assert {(a, b, v) for a, b, v in replaced} == {(a, a, staging) for a, _, _ in replaced}
     etcd_mod = (ROOT / "scripts/cluster/go/etcd/go.mod").read_text()
     assert f"go.etcd.io/etcd/server/v3 {versions['ETCD_VERSION']}\n" in etcd_mod
-    for key in ("COREDNS_VERSION", "CRICTL_VERSION", "PAUSE_VERSION"):
+    coredns_mod = (ROOT / "scripts/cluster/go/coredns/go.mod").read_text()
+    assert f"github.com/coredns/coredns {versions['COREDNS_VERSION']}\n" in coredns_mod
+    for key in ("CRICTL_VERSION", "PAUSE_VERSION", "KUBE_NETWORK_POLICIES_VERSION"):
         assert versions[key]
     # No other file pins these versions.
     build = (ROOT / "scripts/cluster/build").read_text()

@@ -157,6 +157,17 @@ def enforce_network_policy(s: Settings) -> str:
                 check=False)  # fmt: skip
         say(f"NetworkPolicy {outcome}")
     else:
+        if not s.bin("kube-network-policies").exists():
+            say("building kube-network-policies (about 3 minutes on 2 cores)")
+            proc = subprocess.run(
+                [str(REPO / "scripts" / "cluster" / "build"), "netpol"],
+                env={**_env(), "CLUSTER_BIN_ROOT": str(s.bin_root)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise ClusterError(f"building kube-network-policies failed: {proc.stderr[-1500:]}")
         if images.ensure_netpol(s):
             say(f"NetworkPolicy enforcer image {s.netpol_image} imported")
         kubectl(s, "apply", "--server-side", "--force-conflicts",
@@ -266,6 +277,7 @@ def up(s: Settings, image: str | None, operator: bool = True) -> dict[str, float
         if name == "kube-apiserver":
             kubectl(s, "apply", "--server-side", "--force-conflicts",
                     "-f", str(s.conf / "bootstrap.yaml"))  # fmt: skip
+    host.share_netns_dir(s)
     steps.run("containerd", lambda: _start(s, "containerd"))
     if steps.run("pause image", lambda: images.ensure_pause(s)):
         say(f"pause image {s.pause_image} imported")
@@ -390,6 +402,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
                  Path("/var/lib/kubelet"), s.state):  # fmt: skip
         host.unmount_under(root)
     host.remove_netns()
+    host.unshare_netns_dir(s)
     host.remove_nft_tables()
     host.sweep_iptables()
     host.remove_cgroups()

@@ -88,7 +88,7 @@ def preflight(s: Settings) -> list[str]:
     for ctrl in ("cpu", "cpuacct", "memory", "pids", "cpuset"):
         if not _has_cgroup(ctrl):
             problems.append(f"cgroup controller {ctrl!r} is not mounted")
-    for name, path in binaries(s).items():
+    for name, path in binaries(s, CORE).items():
         if not path.exists():
             problems.append(f"{name} not built ({path} missing): run `make cluster-build`")
             break
@@ -102,12 +102,17 @@ def _has_cgroup(ctrl: str) -> bool:
     return controllers.exists() and ctrl in controllers.read_text().split()
 
 
-def binaries(s: Settings) -> dict[str, Path]:
-    """Return every binary the cluster runs that ``scripts/cluster/build`` makes."""
-    names = (
-        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-        "kube-proxy", "kubectl", "coredns", "crictl", "pause", "kube-network-policies",
-    )  # fmt: skip
+#: Binaries ``scripts/cluster/build core`` makes: the cluster cannot start without them.
+CORE = (
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
+    "kube-proxy", "kubectl", "coredns", "crictl", "pause",
+)  # fmt: skip
+
+
+def binaries(
+    s: Settings, names: tuple[str, ...] = (*CORE, "kube-network-policies")
+) -> dict[str, Path]:
+    """Return the paths of the cluster's binaries (those ``scripts/cluster/build`` makes)."""
     return {n: s.bin(n) for n in names}
 
 
@@ -402,6 +407,51 @@ def sweep_iptables() -> list[str]:
                     [tool, "-w", "-t", table, "-X", chain], capture_output=True, check=False
                 )
     return iptables_leftovers()
+
+
+NETNS_DIR = Path("/run/netns")
+
+
+def is_mountpoint(path: Path) -> bool:
+    """Whether ``path`` is a mount point in this mount namespace."""
+    target = str(path)
+    return any(
+        line.split()[4] == target for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+
+
+def share_netns_dir(s: Settings) -> bool:
+    """Make /run/netns a shared bind mount of itself before the CRI mounts any netns there.
+
+    iproute2 and podman (netavark) do this the first time they need a network namespace.
+    If they do it while containerd already has pod netns mounted there, their bind mount
+    hides those mounts, and containerd can no longer remove them ("unlinkat
+    /run/netns/cni-...: device or resource busy"): pods can never be deleted. Doing it first,
+    the same way, they find it done. Recorded so that ``down`` can undo it.
+
+    Returns:
+        Whether this call made the mount.
+    """
+    if is_mountpoint(NETNS_DIR):
+        return False
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(NETNS_DIR), str(NETNS_DIR)], check=True)
+    subprocess.run(["mount", "--make-shared", str(NETNS_DIR)], check=True)
+    marker = s.state / "netns-bind"
+    marker.write_text("made by cluster-up\n")
+    return True
+
+
+def unshare_netns_dir(s: Settings) -> None:
+    """Undo :func:`share_netns_dir` when nothing else has a namespace in /run/netns."""
+    marker = s.state / "netns-bind"
+    if not marker.exists():
+        return
+    inside = [p for p in _mountpoints_under(NETNS_DIR) if p != str(NETNS_DIR)]
+    if not inside and is_mountpoint(NETNS_DIR):
+        subprocess.run(["umount", str(NETNS_DIR)], capture_output=True, check=False)
+    if not inside:
+        marker.unlink(missing_ok=True)
 
 
 def remove_nft_tables() -> None:

@@ -67,6 +67,9 @@ class Session:
     #: Returns the number of workers now (clusters); default asks the scheduler.
     count_workers: Callable[[], int] | None = None
     peak_workers: int = 0
+    #: Called with the finished run record, to keep it where the backend's jobs keep results
+    #: (a DaskJob's runner stores it in a ConfigMap for `daskburst k8s results`).
+    publish: Callable[[dict[str, Any]], None] | None = None
 
     def compute(self, collections: Sequence[Any]) -> tuple[Any, ...]:
         """Compute all ``collections`` in ONE call on this backend.
@@ -119,8 +122,6 @@ class Session:
         return n
 
     def _compute_on_client(self, collections: Sequence[Any]) -> tuple[Any, ...]:
-        from distributed import wait
-
         futures = self.client.compute(list(collections))
         mode = mode_of(self.progress)
         # Like dask's own bar, show progress only for runs that last: a bar after 1 s,
@@ -133,11 +134,11 @@ class Session:
         try:
             self._observe()
             while True:
-                try:
-                    wait(futures, timeout=_TICK)
+                # Not distributed.wait(futures, timeout): each timed-out call leaves a waiting
+                # coroutine that keeps the futures, so their results stay wanted and adaptive
+                # scaling never retires the workers holding them.
+                if _settle(futures, _TICK):
                     break
-                except TimeoutError:
-                    pass
                 if any(f.status in ("error", "cancelled") for f in futures):
                     break  # gather raises it now, without waiting for the other tasks
                 now = time.monotonic()
@@ -169,6 +170,17 @@ class Session:
             with contextlib.suppress(Exception):
                 self.client.cancel(futures)
             raise
+
+
+def _settle(futures: Sequence[Any], seconds: float) -> bool:
+    """Return True as soon as every future is done, else False after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if all(f.done() for f in futures):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def parse_adapt(value: str | Sequence[int] | None, name: str = "--adapt") -> tuple[int, int] | None:
