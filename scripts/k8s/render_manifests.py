@@ -18,6 +18,7 @@ import yaml
 
 from daskburst import __version__
 from daskburst.k8s import specs
+from daskburst.k8s._lifecycle import with_time_limit
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = ROOT / "src" / "daskburst" / "daskburst.yaml"
@@ -69,6 +70,9 @@ def runner_tail(minimum: int, maximum: int) -> list[str]:
 
 
 BURST_NAME = "dask-burst"
+#: Each job's runner may run an hour (its activeDeadlineSeconds): a hung job gives its
+#: resources back. `daskburst k8s submit --time-limit` replaces it.
+TIME_LIMIT = 3600
 
 #: jobs/Kustomization: no .yaml suffix, so `kubectl apply -f jobs/` skips it while
 #: `kubectl apply -k jobs/` (kustomize accepts this file name) uses it.
@@ -115,6 +119,7 @@ def outputs() -> dict[Path, str]:
             resources=res,
             env=env,
         )
+        with_time_limit(job, TIME_LIMIT)
         out[ROOT / "jobs" / f"{name}.yaml"] = _dump(
             job,
             f"DaskJob: `daskburst run {args[0]}` on its own Dask cluster (named like the job),\n"
@@ -125,6 +130,11 @@ def outputs() -> dict[Path, str]:
         resources="".join(f"  - {name}.yaml\n" for name in JOBS),
         image=specs.DEFAULT_IMAGE.rsplit(":", 1)[0],
         tag=__version__,
+    )
+    out[ROOT / "k8s" / "gc-cronjob.yaml"] = _dump(
+        specs.gc_cronjob(),
+        "Runs `daskburst k8s gc` every 5 minutes: deletes finished DaskJobs whose\n"
+        "daskburst.io/ttl-seconds-after-finished has passed (their results are kept).",
     )
     cluster = specs.daskcluster(BURST_NAME, resources=res)
     out[ROOT / "charts" / "dask-burst" / "base" / "daskcluster.yaml"] = _dump(

@@ -9,18 +9,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import dask.config
-
+from daskburst import config
 from daskburst.errors import UserError
-
-_DEFAULTS = {"namespace": "daskburst", "install-timeout": 300, "job-timeout": 3600}
 
 
 def _cfg(key: str, given: Any) -> Any:
     """``daskburst.kubernetes.<key>`` from dask config unless given on the command line."""
-    return dask.config.get(
-        f"daskburst.kubernetes.{key}", default=_DEFAULTS[key], override_with=given
-    )
+    return config.get(f"kubernetes.{key}", override_with=given)
+
+
+def _duration(flag: str) -> Any:
+    def parse(value: str) -> int:
+        from daskburst.k8s._lifecycle import parse_duration
+
+        try:
+            return parse_duration(value, flag)
+        except UserError as exc:
+            # argparse names the flag itself: keep "'VALUE': expected ...".
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
+
+    parse.__name__ = flag
+    return parse
+
+
+def _retries(value: str) -> int:
+    from daskburst.k8s._lifecycle import parse_retries
+
+    try:
+        return parse_retries(value)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--retries ")) from None
 
 
 def _int_arg(value: str) -> int:
@@ -68,7 +86,8 @@ def _install(args: argparse.Namespace) -> int:
         kubectl=args.kubectl,
         bundled=args.bundled_operator,
     )
-    k8s.install(objs, timeout=float(_cfg("install-timeout", args.timeout)), api=_api(args))
+    timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
+    k8s.install(objs, timeout=timeout, api=_api(args))
     return 0
 
 
@@ -85,44 +104,105 @@ def _uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured_duration(key: str, given: int | None) -> int | None:
+    """A duration flag, else ``daskburst.kubernetes.<key>`` (validated like the flag)."""
+    from daskburst.k8s._lifecycle import parse_duration
+
+    if given is not None:
+        return given
+    value = config.get(f"kubernetes.{key}")
+    return None if value is None else parse_duration(str(value), config.label(f"kubernetes.{key}"))
+
+
 def _submit(args: argparse.Namespace) -> int:
     from daskburst import k8s
-
-    namespace = str(_cfg("namespace", args.namespace))
-    api = _api(args)
-    if args.name:
-        k8s.validate_name(args.name, k8s.CLUSTER_NAME_MAX, "--name")
+    from daskburst.k8s._lifecycle import fmt_duration, parse_retries
     from daskburst.k8s._submission import parse_params
 
-    name = k8s.submit(
-        args.manifest,
-        namespace,
-        name=args.name,
-        image=args.image,
-        api=api,
-        params=parse_params(args.param or []),
-        seed=args.seed,
-    )
-    sys.stderr.write(f"daskjob/{name} submitted to namespace {namespace}\n")
+    namespace = str(_cfg("namespace", args.namespace))
+    if args.name:
+        k8s.validate_name(args.name, k8s.CLUSTER_NAME_MAX, "--name")
+    options: dict[str, Any] = {
+        "name": args.name,
+        "image": args.image or _cfg("image", None),
+        "params": parse_params(args.param or []),
+        "seed": args.seed,
+        "time_limit": _configured_duration("time-limit", args.time_limit),
+        "ttl": _configured_duration("ttl-after-finished", args.ttl_after_finished),
+        "queue": args.queue,
+        "queue_timeout": config.get_seconds("kubernetes.job-timeout", args.timeout),
+    }
+    retries = parse_retries(_cfg("retries", args.retries), "--retries")
+    api = _api(args)
     if not args.wait:
+        if retries:
+            raise UserError(f"--retries {retries}: retries need --wait (the CLI resubmits)")
+        name = k8s.submit(args.manifest, namespace, api=api, **options)
+        sys.stderr.write(f"daskjob/{name} submitted to namespace {namespace}\n")
         print(name)
         return 0
-    artifacts = Path(args.artifacts) / name if args.artifacts else None
-    outcome = k8s.wait_job(
-        k8s.Kr8sJobView(namespace, api),
-        name,
-        timeout=float(_cfg("job-timeout", args.timeout)),
+    root = Path(args.artifacts) if args.artifacts else None
+    artifacts = None
+    if root is not None:
+        # The first attempt's name is only known once submitted: logs go to DIR/<that name>.
+        artifacts = root / "pending"
+    outcome, attempts = k8s.submit_and_wait(
+        args.manifest,
+        namespace,
+        retries=retries,
+        retry_on_timeout=args.retry_on_timeout,
+        backoff=config.get_seconds("kubernetes.retry-backoff"),
+        timeout=config.get_seconds("kubernetes.job-timeout", args.timeout),
+        api=api,
         stream=sys.stderr if args.logs else None,
         artifacts=artifacts,
+        **options,
     )
+    if artifacts is not None and root is not None and artifacts.exists():
+        final = root / attempts[0].name
+        if final.exists():
+            import shutil
+
+            shutil.rmtree(final)
+        artifacts.rename(final)
+        artifacts = final
+    record = dict(outcome.result or {})
+    if record or len(attempts) > 1:
+        record["attempts"] = [a.as_dict() for a in attempts]
+    if artifacts is not None and record:
+        (artifacts / "result.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    name = outcome.name
+    tries = f" after {len(attempts)} attempts" if len(attempts) > 1 else ""
+    if outcome.ok:
+        sys.stderr.write(
+            f"daskjob/{name} Successful{tries} (peak {outcome.peak_workers} workers)"
+            + (f"; logs in {artifacts}" if artifacts else "")
+            + "\n"
+        )
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return 0
+    if outcome.timed_out:
+        from daskburst.k8s._lifecycle import time_limit_of
+
+        limit = options["time_limit"] or next(
+            (time_limit_of(d) for d in k8s.load_file(args.manifest) if d["kind"] == "DaskJob"),
+            None,
+        )
+        why = f"time limit {fmt_duration(limit) if limit else '(activeDeadlineSeconds)'} reached"
+    elif outcome.reason == "Deleted":
+        why = "its runner pod was deleted"
+    elif outcome.exit_code is not None:
+        why = f"its runner exited with code {outcome.exit_code} ({outcome.reason})"
+    else:
+        why = outcome.reason or "failed"
     sys.stderr.write(
-        f"daskjob/{name} {outcome.phase} (peak {outcome.peak_workers} workers)"
+        f"daskjob/{name} Failed{tries}: {why}"
         + (f"; logs in {artifacts}" if artifacts else "")
         + "\n"
     )
-    if outcome.result is not None:
-        print(json.dumps(outcome.result, indent=2, sort_keys=True))
-    return 0 if outcome.ok else 1
+    if record:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    return 1
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -132,14 +212,55 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("KIND", "NAME", "PHASE", "WORKERS", "STARTED", "ENDED")
+    header = ("KIND", "NAME", "PHASE", "ATTEMPT", "AGE", "WORKERS", "PEAK", "DIGEST")
     table = [header] + [
-        (r["kind"], r["name"], r["phase"], str(r["workers"]), r["started"], r["ended"])
+        (
+            r["kind"], r["name"], r["phase"], str(r["attempt"]), r["age"],
+            str(r["workers_now"]), "" if r["workers_peak"] is None else str(r["workers_peak"]),
+            (r["digest"] or "")[:12],
+        )
         for r in rows
-    ]
+    ]  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from daskburst import k8s
+
+    namespace = str(_cfg("namespace", args.namespace))
+    found = k8s.results(args.name, namespace, api=_api(args))
+    if args.json:
+        print(json.dumps(found, indent=2, sort_keys=True))
+        return 0 if found.get("record") else 1
+    record = found.get("record")
+    print(f"daskjob/{args.name}: {found['phase']}")
+    if record:
+        result = record.get("result", {})
+        print(f"  digest   {result.get('digest')}")
+        params = json.dumps(record.get("params"), sort_keys=True)
+        print(f"  workload {record.get('workload')} {params}")
+        print(f"  seed     {record.get('seed')}")
+        print(f"  seconds  {record.get('seconds')} on {record.get('workers')} workers (peak)")
+        versions = record.get("versions") or {}
+        print("  versions " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    print(f"  logs     {found['logs']}")
+    return 0 if record else 1
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from daskburst import k8s
+
+    namespace = str(_cfg("namespace", args.namespace))
+    default = _configured_duration("ttl-after-finished", args.ttl)
+    done = k8s.gc(namespace, default_ttl=default, dry_run=args.dry_run, api=_api(args))
+    verb = "would delete" if args.dry_run else "deleted"
+    for line in done:
+        print(f"{verb} {line}")
+    if not done:
+        print(f"nothing to delete in {namespace}")
     return 0
 
 
@@ -170,7 +291,10 @@ def register(subparsers: Any) -> None:
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--namespace", "-n", help="namespace of the Dask resources (default: daskburst)"
+        "--namespace",
+        "-n",
+        help="namespace of the Dask resources (default: daskburst.kubernetes.namespace = "
+        f"{config.get('kubernetes.namespace')})",
     )
     common.add_argument("--context", help="kubeconfig context (default: the current one)")
     # SUPPRESS: without the flag here, `daskburst --debug k8s ...` keeps the global value.
@@ -198,7 +322,12 @@ def register(subparsers: Any) -> None:
         parents=[common, tree],
         help="apply charts/dask-operator and k8s/; wait for the CRDs and the operator",
     )
-    p.add_argument("--timeout", type=_positive, help="seconds to wait (default: 300)")
+    p.add_argument(
+        "--timeout",
+        type=_positive,
+        help="seconds to wait (default: daskburst.kubernetes.install-timeout = "
+        f"{config.get('kubernetes.install-timeout')})",
+    )
     p.set_defaults(func=_install)
 
     p = sub.add_parser(
@@ -211,7 +340,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("manifest", help="a DaskJob manifest, e.g. jobs/calc-mean.yaml")
     p.add_argument("--wait", action="store_true", help="wait until Successful or Failed")
     p.add_argument(
-        "--timeout", type=_positive, help="seconds before deleting the job (default: 3600)"
+        "--timeout",
+        type=_positive,
+        help="seconds to wait (queued or running) before deleting the job "
+        f"(default: daskburst.kubernetes.job-timeout = {config.get('kubernetes.job-timeout')})",
     )
     p.add_argument("--logs", action="store_true", help="stream the runner's log to stderr")
     p.add_argument("--artifacts", help="save runner/scheduler logs and result.json under DIR/<job>")
@@ -226,7 +358,68 @@ def register(subparsers: Any) -> None:
         "names as in `daskburst workloads`)",
     )
     p.add_argument("--seed", type=_int_arg, help="master seed (default: the job file's)")
+    p.add_argument(
+        "--time-limit",
+        type=_duration("--time-limit"),
+        metavar="TIME",
+        help="end the job when its runner has run this long (the runner pod's "
+        "activeDeadlineSeconds): seconds, 30m, 2h, or sbatch's 30:00, 1-00:00:00 "
+        f"(default: daskburst.kubernetes.time-limit = {config.get('kubernetes.time-limit')})",
+    )
+    p.add_argument(
+        "--retries",
+        type=_retries,
+        metavar="N",
+        help="with --wait: submit a failed attempt again up to N times, under <name>-r2, -r3... "
+        f"(default: {config.get('kubernetes.retries')})",
+    )
+    p.add_argument(
+        "--retry-on-timeout",
+        action="store_true",
+        help="also retry attempts that hit the time limit",
+    )
+    p.add_argument(
+        "--ttl-after-finished",
+        type=_duration("--ttl-after-finished"),
+        metavar="TIME",
+        help="let `daskburst k8s gc` delete the job this long after it ended (annotation "
+        "daskburst.io/ttl-seconds-after-finished)",
+    )
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        help="when the namespace's quota is full, wait in line (first come, first served) "
+        "instead of failing",
+    )
     p.set_defaults(func=_submit)
+
+    p = sub.add_parser(
+        "results",
+        parents=[common],
+        help="a finished job's result record and where its logs are",
+    )
+    p.add_argument("name", help="the DaskJob")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_results)
+
+    p = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="delete finished DaskJobs (and runner pods) whose time-to-live has passed",
+        description="Delete finished DaskJobs whose daskburst.io/ttl-seconds-after-finished "
+        "(or --ttl for jobs without it) has passed; their result records are kept. "
+        "k8s/'s CronJob daskburst-gc runs this every 5 minutes in the cluster.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    p.add_argument(
+        "--ttl",
+        type=_duration("--ttl"),
+        metavar="TIME",
+        help="time-to-live of jobs without the annotation (default: "
+        f"daskburst.kubernetes.ttl-after-finished = {config.get('kubernetes.ttl-after-finished')}; "
+        "none: keep them)",
+    )
+    p.set_defaults(func=_gc)
 
     p = sub.add_parser("status", parents=[common], help="list DaskJobs and DaskClusters")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -308,7 +308,8 @@ def execute(
         seconds = time.perf_counter() - start
         n_workers = session.peak_workers or session.workers
         backend_name = session.backend
-    return {
+        publish = session.publish
+    record = {
         "workload": prepared.workload.name,
         "params": prepared.params,
         "seed": prepared.seed,
@@ -318,6 +319,9 @@ def execute(
         "result": result,
         "versions": versions(),
     }
+    if publish is not None:
+        publish(record)
+    return record
 
 
 def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from daskburst.k8s import (
     wait_for,
     wait_job,
 )
+from daskburst.k8s._control import runner_state
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s
@@ -200,10 +201,20 @@ def test_wait_for_checks_once_even_with_zero_timeout() -> None:
 class FakeJobs:
     """A scripted DaskJob: one entry per poll."""
 
-    def __init__(self, phases: list[str], workers: list[int], log_lines: list[str]) -> None:
+    def __init__(
+        self,
+        phases: list[str],
+        workers: list[int],
+        log_lines: list[str],
+        runners: list[dict[str, object] | None] | None = None,
+    ) -> None:
         self.phases, self.worker_counts, self.log_lines = phases, workers, log_lines
+        self.runners = runners or [{"phase": "Running", "reason": None}]
         self.polls = 0
         self.deleted: list[str] = []
+
+    def runner(self, name: str) -> dict[str, object] | None:
+        return self.runners[min(self.polls, len(self.runners)) - 1]
 
     def phase(self, name: str) -> str:
         self.polls += 1
@@ -246,6 +257,38 @@ def test_wait_job_reports_failure_without_raising() -> None:
     jobs = FakeJobs(["Running", "Failed"], [1, 1], ["Traceback ...\n", ""])
     outcome = wait_job(jobs, "j", timeout=100, clock=FakeClock())
     assert not outcome.ok and outcome.phase == "Failed" and outcome.result is None
+
+
+def test_wait_job_says_why_the_runner_ended() -> None:
+    timed_out = {"phase": "Failed", "reason": "DeadlineExceeded", "exit_code": 137}
+    jobs = FakeJobs(["Running", "Failed"], [1, 0], ["", ""], [{"phase": "Running"}, timed_out])
+    outcome = wait_job(jobs, "j", timeout=100, clock=FakeClock())
+    assert outcome.phase == "Failed" and outcome.timed_out and outcome.exit_code == 137
+
+
+def test_wait_job_fails_a_job_whose_runner_pod_disappeared() -> None:
+    # The operator never notices a deleted runner: the job would run forever.
+    jobs = FakeJobs(["Running"], [1], [""], [{"phase": "Running"}, *[None] * 10])
+    outcome = wait_job(jobs, "j", timeout=100, clock=FakeClock())
+    assert outcome.phase == "Failed" and outcome.reason == "Deleted"
+    assert jobs.deleted == ["j"]
+
+
+def test_runner_state_reads_pod_and_container_reasons() -> None:
+    pod = {
+        "metadata": {},
+        "status": {"phase": "Failed", "reason": "DeadlineExceeded",
+                   "containerStatuses": [{"state": {"terminated": {"exitCode": 143, "reason": "Error"}}}]},
+    }  # fmt: skip
+    assert runner_state(pod) == {"phase": "Failed", "reason": "DeadlineExceeded", "exit_code": 143}
+    pod["status"]["reason"] = None  # type: ignore[index]
+    assert runner_state(pod)["reason"] == "Error"
+    assert (
+        runner_state({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}})[
+            "reason"
+        ]
+        == "Deleted"
+    )
 
 
 def test_wait_job_deletes_the_job_on_timeout() -> None:

@@ -31,6 +31,7 @@ from daskburst import config
 from daskburst.backends._base import BackendOptions, Session, wait_for_workers
 from daskburst.backends._reach import wait_reachable
 from daskburst.errors import BackendError
+from daskburst.k8s import _results as results
 from daskburst.k8s import specs
 from daskburst.k8s._naming import unique_name
 
@@ -87,10 +88,15 @@ def _api_error(exc: Exception, what: str) -> BackendError:
     detail = detail or f"{type(exc).__name__}: {exc}"
     if status == 404 and "namespaces" in detail:
         hint = "create it, or set daskburst.kubernetes.namespace (`daskburst k8s install`)"
+    elif status == 404 and "daskclusters" in detail:
+        hint = "no such DaskCluster: check daskburst.kubernetes.cluster-name"
     elif status == 404:
         hint = "the Dask CRDs are not installed: run `daskburst k8s install`"
     elif status == 403:
-        hint = "your credentials may not create Dask resources there (RBAC)"
+        hint = (
+            "these credentials lack RBAC for Dask resources there; a job's runner needs the "
+            "daskburst-runner Role of k8s/"
+        )
     elif status == 422:
         hint = "the API server rejected the manifest"
     else:
@@ -242,7 +248,19 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
     attach = _setting("cluster-name")
     name = str(attach or opts.extra.get("name") or unique_name(str(_setting("name-prefix"))))
     created = False
-    if not attach:
+    if attach:
+        # KubeCluster.from_name reports a DaskCluster it may not read as one that does not
+        # exist: look first, so that RBAC problems are named as such.
+        from daskburst.k8s import to_object
+
+        try:
+            to_object(
+                {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster",
+                 "metadata": {"name": name, "namespace": namespace}}
+            ).refresh()  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
+            raise _api_error(exc, f"read DaskCluster {namespace}/{name}") from None
+    else:
         manifest = cluster_manifest(opts, name, namespace)
         _say(f"creating DaskCluster {namespace}/{name}")
         create_cluster(manifest, timeout)
@@ -278,6 +296,10 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
                 dashboard_link=cluster.dashboard_link,
                 progress=opts.progress,
                 worker_timeout=worker_timeout,
+                # A DaskJob's runner keeps its record for `daskburst k8s results`.
+                publish=(lambda record: results.publish(name, namespace, record))
+                if attach
+                else None,
             )
     finally:
         if cluster is not None:

@@ -7,11 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s._apply import create_or_patch, create_strict, to_object
+from daskburst.k8s._lifecycle import TTL, with_time_limit
 from daskburst.k8s._manifests import (
     DASK_API,
     TERMINAL,
@@ -26,13 +28,14 @@ from daskburst.k8s._manifests import (
 )
 from daskburst.k8s._naming import unique_name
 from daskburst.k8s._submission import (
+    cap_burst,
     job_needs,
     parse_invocation,
     quota_problems,
     runner_container,
     with_params,
 )
-from daskburst.k8s._wait import Clock, WaitTimeoutError, wait_for
+from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
 
 Echo = Callable[[str], None]
 OPERATOR = ("dask-operator", "dask-kubernetes-operator")
@@ -283,19 +286,38 @@ def _server_message(exc: Exception) -> tuple[int | None, str]:
     return status, " ".join((message or f"{type(exc).__name__}: {exc}").split())
 
 
-def check_quota(job: Manifest, namespace: str, api: Any = None) -> None:
-    """Refuse a job that cannot fit the namespace's ResourceQuotas, before creating anything.
-
-    Raises:
-        UserError: When it needs more than a quota allows at all (it can never run).
-        BackendError: When it needs more than is left now (other jobs use the rest).
-    """
+def _quotas(namespace: str, api: Any) -> list[Manifest]:
     import kr8s
 
     try:
-        quotas = [q.raw for q in kr8s.get("resourcequotas", namespace=namespace, api=api)]
+        return [q.raw for q in kr8s.get("resourcequotas", namespace=namespace, api=api)]
     except (kr8s.ServerError, kr8s.NotFoundError):
+        return []
+
+
+def check_quota(
+    job: Manifest,
+    namespace: str,
+    api: Any = None,
+    queue: bool = False,
+    queue_timeout: float = 3600,
+    echo: Echo = _stderr,
+) -> None:
+    """Refuse (or queue) a job that cannot fit the namespace's ResourceQuotas, before creating it.
+
+    A ``--adapt`` maximum that the quotas could never hold is capped first, with a warning.
+
+    Raises:
+        UserError: When it needs more than a quota allows at all (it can never run).
+        BackendError: When it needs more than is left now (other jobs use the rest) and
+            ``queue`` is off, or the queue wait times out.
+    """
+    quotas = _quotas(namespace, api)
+    if not quotas:
         return
+    warning = cap_burst(job, quotas)
+    if warning:
+        echo(f"warning: {warning}")
     never, not_now = quota_problems(job_needs(job), quotas)
     name = job["metadata"]["name"]
     if never:
@@ -303,44 +325,49 @@ def check_quota(job: Manifest, namespace: str, api: Any = None) -> None:
             f"daskjob/{name} can never fit namespace {namespace}: needs {'; '.join(never)}; "
             "expected a smaller job (fewer minimum workers, smaller requests) or a larger quota"
         )
-    if not_now:
+    if not_now and not queue:
         raise BackendError(
             f"daskjob/{name} does not fit namespace {namespace} now: needs {'; '.join(not_now)}; "
-            "wait for running jobs to finish (`daskburst k8s status`) or raise the quota"
+            "wait for running jobs to finish (`daskburst k8s status`), submit with --queue, or "
+            "raise the quota"
         )
+    if queue:
+        from daskburst.k8s._queue import wait_for_room
+
+        waited = wait_for_room(job, namespace, api, timeout=queue_timeout, echo=echo)
+        if waited >= 1:
+            echo(f"daskjob/{name} leaves the queue after {waited:.0f} s")
 
 
-def submit(
+def build_submission(
     job_path: str | Path,
     namespace: str,
     name: str | None = None,
     image: str | None = None,
-    api: Any = None,
     params: Mapping[str, str] | None = None,
     seed: int | None = None,
-) -> str:
-    """Create a DaskJob (and any DaskAutoscaler in or next to its file) under a unique name.
-
-    Everything is checked before anything is created: the workload parameters, the
-    namespace's ResourceQuota. If one object cannot be created, those already created are
-    deleted again, so a failed submission leaves nothing behind.
+    time_limit: int | None = None,
+    ttl: int | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> list[Manifest]:
+    """Return the objects one submission creates, all checked (pure but for reading the file).
 
     Args:
         job_path: A ``jobs/*.yaml`` file with one DaskJob.
         namespace: Namespace to create it in.
         name: Exact name to use (default: the manifest's name plus a unique suffix).
         image: Replace every container image (e.g. your registry's copy).
-        api: A ``kr8s.Api``.
         params: Workload parameters replacing the job file's (``{"n": "1e6"}``).
         seed: The master seed (default: the job file's, else daskburst's default).
+        time_limit: Seconds the runner may run (its ``activeDeadlineSeconds``).
+        ttl: Seconds to keep the job after it finished (``daskburst k8s gc`` deletes it).
+        annotations: More annotations for the DaskJob.
 
     Returns:
-        The submitted job's name.
+        ``[job, *autoscalers]``.
 
     Raises:
-        UserError: When the file holds no DaskJob, a parameter is wrong, the job can never
-            fit the quota, or the API server rejects the manifest.
-        BackendError: When it does not fit now, or creating it fails otherwise.
+        UserError: When the file holds no DaskJob or a parameter is wrong.
     """
     docs = load_file(job_path)
     jobs = [d for d in docs if d["kind"] == "DaskJob"]
@@ -351,11 +378,25 @@ def submit(
         container = runner_container(job)
         inv = with_params(parse_invocation(container.get("args") or []), params or {}, seed)
         job["spec"]["job"]["spec"]["containers"][0]["args"] = inv.argv()
+    if time_limit is not None:
+        with_time_limit(job, time_limit)
+    notes = dict(annotations or {})
+    if ttl is not None:
+        notes[TTL] = str(int(ttl))
+    if notes:
+        job["metadata"].setdefault("annotations", {}).update(notes)
     base = job["metadata"]["name"]
     scalers = [d for d in docs if d["kind"] == "DaskAutoscaler"] or find_autoscalers(job_path, base)
-    final = name or unique_name(base)
-    manifests = prepare_submission(job, scalers, final, namespace, image)
-    check_quota(manifests[0], namespace, api)
+    return prepare_submission(job, scalers, name or unique_name(base), namespace, image)
+
+
+def create_all(manifests: Sequence[Manifest], api: Any = None) -> None:
+    """Create ``manifests`` with strict validation; on a failure, delete those created.
+
+    Raises:
+        UserError: When the API server rejects a manifest (400/422, e.g. an unknown field).
+        BackendError: When creating fails otherwise.
+    """
     created: list[Any] = []
     for manifest in manifests:
         try:
@@ -365,7 +406,7 @@ def submit(
                 with contextlib.suppress(Exception):
                     done.delete()
             status, message = _server_message(exc)
-            what = f"{manifest['kind'].lower()}/{final}"
+            what = f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
             if status in (400, 422):
                 raise UserError(f"{what} rejected by the API server: {message}") from None
             if status == 404:
@@ -375,7 +416,136 @@ def submit(
                 ) from None
             raise BackendError(f"cannot create {what}: {message}") from None
         created.append(obj)
-    return final
+
+
+def submit(
+    job_path: str | Path,
+    namespace: str,
+    name: str | None = None,
+    image: str | None = None,
+    api: Any = None,
+    params: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    time_limit: int | None = None,
+    ttl: int | None = None,
+    queue: bool = False,
+    queue_timeout: float = 3600,
+    annotations: Mapping[str, str] | None = None,
+    echo: Echo = _stderr,
+) -> str:
+    """Create a DaskJob (and any DaskAutoscaler in or next to its file) under a unique name.
+
+    Everything is checked before anything is created: the workload parameters, the
+    namespace's ResourceQuota (with ``queue``, waiting first in line for room). If one object
+    cannot be created, those already created are deleted again, so a failed submission leaves
+    nothing behind. See :func:`build_submission` for the arguments.
+
+    Returns:
+        The submitted job's name.
+
+    Raises:
+        UserError: When the file holds no DaskJob, a parameter is wrong, the job can never
+            fit the quota, or the API server rejects the manifest.
+        BackendError: When it does not fit now (without ``queue``), or creating it fails.
+    """
+    manifests = build_submission(
+        job_path, namespace, name, image, params, seed, time_limit, ttl, annotations
+    )
+    check_quota(manifests[0], namespace, api, queue=queue, queue_timeout=queue_timeout, echo=echo)
+    create_all(manifests, api)
+    return str(manifests[0]["metadata"]["name"])
+
+
+@dataclass
+class Attempt:
+    """One try of a submitted job."""
+
+    name: str
+    phase: str
+    reason: str | None
+    exit_code: int | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return dict(self.__dict__)
+
+
+def submit_and_wait(
+    job_path: str | Path,
+    namespace: str,
+    *,
+    retries: int = 0,
+    retry_on_timeout: bool = False,
+    backoff: float = 10.0,
+    timeout: float = 3600,
+    api: Any = None,
+    stream: TextIO | None = None,
+    artifacts: Path | None = None,
+    echo: Echo = _stderr,
+    clock: Clock | None = None,
+    **options: Any,
+) -> tuple[JobOutcome, list[Attempt]]:
+    """Submit a job and follow it; resubmit a failed attempt up to ``retries`` times.
+
+    An attempt that failed (its runner exited non-zero, was evicted or deleted) is submitted
+    again under a derived name (``<name>-r2``, ``-r3``...) after ``backoff`` seconds, doubling
+    each time. An attempt ended by its time limit is not retried unless ``retry_on_timeout``.
+    Attempt N's logs go to ``artifacts/attempt-N`` (the first directly to ``artifacts``).
+
+    Args:
+        job_path: The job file.
+        namespace: Namespace.
+        retries: Further attempts after a failure.
+        retry_on_timeout: Retry attempts that hit the time limit too.
+        backoff: Seconds before the first retry (then doubled, at most 10 minutes).
+        timeout: Seconds each attempt may take before it is deleted.
+        api: A ``kr8s.Api``.
+        stream: Where runner logs go.
+        artifacts: Directory for logs and results.
+        echo: Progress messages.
+        clock: Time source.
+        **options: For :func:`submit` (name, image, params, seed, time_limit, ttl, queue...).
+
+    Returns:
+        The last attempt's outcome, and every attempt.
+    """
+    from daskburst.k8s._lifecycle import ATTEMPT, SUBMISSION, attempt_name
+
+    clock = clock or SystemClock()
+    view = Kr8sJobView(namespace, api)
+    name = submit(job_path, namespace, api=api, echo=echo, **options)
+    echo(f"daskjob/{name} submitted to namespace {namespace}")
+    base = name
+    attempts: list[Attempt] = []
+    while True:
+        started = clock.monotonic()
+        number = len(attempts) + 1
+        where = None
+        if artifacts is not None:
+            where = artifacts if number == 1 else artifacts / f"attempt-{number}"
+        outcome = wait_job(view, name, timeout, clock=clock, stream=stream, artifacts=where)
+        attempts.append(
+            Attempt(name, outcome.phase, outcome.reason, outcome.exit_code,
+                    round(clock.monotonic() - started, 1))
+        )  # fmt: skip
+        if outcome.ok or len(attempts) > retries:
+            return outcome, attempts
+        if outcome.timed_out and not retry_on_timeout:
+            return outcome, attempts
+        wait = min(backoff * 2 ** (len(attempts) - 1), 600.0)
+        echo(
+            f"daskjob/{name} {outcome.phase} ({outcome.reason or 'failed'}"
+            + (f", exit {outcome.exit_code}" if outcome.exit_code is not None else "")
+            + f"); attempt {len(attempts) + 1} of {retries + 1} in {wait:g} s"
+        )
+        clock.sleep(wait)
+        name = attempt_name(base, len(attempts) + 1)
+        notes = {**dict(options.get("annotations") or {}), ATTEMPT: str(len(attempts) + 1),
+                 SUBMISSION: base}  # fmt: skip
+        submit(job_path, namespace, api=api, echo=echo,
+               **{**options, "name": name, "annotations": notes})  # fmt: skip
+        echo(f"daskjob/{name} submitted (attempt {len(attempts) + 1})")
 
 
 class JobView(Protocol):
@@ -387,6 +557,10 @@ class JobView(Protocol):
 
     def workers(self, name: str) -> int:
         """Return the number of running worker pods of the job's cluster."""
+        ...
+
+    def runner(self, name: str) -> dict[str, Any] | None:
+        """Return the runner pod's state (:func:`runner_state`); None while there is none."""
         ...
 
     def runner_log(self, name: str) -> str:
@@ -402,6 +576,24 @@ class JobView(Protocol):
         ...
 
 
+def runner_state(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """Summarize a runner pod: ``phase``, ``reason`` and ``exit_code`` (pure).
+
+    ``reason`` is the pod's own (``DeadlineExceeded`` when its time limit passed, ``Evicted``)
+    or the container's (``Error``, ``OOMKilled``, ``Completed``).
+    """
+    status = pod.get("status") or {}
+    state: dict[str, Any] = {"phase": status.get("phase", ""), "reason": status.get("reason")}
+    for cs in status.get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated:
+            state["exit_code"] = terminated.get("exitCode")
+            state["reason"] = state["reason"] or terminated.get("reason")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        state["reason"] = state["reason"] or "Deleted"
+    return state
+
+
 @dataclass
 class JobOutcome:
     """How a submitted job ended."""
@@ -412,11 +604,23 @@ class JobOutcome:
     result: dict[str, Any] | None = None
     runner_log: str = ""
     events: list[str] = field(default_factory=list)
+    #: Why the runner ended: DeadlineExceeded, Evicted, Deleted, Error, OOMKilled, Completed.
+    reason: str | None = None
+    exit_code: int | None = None
 
     @property
     def ok(self) -> bool:
         """Whether the job succeeded."""
         return self.phase == "Successful"
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the runner was ended by its time limit."""
+        return self.reason == "DeadlineExceeded"
+
+
+#: Polls without a runner pod, while the job runs, before it counts as deleted.
+RUNNER_GONE_POLLS = 5
 
 
 def wait_job(
@@ -430,9 +634,11 @@ def wait_job(
 ) -> JobOutcome:
     """Follow a DaskJob until it succeeds or fails; delete it on timeout.
 
-    Streams new runner log lines to ``stream``, records the peak number of workers, and
-    keeps the latest scheduler log in ``artifacts`` (the operator deletes the scheduler as
-    soon as the runner finishes, so it is saved while the job runs).
+    Streams new runner log lines to ``stream``, records the peak number of workers and why
+    the runner ended, and keeps the latest scheduler log in ``artifacts`` (the operator
+    deletes the scheduler as soon as the runner finishes, so it is saved while the job runs).
+    A runner pod that disappears while the job runs (deleted, or its node lost) fails the
+    job: the operator would wait for it forever, so the DaskJob is deleted.
 
     Args:
         view: Reads the cluster.
@@ -451,16 +657,31 @@ def wait_job(
     """
     outcome = JobOutcome(name=name, phase="")
     printed = 0
+    seen_runner = False
+    gone = 0
     if artifacts is not None:
         artifacts.mkdir(parents=True, exist_ok=True)
 
     def poll() -> str | None:
-        nonlocal printed
+        nonlocal printed, seen_runner, gone
         phase = view.phase(name)
         if phase != outcome.phase:
             outcome.events.append(phase)
             outcome.phase = phase
         outcome.peak_workers = max(outcome.peak_workers, view.workers(name))
+        runner = view.runner(name)
+        if runner is not None:
+            seen_runner, gone = True, 0
+            outcome.reason = runner.get("reason") or outcome.reason
+            outcome.exit_code = runner.get("exit_code", outcome.exit_code)
+        elif seen_runner and phase not in TERMINAL:
+            gone += 1
+            if gone >= RUNNER_GONE_POLLS:
+                outcome.reason = "Deleted"
+                view.delete(name)
+                outcome.phase = "Failed"
+                outcome.events.append("Failed")
+                return "Failed"
         if artifacts is not None:
             sched = view.scheduler_log(name)
             if sched:
@@ -481,6 +702,10 @@ def wait_job(
         raise BackendError(f"{exc}; deleted the job") from None
     # The final log lines may arrive after the phase flipped.
     outcome.runner_log = view.runner_log(name) or outcome.runner_log
+    runner = view.runner(name)
+    if runner is not None:
+        outcome.reason = runner.get("reason") or outcome.reason
+        outcome.exit_code = runner.get("exit_code", outcome.exit_code)
     lines = outcome.runner_log.splitlines(keepends=True)
     if stream is not None and len(lines) > printed:
         stream.write("".join(lines[printed:]))
@@ -538,6 +763,11 @@ class Kr8sJobView:
         pods = self._pods(name, "worker")
         return sum(1 for p in pods if p.raw.get("status", {}).get("phase") == "Running")
 
+    def runner(self, name: str) -> dict[str, Any] | None:
+        """Return the runner pod's state."""
+        pods = self._pods(name, "job-runner")
+        return runner_state(pods[0].raw) if pods else None
+
     def runner_log(self, name: str) -> str:
         """Return the runner's log."""
         return self._log(self._pods(name, "job-runner"))
@@ -551,18 +781,50 @@ class Kr8sJobView:
         _delete("DaskJob", name, self.namespace, self.api)
 
 
+def _age(created: str | None, now: datetime) -> str:
+    from daskburst.k8s._lifecycle import fmt_duration
+
+    if not created:
+        return ""
+    then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return fmt_duration((now - then).total_seconds())
+
+
 def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
     """Return one row per DaskJob and per standalone DaskCluster in ``namespace``.
+
+    Works for jobs started with ``kubectl apply`` as for ``k8s submit``: the peak workers and
+    the digest come from the result the runner kept (``configmap/<job>-result``).
 
     Args:
         namespace: Namespace to list.
         api: A ``kr8s.Api``.
 
     Returns:
-        Rows with ``kind``, ``name``, ``phase``, ``workers``, ``started``, ``ended``.
+        Rows with ``kind``, ``name``, ``phase``, ``attempt``, ``age``, ``workers_now``,
+        ``workers_peak``, ``digest``, ``started``, ``ended``, ``time_limit``, ``ttl``.
     """
     import kr8s
 
+    from daskburst.k8s._lifecycle import ATTEMPT, TIME_LIMIT
+
+    now = datetime.now(UTC)
+    pods = list(kr8s.get("pods", namespace=namespace, api=api,
+                         label_selector={"dask.org/component": "worker"}))  # fmt: skip
+    running: dict[str, int] = {}
+    for pod in pods:
+        if (pod.raw.get("status") or {}).get("phase") == "Running":
+            owner = pod.raw["metadata"].get("labels", {}).get("dask.org/cluster-name", "")
+            running[owner] = running.get(owner, 0) + 1
+    kept: dict[str, dict[str, Any]] = {}
+    for cm in kr8s.get("configmaps", namespace=namespace, api=api,
+                       label_selector={"app.kubernetes.io/component": "result"}):  # fmt: skip
+        try:
+            record = json.loads((cm.raw.get("data") or {}).get("result.json", "{}"))
+        except ValueError:
+            continue
+        job = (cm.raw["metadata"].get("labels") or {}).get("dask.org/cluster-name", "")
+        kept[job] = record
     rows = []
     jobs = set()
     for kind in ("DaskJob", "DaskCluster"):
@@ -570,7 +832,7 @@ def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
             found = list(
                 kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=namespace, api=api)
             )
-        except (kr8s.NotFoundError, kr8s.ServerError) as exc:
+        except (kr8s.NotFoundError, kr8s.ServerError, ValueError) as exc:
             raise BackendError(f"cannot list {kind}s (is the operator installed?): {exc}") from None
         for obj in found:
             raw, st = obj.raw, obj.raw.get("status", {}) or {}
@@ -581,23 +843,104 @@ def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
                 continue
             else:
                 phase = str(st.get("phase", "Pending"))
-            spec = raw.get("spec", {})
-            worker = spec.get("worker") or spec.get("cluster", {}).get("spec", {}).get("worker", {})
+            annotations = raw["metadata"].get("annotations") or {}
+            record = kept.get(obj.name) or {}
             rows.append(
                 {
                     "kind": kind,
                     "name": obj.name,
                     "phase": phase,
-                    "workers": worker.get("replicas"),
+                    "attempt": int(annotations.get(ATTEMPT, 1)),
+                    "age": _age(raw["metadata"].get("creationTimestamp"), now),
+                    "workers_now": running.get(obj.name, 0),
+                    "workers_peak": record.get("workers"),
+                    "digest": (record.get("result") or {}).get("digest"),
                     "started": st.get("startTime", ""),
                     "ended": st.get("endTime", ""),
+                    "time_limit": annotations.get(TIME_LIMIT),
+                    "ttl": annotations.get(TTL),
                 }
             )
     return rows
 
 
+def results(name: str, namespace: str, api: Any = None) -> dict[str, Any]:
+    """Return a job's kept record, its phase, and where its logs are.
+
+    Raises:
+        UserError: When there is neither such a DaskJob nor a kept result.
+    """
+    import kr8s
+
+    from daskburst.k8s import _results
+
+    record = _results.read(name, namespace, api)
+    obj = _dask("DaskJob", name, namespace, api)
+    try:
+        obj.refresh()
+        phase = job_phase(obj.raw)
+    except (kr8s.NotFoundError, ValueError):
+        phase = "deleted (the result was kept)" if record else ""
+    if not record and not phase:
+        raise UserError(
+            f"k8s results {name!r}: no DaskJob and no kept result of that name in {namespace}"
+        )
+    runner = Kr8sJobView(namespace, api).runner(name) if phase and "deleted" not in phase else None
+    logs = (
+        f"kubectl -n {namespace} logs {name}-runner"
+        if runner is not None
+        else "gone with the runner pod (kept only by `k8s submit --artifacts DIR`)"
+    )
+    return {"name": name, "phase": phase, "record": record, "logs": logs}
+
+
+def gc(
+    namespace: str,
+    default_ttl: int | None = None,
+    dry_run: bool = False,
+    api: Any = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Delete finished DaskJobs whose time-to-live has passed, and their runner pods.
+
+    Their kept results (``configmap/<job>-result``) stay for ``k8s results``.
+
+    Args:
+        namespace: Namespace.
+        default_ttl: Seconds for jobs without a TTL annotation (None: keep them).
+        dry_run: Only return what would be deleted.
+        api: A ``kr8s.Api``.
+        now: The current time (default: now).
+
+    Returns:
+        One line per job (deleted, or that would be).
+    """
+    import kr8s
+
+    from daskburst.k8s._lifecycle import expired
+
+    now = now or datetime.now(UTC)
+    try:
+        jobs = [
+            o.raw for o in kr8s.get("daskjobs.kubernetes.dask.org", namespace=namespace, api=api)
+        ]
+    except (kr8s.NotFoundError, kr8s.ServerError, ValueError) as exc:
+        raise BackendError(f"cannot list DaskJobs (is the operator installed?): {exc}") from None
+    lines = []
+    for job in expired(jobs, now, default_ttl):
+        lines.append(job.describe(now))
+        if dry_run:
+            continue
+        _delete("DaskJob", job.name, namespace, api)
+        for pod in kr8s.get("pods", namespace=namespace, api=api,
+                            label_selector={"dask.org/cluster-name": job.name}):  # fmt: skip
+            with contextlib.suppress(kr8s.NotFoundError):
+                pod.delete()
+    return lines
+
+
 def delete(names: Sequence[str], namespace: str, api: Any = None) -> list[str]:
-    """Delete DaskJobs (their clusters go with them) and their same-named autoscalers.
+    """Delete DaskJobs (their clusters go with them), their autoscalers and kept results.
 
     Args:
         names: Job names; empty means every DaskJob in the namespace.
@@ -607,8 +950,19 @@ def delete(names: Sequence[str], namespace: str, api: Any = None) -> list[str]:
     Returns:
         The names of the jobs that existed and were deleted.
     """
+    import kr8s
+
+    from daskburst.k8s._results import result_name
+
     targets = list(names) or _names("DaskJob", namespace, api)
     deleted = [n for n in targets if _delete("DaskJob", n, namespace, api)]
     for n in targets:
         _delete("DaskAutoscaler", n, namespace, api)
+        cm = to_object(
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": result_name(n), "namespace": namespace}},
+            api,
+        )  # fmt: skip
+        with contextlib.suppress(kr8s.NotFoundError):
+            cm.delete()
     return deleted

@@ -204,26 +204,19 @@ def _add(into: dict[str, Decimal], more: Mapping[str, Decimal]) -> None:
         into[key] = into.get(key, Decimal(0)) + value
 
 
-def job_needs(job: Manifest) -> dict[str, Decimal]:
+def job_needs(job: Manifest, workers: int | None = None) -> dict[str, Decimal]:
     """Return what a DaskJob needs at once from a ResourceQuota.
 
-    That is its runner, its scheduler and its minimum workers (the autoscaler's minimum from
-    ``--adapt``, else the worker replicas).
+    That is its runner, its scheduler and its workers: ``workers`` of them, by default its
+    minimum (the autoscaler's minimum from ``--adapt``, else the worker replicas).
 
     Returns:
         ``{"pods": n, "requests.cpu": cores, "limits.memory": bytes, ...}``.
     """
     spec = job["spec"]
     cluster = spec["cluster"]["spec"]
-    inv = None
-    try:
-        inv = parse_invocation(runner_container(job).get("args") or [])
-    except UserError:
-        pass
-    workers = int(cluster.get("worker", {}).get("replicas", 1))
-    adapt = inv.get("--adapt") if inv else None
-    if adapt and ":" in adapt:
-        workers = int(adapt.split(":")[0])
+    if workers is None:
+        workers = adapt_range(job)[0]
     needs: dict[str, Decimal] = {}
     _add(needs, _pod_totals(spec["job"]["spec"]))
     _add(needs, _pod_totals(cluster["scheduler"]["spec"]))
@@ -235,14 +228,59 @@ def job_needs(job: Manifest) -> dict[str, Decimal]:
     return needs
 
 
+def adapt_range(job: Manifest) -> tuple[int, int]:
+    """Return a DaskJob's (minimum, maximum) workers: its runner's ``--adapt``, else replicas."""
+    replicas = int(job["spec"]["cluster"]["spec"].get("worker", {}).get("replicas", 1))
+    try:
+        inv = parse_invocation(runner_container(job).get("args") or [])
+    except UserError:
+        return replicas, replicas
+    adapt = inv.get("--adapt")
+    if adapt and ":" in adapt:
+        lo, hi = adapt.split(":", 1)
+        return int(lo), int(hi)
+    return replicas, replicas
+
+
+def cap_burst(job: Manifest, quotas: Iterable[Manifest]) -> str | None:
+    """Lower a job's ``--adapt`` maximum to what the namespace's quotas can ever hold.
+
+    Workers beyond that would stay Pending forever, so the job is rewritten (in place).
+
+    Returns:
+        A warning line when the maximum was capped, else None.
+    """
+    lo, hi = adapt_range(job)
+    quotas = list(quotas)
+    if hi <= lo or not quotas:
+        return None
+    fits = lo
+    for n in range(lo + 1, hi + 1):
+        if quota_problems(job_needs(job, n), quotas, against="hard")[0]:
+            break
+        fits = n
+    if fits >= hi:
+        return None
+    container = job["spec"]["job"]["spec"]["containers"][0]
+    inv = parse_invocation(container["args"])
+    flags = tuple((f, f"{lo}:{fits}" if f == "--adapt" else v) for f, v in inv.flags)
+    container["args"] = Invocation(inv.prefix, inv.workload, flags).argv()
+    names = ", ".join(q["metadata"]["name"] for q in quotas)
+    return (
+        f"--adapt {lo}:{hi} capped to {lo}:{fits}: the namespace's ResourceQuota ({names}) "
+        f"can hold at most {fits} workers of this job"
+    )
+
+
 def quota_problems(
-    needs: Mapping[str, Decimal], quotas: Iterable[Manifest]
+    needs: Mapping[str, Decimal], quotas: Iterable[Manifest], against: str = "both"
 ) -> tuple[list[str], list[str]]:
     """Compare a job's needs with ResourceQuotas.
 
     Args:
         needs: From :func:`job_needs`.
         quotas: ResourceQuota objects as read from the API (``status.hard`` and ``used``).
+        against: ``both``, or ``hard`` to ignore what others use now.
 
     Returns:
         ``(never, not_now)``: lines for needs above a quota's hard limit, and for needs
@@ -261,7 +299,7 @@ def quota_problems(
             left = cap - _quantity(used.get(resource, 0))
             if need > cap:
                 never.append(f"{resource} {_fmt(need)} > {_fmt(cap)} (ResourceQuota {name})")
-            elif need > left:
+            elif need > left and against == "both":
                 not_now.append(
                     f"{resource} {_fmt(need)} > {_fmt(left)} left of {_fmt(cap)} "
                     f"(ResourceQuota {name})"

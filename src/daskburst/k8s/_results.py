@@ -1,0 +1,76 @@
+"""Run records of DaskJobs kept after the fact: a ConfigMap ``<job>-result`` per job.
+
+The runner writes it when its run ends (``--backend kubernetes`` in a DaskJob), so it exists
+for jobs started with ``kubectl apply`` as for ``daskburst k8s submit``. It is not owned by the
+DaskJob: deleting a finished job (``k8s gc``, a TTL) keeps its result; ``k8s delete`` removes
+both.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from daskburst.k8s._specs import labels
+
+#: Larger records are stored without their result values (the digest stays).
+LIMIT = 512 * 1024
+
+
+def result_name(job: str) -> str:
+    """The ConfigMap holding ``job``'s record."""
+    return f"{job}-result"
+
+
+def configmap(job: str, namespace: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Return the ConfigMap that keeps ``record`` (pure).
+
+    Records above :data:`LIMIT` keep everything but the result's values (etcd objects are
+    limited to about 1.5 MB); ``truncated`` then says so.
+    """
+    text = json.dumps(record, indent=2, sort_keys=True)
+    if len(text) > LIMIT:
+        slim = {**record, "result": {"digest": record["result"].get("digest")}, "truncated": True}
+        text = json.dumps(slim, indent=2, sort_keys=True)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": result_name(job),
+            "namespace": namespace,
+            "labels": {**labels(job, "result"), "dask.org/cluster-name": job},
+        },
+        "data": {"result.json": text + "\n"},
+    }
+
+
+def publish(job: str, namespace: str, record: dict[str, Any], api: Any = None) -> None:
+    """Store ``record`` as ``job``'s result; a failure is a warning, never the job's failure."""
+    from daskburst.k8s._apply import create_or_patch
+
+    try:
+        create_or_patch(configmap(job, namespace, record), api)
+    except Exception as exc:  # noqa: BLE001 - the record is in the runner's log anyway
+        sys.stderr.write(
+            f"kubernetes: warning: could not keep the result in configmap/{result_name(job)}: "
+            f"{type(exc).__name__}: {exc} (it is in this log)\n"
+        )
+
+
+def read(job: str, namespace: str, api: Any = None) -> dict[str, Any] | None:
+    """Return ``job``'s kept record, or None."""
+    import kr8s
+
+    from daskburst.k8s._apply import to_object
+
+    obj = to_object(
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": result_name(job), "namespace": namespace}},
+        api,
+    )  # fmt: skip
+    try:
+        obj.refresh()
+    except kr8s.NotFoundError:
+        return None
+    return dict(json.loads(obj.raw.get("data", {}).get("result.json", "null")) or {}) or None

@@ -1,0 +1,199 @@
+"""The job lifecycle SLURM users expect, on the real cluster: time limit, retries, gc, queue,
+results after the fact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.conftest import (
+    NAMESPACE,
+    ROOT,
+    Cluster,
+    cluster_pods,
+    job_phase,
+    submit,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+#: calc-mean sized to run ~30 s on 2 cores.
+LONG = ("-p", "replicates=24", "-p", "n=4e7")
+#: A job that ends within seconds.
+SHORT = ("-p", "replicates=2", "-p", "n=1e5")
+
+
+def _cli(cluster: Cluster, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return cluster.daskburst(*args, timeout=timeout)
+
+
+def test_a_time_limit_ends_the_job_and_says_so(cluster: Cluster, cleanup_jobs: list[str]) -> None:
+    proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", *LONG, "--time-limit", "0:15",
+                "--wait")  # fmt: skip
+    name = proc.stderr.split("daskjob/")[1].split()[0]
+    cleanup_jobs.append(name)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"daskjob/{name} Failed: time limit 15 s reached", last
+    assert job_phase(cluster, name) == "Failed"
+    wait_until(lambda: not cluster_pods(cluster, name, "scheduler"), 120, "its cluster to go")
+
+
+def test_a_retry_after_a_killed_runner_succeeds(
+    cluster: Cluster, cleanup_jobs: list[str], tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/daskburst"), "k8s", "submit", "jobs/calc-mean.yaml", *LONG,
+         "--retries", "1", "--wait", "--artifacts", str(tmp_path)],
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def runner() -> str | None:
+            for pod in cluster.pods(selector="dask.org/component=job-runner"):
+                name = pod["metadata"]["labels"]["dask.org/cluster-name"]
+                if name.startswith("calc-mean-") and pod["status"].get("phase") == "Running":
+                    return name
+            return None
+
+        first = wait_until(runner, 300, "the first attempt's runner running")
+        cleanup_jobs += [first, f"{first}-r2"]
+        time.sleep(3)  # let it compute a little: the kill is mid-run
+        cluster.kubectl("delete", "pod", "-n", NAMESPACE, f"{first}-runner", "--wait=false")
+        out, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert f"daskjob/{first}-r2 Successful after 2 attempts" in err
+    record = json.loads((tmp_path / first / "result.json").read_text())
+    attempts = record["attempts"]
+    assert [a["name"] for a in attempts] == [first, f"{first}-r2"]
+    assert attempts[0]["phase"] == "Failed" and attempts[1]["phase"] == "Successful"
+    assert (tmp_path / first / "attempt-2" / "runner.log").exists()
+    assert json.loads(out)["result"]["digest"] == record["result"]["digest"]
+
+
+def test_bad_lifecycle_values_are_one_line_errors(cluster: Cluster) -> None:
+    for flags, expected in [
+        (("--time-limit", "-1"), "--time-limit"),
+        (("--retries", "x"), "--retries"),
+        (("--ttl-after-finished", "1e99"), "--ttl-after-finished"),
+    ]:
+        proc = _cli(cluster, "k8s", "submit", "jobs/bag.yaml", *flags)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert expected in line and flags[1] in line, line
+
+
+def test_gc_cronjob_deletes_an_expired_job_and_keeps_a_fresh_one(
+    cluster: Cluster, cleanup_jobs: list[str]
+) -> None:
+    old = submit(cluster, "jobs/calc-mean.yaml", *SHORT, "--ttl-after-finished", "1")
+    fresh = submit(cluster, "jobs/calc-mean.yaml", *SHORT, "--ttl-after-finished", "1h")
+    cleanup_jobs += [old, fresh]
+    for name in (old, fresh):
+        wait_until(lambda n=name: job_phase(cluster, n) in ("Successful", "Failed"), 300, f"{name}")
+    dry = _cli(cluster, "k8s", "gc", "--dry-run")
+    assert f"would delete daskjob/{old} Successful" in dry.stdout, dry.stdout
+    assert fresh not in dry.stdout
+    run = f"gc-now-{os.getpid()}"
+    cluster.kubectl("create", "job", run, "--from=cronjob/daskburst-gc", "-n", NAMESPACE)
+    try:
+        cluster.kubectl("wait", "--for=condition=Complete", f"job/{run}", "-n", NAMESPACE,
+                        "--timeout=180s", timeout=200)  # fmt: skip
+        log = cluster.kubectl("logs", f"job/{run}", "-n", NAMESPACE).stdout
+        assert f"deleted daskjob/{old}" in log, log
+        wait_until(lambda: job_phase(cluster, old) == "gone", 60, f"{old} deleted")
+        wait_until(lambda: not cluster_pods(cluster, old), 120, f"{old}'s runner pod deleted")
+        assert job_phase(cluster, fresh) == "Successful"
+        # The result outlives the job.
+        kept = _cli(cluster, "k8s", "results", old, "--json")
+        assert json.loads(kept.stdout)["record"]["result"]["digest"]
+    finally:
+        cluster.kubectl("delete", "job", run, "-n", NAMESPACE, "--wait=true", check=False)
+
+
+def test_results_and_status_work_for_a_kubectl_applied_job(
+    cluster: Cluster, cleanup_jobs: list[str]
+) -> None:
+    cluster.kubectl("apply", "-f", "jobs/bag.yaml")
+    cleanup_jobs.append("bag")
+    wait_until(lambda: job_phase(cluster, "bag") in ("Successful", "Failed"), 600, "bag")
+    found = json.loads(_cli(cluster, "k8s", "results", "bag", "--json").stdout)
+    assert found["phase"] == "Successful"
+    record = found["record"]
+    assert record["workload"] == "bag" and len(record["result"]["digest"]) == 64
+    assert record["workers"] >= 1
+    assert found["logs"] == f"kubectl -n {NAMESPACE} logs bag-runner"
+    rows = json.loads(_cli(cluster, "k8s", "status", "--json").stdout)
+    (row,) = [r for r in rows if r["name"] == "bag"]
+    assert row["digest"] == record["result"]["digest"] and row["workers_peak"] == record["workers"]
+    assert row["attempt"] == 1 and row["age"]
+    human = _cli(cluster, "k8s", "results", "bag").stdout
+    assert record["result"]["digest"] in human and "versions" in human
+
+
+@pytest.fixture
+def one_job_namespace(cluster: Cluster) -> Iterator[str]:
+    """A namespace whose quota holds one small job at a time, with the runner's RBAC."""
+    name = f"daskburst-queue-{os.getpid()}"
+    objs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "one-job", "namespace": name},
+         "spec": {"hard": {"requests.cpu": "500m"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "daskburst-runner", "namespace": name}},
+    ]  # fmt: skip
+    role = json.loads(
+        cluster.kubectl("get", "role", "daskburst-runner", "-n", NAMESPACE, "-o", "json").stdout
+    )
+    binding = json.loads(
+        cluster.kubectl(
+            "get", "rolebinding", "daskburst-runner", "-n", NAMESPACE, "-o", "json"
+        ).stdout
+    )
+    for obj in (role, binding):
+        obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": name}
+        objs.append(obj)
+    binding["subjects"] = [
+        {"kind": "ServiceAccount", "name": "daskburst-runner", "namespace": name}
+    ]
+    cluster.kubectl("create", "namespace", name)
+    try:
+        cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objs[1:]))
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=true", timeout=300, check=False)
+
+
+def test_a_queued_job_starts_when_another_finishes(
+    cluster: Cluster, one_job_namespace: str
+) -> None:
+    ns = one_job_namespace
+    first = cluster.daskburst("k8s", "submit", "jobs/calc-mean.yaml", *LONG, "-n", ns, check=True)
+    first_name = first.stdout.strip().splitlines()[-1]
+    wait_until(
+        lambda: cluster.pods(ns, f"dask.org/cluster-name={first_name}"), 120, "the first job's pods"
+    )
+    started = time.monotonic()
+    second = cluster.daskburst("k8s", "submit", "jobs/calc-mean.yaml", *SHORT, "-n", ns, "--queue",
+                               "--wait", timeout=900)  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "queued: position 1 of 1" in second.stderr
+    assert "leaves the queue" in second.stderr
+    proc = cluster.kubectl(
+        "get", "daskjob", first_name, "-n", ns, "-o", "jsonpath={.status.jobStatus}"
+    )
+    assert proc.stdout == "Successful", "the second job waited for the first to finish"
+    assert time.monotonic() - started > 5
+    left = cluster.kubectl("get", "configmaps", "-n", ns, "-l", "app.kubernetes.io/component=queue",
+                           "-o", "name").stdout  # fmt: skip
+    assert left.strip() == "", "the queue marker is removed"
