@@ -131,7 +131,7 @@ def outputs() -> dict[Path, str]:
         image=specs.DEFAULT_IMAGE.rsplit(":", 1)[0],
         tag=__version__,
     )
-    out[ROOT / "k8s" / "gc-cronjob.yaml"] = _dump(
+    out[ROOT / "k8s" / "base" / "gc-cronjob.yaml"] = _dump(
         specs.gc_cronjob(),
         "Runs `daskburst k8s gc` every 5 minutes: deletes finished DaskJobs whose\n"
         "daskburst.io/ttl-seconds-after-finished has passed (their results are kept).",

@@ -85,6 +85,7 @@ def _install(args: argparse.Namespace) -> int:
         namespaced=args.namespaced,
         kubectl=args.kubectl,
         bundled=args.bundled_operator,
+        platform=args.platform,
     )
     timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
     k8s.install(objs, timeout=timeout, api=_api(args))
@@ -99,6 +100,7 @@ def _uninstall(args: argparse.Namespace) -> int:
         namespaced=args.namespaced,
         kubectl=args.kubectl,
         bundled=args.bundled_operator,
+        platform=args.platform,
     )
     k8s.uninstall(objs, str(_cfg("namespace", args.namespace)), api=_api(args))
     return 0
@@ -313,6 +315,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="run the operator from the daskburst image (charts/dask-operator/components/"
         "bundled-image): for clusters that cannot pull ghcr.io",
+    )
+    tree.add_argument(
+        "--platform",
+        metavar="DIR",
+        help="the platform kustomization, relative to --manifests (default: k8s; "
+        "k8s/overlays/cloud has a quota for a 50-worker burst)",
     )
     tree.add_argument("--kubectl", default="kubectl", help="kubectl used for `kubectl kustomize`")
     sub = k8s.add_subparsers(dest="k8s_command", metavar="COMMAND")

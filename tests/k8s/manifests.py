@@ -26,9 +26,9 @@ DASK_GROUP = "kubernetes.dask.org"
 def kustomizations() -> list[Path]:
     """Every directory with a kustomization.yaml that renders on its own (not Components)."""
     dirs = []
-    for path in sorted((ROOT / "charts").rglob("kustomization.yaml")) + [
-        ROOT / "k8s" / "kustomization.yaml"
-    ]:
+    for path in sorted(
+        [*(ROOT / "charts").rglob("kustomization.yaml"), *(ROOT / "k8s").rglob("kustomization.yaml")]
+    ):
         doc = yaml.safe_load(path.read_text())
         if doc.get("kind", "Kustomization") == "Kustomization":
             dirs.append(path.parent)

@@ -422,3 +422,22 @@ def test_overlays_retarget_images_with_kustomize_images_not_patches() -> None:
         assert [i["name"] for i in kust["images"]] == ["localhost/daskburst"]
         for path in directory.glob("*.yaml"):
             assert not image_path.search(path.read_text()), path
+
+
+def test_the_cloud_platform_quota_holds_the_cloud_burst_at_its_maximum() -> None:
+    from daskburst.k8s._submission import _quantity
+
+    (quota,) = [o for o in m.render(m.ROOT / "k8s/overlays/cloud") if o["kind"] == "ResourceQuota"]
+    hard = quota["spec"]["hard"]
+    objs = m.render(m.ROOT / "charts/dask-burst/overlays/cloud")
+    (cluster,) = [o for o in objs if o["kind"] == "DaskCluster"]
+    (scaler,) = [o for o in objs if o["kind"] == "DaskAutoscaler"]
+    worker = cluster["spec"]["worker"]["spec"]["containers"][0]["resources"]
+    sched = cluster["spec"]["scheduler"]["spec"]["containers"][0]["resources"]
+    n = scaler["spec"]["maximum"]
+    assert n == 50
+    for kind in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            need = n * _quantity(worker[kind][resource]) + _quantity(sched[kind][resource])
+            assert need <= _quantity(hard[f"{kind}.{resource}"]), (kind, resource, need)
+    assert n + 1 <= int(hard["pods"])

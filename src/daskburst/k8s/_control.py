@@ -86,7 +86,11 @@ def operator_overlay(root: Path, namespaced: bool = False, bundled: bool = False
 
 
 def platform_manifests(
-    root: Path, namespaced: bool = False, kubectl: str = "kubectl", bundled: bool = False
+    root: Path,
+    namespaced: bool = False,
+    kubectl: str = "kubectl",
+    bundled: bool = False,
+    platform: str | Path | None = None,
 ) -> list[Manifest]:
     """Render the operator bundle and ``k8s/`` into one apply-ordered list.
 
@@ -95,12 +99,14 @@ def platform_manifests(
         namespaced: Use the namespaced operator overlay instead of the cluster-wide one.
         kubectl: The kubectl executable (for ``kubectl kustomize``).
         bundled: Run the operator from the daskburst image (see :func:`operator_overlay`).
+        platform: The platform kustomization (default ``k8s/``; e.g. ``k8s/overlays/cloud``).
 
     Returns:
         Every object, dependencies first.
     """
     operator = operator_overlay(root, namespaced, bundled)
-    return sort_for_apply([*kustomize(root / "k8s", kubectl), *kustomize(operator, kubectl)])
+    base = root / (platform or "k8s")
+    return sort_for_apply([*kustomize(base, kubectl), *kustomize(operator, kubectl)])
 
 
 def _crd_established(obj: Any) -> bool:
