@@ -27,7 +27,10 @@ def kustomizations() -> list[Path]:
     """Every directory with a kustomization.yaml that renders on its own (not Components)."""
     dirs = []
     for path in sorted(
-        [*(ROOT / "charts").rglob("kustomization.yaml"), *(ROOT / "k8s").rglob("kustomization.yaml")]
+        [
+            *(ROOT / "charts").rglob("kustomization.yaml"),
+            *(ROOT / "k8s").rglob("kustomization.yaml"),
+        ]
     ):
         doc = yaml.safe_load(path.read_text())
         if doc.get("kind", "Kustomization") == "Kustomization":
