@@ -46,7 +46,7 @@ BURST_LOAD = """
 import time
 from distributed import Client
 client = Client(timeout="300s")
-futures = client.map(lambda i: (time.sleep(2), i)[1], range(90), pure=False)
+futures = client.map(lambda i: (time.sleep(2), i)[1], range(40), pure=False)
 print("burst total", sum(client.gather(futures)), flush=True)
 """
 DASKBURST = str(Path(sys.executable).with_name("daskburst"))
