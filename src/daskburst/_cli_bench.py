@@ -8,7 +8,8 @@ from typing import Any
 
 from daskburst.errors import UserError
 
-SECTIONS = ("kernel", "backends", "batched", "array", "dataframe", "bag", "slurm")
+#: Every section, in the order they run (the one list of them).
+SECTIONS = ("kernel", "backends", "batched", "array", "dataframe", "bag", "slurm", "k8s", "image")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

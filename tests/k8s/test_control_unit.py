@@ -316,3 +316,11 @@ def test_specs_are_restricted_and_named_like_the_operator_expects() -> None:
         assert ps["automountServiceAccountToken"] is False
     assert cluster["metadata"]["annotations"]["checkov.io/skip1"].count("=") >= 1
     assert all(reason for reason in specs.CHECKOV_SKIPS.values())
+
+
+def test_parse_result_finds_a_record_that_starts_mid_line() -> None:
+    # KubeCluster's progress panel can end without a newline before the record.
+    record = {"workload": "bag", "result": {"digest": "d2", "nested": {"x": [1, {"y": 2}]}}}
+    log = "Creating cluster... done" + json.dumps(record, indent=2) + "\nbye {not json\n"
+    assert parse_result(log) == record
+    assert parse_result("no record {here}\n") is None

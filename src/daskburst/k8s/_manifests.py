@@ -228,8 +228,9 @@ def prepare_submission(
 def parse_result(log: str) -> dict[str, Any] | None:
     """Find the JSON record ``daskburst run --output /dev/stdout`` printed in a pod log.
 
-    Pod logs interleave stdout and stderr, so the record is looked for as the last JSON
-    object (starting at the beginning of a line) that has a ``result``.
+    Pod logs interleave stdout and stderr, and a progress display may leave its last line
+    without a newline, so the record is looked for as the last JSON object with a ``result``
+    wherever it starts.
 
     Args:
         log: The runner pod's log.
@@ -238,23 +239,18 @@ def parse_result(log: str) -> dict[str, Any] | None:
         The record, or None when there is none.
     """
     decoder = json.JSONDecoder()
-    found: dict[str, Any] | None = None
-    pos = 0
+    pos = len(log)
     while True:
-        start = log.find("{", pos)
+        start = log.rfind("{", 0, pos)
         if start < 0:
-            return found
-        if start == 0 or log[start - 1] == "\n":
-            try:
-                value, end = decoder.raw_decode(log, start)
-            except json.JSONDecodeError:
-                pos = start + 1
-                continue
-            if isinstance(value, dict) and isinstance(value.get("result"), dict):
-                found = value
-            pos = end
-        else:
-            pos = start + 1
+            return None
+        try:
+            value, _ = decoder.raw_decode(log, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("result"), dict):
+            return value
+        pos = start
 
 
 def job_phase(job: Manifest) -> str:
