@@ -270,9 +270,9 @@ def step_backend(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        k8s.wait_for(
-            lambda: True if any(_running_workers(c) for c in _clusters_with_prefix("daskburst-"))
-            else None,
+        interrupted = k8s.wait_for(
+            lambda: next((c for c in _clusters_with_prefix("daskburst-") if _running_workers(c)),
+                         None),
             300, "the interrupted run's first worker",
         )  # fmt: skip
         long.send_signal(signal.SIGINT)
@@ -284,9 +284,11 @@ def step_backend(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         raise CheckFailed(f"Ctrl-C: exit {long.returncode}, expected 130:\n{err[-2000:]}")
     k8s.wait_for(lambda: True if not _clusters_with_prefix("daskburst-") else None, 120,
                  "the interrupted run's cluster to be deleted")  # fmt: skip
+    # By the cluster's label: other pods share the prefix (the gc CronJob's daskburst-gc-...).
     k8s.wait_for(
-        lambda: True if not [p for p in _list("pods") if p.name.startswith("daskburst-")] else None,
-        120, "the interrupted run's pods to go",
+        lambda: True if not _list("pods", selector={"dask.org/cluster-name": interrupted})
+        else None,
+        120, f"the interrupted run's pods (dask.org/cluster-name={interrupted}) to go",
     )  # fmt: skip
     summary["backend"]["interrupted"] = "exit 130, cluster and pods deleted"
 

@@ -8,6 +8,7 @@ running; each in one line, with nothing left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -42,6 +43,11 @@ def test_adapt_scales_up_under_load_and_back_to_the_minimum(
     with open_backend("kubernetes", BackendOptions(adapt=(1, 3))) as session:
         name = session.cluster.name
         assert _replicas(cluster, name) == 1
+        # Owned by its cluster from creation: it cannot outlive it, however the run ends.
+        autoscaler = json.loads(cluster.kubectl(
+            "get", "daskautoscaler", name, "-n", NAMESPACE, "-o", "json").stdout)  # fmt: skip
+        owners = autoscaler["metadata"]["ownerReferences"]
+        assert [(o["kind"], o["name"]) for o in owners] == [("DaskCluster", name)]
         started = time.monotonic()
         futures = session.client.map(lambda i: (time.sleep(1.5), i)[1], range(80), pure=False)
         wait_until(lambda: _replicas(cluster, name) > 1, 120, "a scale-up")

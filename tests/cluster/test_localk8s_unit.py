@@ -1,4 +1,4 @@
-"""The single-node cluster's pure parts (scripts/cluster/localk8s): no root, no cluster.
+"""The single-node cluster's parts (scripts/cluster/localk8s), tested without a cluster.
 
 Each setting that decided, on these hosts, whether the cluster works at all is pinned here
 (K8S-NODE.md): containerd's restrict_oom_score_adj, cgroupfs, the kubelet's failCgroupV1 and
@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.conftest import ROOT, localk8s
+from tests.helpers import require
 
 configs = localk8s("configs")
 images = localk8s("images")
@@ -180,3 +184,23 @@ def test_iptables_chain_pattern_is_ours_only() -> None:
         assert host.CHAIN.match(chain)
     for chain in ("NETAVARK_FORWARD", "INPUT", "DOCKER", "PODMAN-abc"):
         assert not host.CHAIN.match(chain)
+
+
+def test_sweep_removes_a_cni_chain_whose_jump_carries_a_quoted_comment() -> None:
+    """A pod the kubelet never tore down (a crash) leaves the bridge plugin's chain behind,
+    jumped to from POSTROUTING by a rule with a quoted comment; cluster-down must delete it."""
+    require(os.geteuid() == 0 and shutil.which("iptables") is not None, "iptables needs root")
+    ours = re.compile(r"^CNI-dbtest")
+    chain = f"CNI-dbtest{os.getpid()}"
+    comment = 'name: "daskburst" id: "0123abcd"'
+    try:
+        for rule in (["-N", chain], ["-A", "POSTROUTING", "-s", "192.0.2.99/32", "-m", "comment",
+                                     "--comment", comment, "-j", chain]):  # fmt: skip
+            subprocess.run(["iptables", "-w", "-t", "nat", *rule], check=True)
+        assert host.iptables_leftovers(ours) == [f"iptables nat {chain}"]
+        assert host.sweep_iptables(ours) == []
+        rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
+                               text=True, check=True).stdout  # fmt: skip
+        assert chain not in rules
+    finally:
+        host.sweep_iptables(ours)

@@ -53,12 +53,16 @@ def test_summary_marks_targets_and_lists_the_ceiling() -> None:
             efficiency={"local": 0.8, "threads": 0.9},
             rng_parallel_scaling={"local": 0.83, "threads": 0.97},
             bag_efficiency=1.2,
+            bag_parallel_efficiency=0.8,
+            k8s_scale_down_s=21.0,
         )
     )
     assert "| efficiency.local | 0.8 | >= 0.85 | **no** |" in text
     assert "| efficiency.threads | 0.9 | >= 0.85 | yes |" in text
     assert "| rng_parallel_scaling.local | 0.83 |  |  |" in text
-    assert "| bag_efficiency | 1.2 | >= 0.7 | yes |" in text
+    assert "| bag_efficiency | 1.2 |  |  |" in text  # kept for comparison, no target
+    assert "| bag_parallel_efficiency | 0.8 | >= 0.85 | **no** |" in text
+    assert "| k8s_scale_down_s | 21 | <= 30 | yes |" in text
 
 
 def test_charts_are_written_whole(tmp_path: Path) -> None:

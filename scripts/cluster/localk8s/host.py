@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -214,7 +215,7 @@ def our_mounts(s: Settings) -> list[str]:
     return found
 
 
-def iptables_leftovers() -> list[str]:
+def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
     """Return ``<binary> <table> <chain>`` for every KUBE-*/CNI-* chain, IPv4 and IPv6."""
     found = []
     for tool in ("iptables", "ip6tables"):
@@ -226,7 +227,7 @@ def iptables_leftovers() -> list[str]:
             )
             for line in proc.stdout.splitlines():
                 parts = line.split()
-                if len(parts) >= 2 and parts[0] == "-N" and CHAIN.match(parts[1]):
+                if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
                     found.append(f"{tool} {table} {parts[1]}")
     return found
 
@@ -369,7 +370,7 @@ def safe_rmtree(path: Path) -> None:
         path.unlink()
 
 
-def sweep_iptables() -> list[str]:
+def sweep_iptables(chain: re.Pattern[str] = CHAIN) -> list[str]:
     """Delete every KUBE-*/CNI-* chain and the rules that jump to them (IPv4 and IPv6).
 
     ``kube-proxy --cleanup`` removes kube-proxy's chains but not the kubelet's (KUBE-FIREWALL,
@@ -387,26 +388,28 @@ def sweep_iptables() -> list[str]:
             )
             ours = []
             for line in proc.stdout.splitlines():
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "-N" and CHAIN.match(parts[1]):
+                # shlex, not str.split: the CNI plugins' rules carry quoted comments
+                # (--comment "name: \"daskburst\" id: ...") that -D must be given verbatim.
+                parts = shlex.split(line)
+                if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
                     ours.append(parts[1])
-                elif len(parts) >= 2 and parts[0] == "-A" and not CHAIN.match(parts[1]):
+                elif len(parts) >= 2 and parts[0] == "-A" and not chain.match(parts[1]):
                     target = parts[parts.index("-j") + 1] if "-j" in parts else ""
-                    if CHAIN.match(target):
+                    if chain.match(target):
                         subprocess.run(
                             [tool, "-w", "-t", table, "-D", *parts[1:]],
                             capture_output=True,
                             check=False,
                         )
-            for chain in ours:
+            for name in ours:
                 subprocess.run(
-                    [tool, "-w", "-t", table, "-F", chain], capture_output=True, check=False
+                    [tool, "-w", "-t", table, "-F", name], capture_output=True, check=False
                 )
-            for chain in ours:
+            for name in ours:
                 subprocess.run(
-                    [tool, "-w", "-t", table, "-X", chain], capture_output=True, check=False
+                    [tool, "-w", "-t", table, "-X", name], capture_output=True, check=False
                 )
-    return iptables_leftovers()
+    return iptables_leftovers(chain)
 
 
 NETNS_DIR = Path("/run/netns")

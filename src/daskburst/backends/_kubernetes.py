@@ -212,6 +212,44 @@ def create_cluster(manifest: dict[str, Any], timeout: float, api: Any = None) ->
         raise
 
 
+def adapt_cluster(name: str, namespace: str, minimum: int, maximum: int, api: Any = None) -> Any:
+    """Give DaskCluster ``name`` a DaskAutoscaler that it owns from the moment it exists.
+
+    ``KubeCluster.adapt`` creates the autoscaler without an owner and leaves it to the
+    operator to adopt it a moment later. A DaskJob whose runner dies in that moment has its
+    cluster deleted first, and the autoscaler then outlives it forever (seen on 2 cores).
+    Created with the owner reference, it goes with its cluster whatever happens.
+
+    Returns:
+        The kr8s object of the DaskAutoscaler.
+
+    Raises:
+        BackendError: When the DaskCluster cannot be read or the autoscaler not written.
+    """
+    from daskburst.k8s import create_or_patch, to_object
+
+    try:
+        owner = to_object(
+            {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster",
+             "metadata": {"name": name, "namespace": namespace}}, api,
+        )  # fmt: skip
+        owner.refresh()
+        # The same reference the operator's adoption writes (kr8s set_owner), so that its
+        # later patch changes nothing.
+        ref = {"controller": True, "blockOwnerDeletion": True, "apiVersion": owner.version,
+               "kind": "DaskCluster", "name": name, "uid": owner.metadata.uid}  # fmt: skip
+        autoscaler, _ = create_or_patch(
+            {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskAutoscaler",
+             "metadata": {"name": name, "namespace": namespace, "ownerReferences": [ref],
+                          "labels": {"dask.org/cluster-name": name,
+                                     "dask.org/component": "autoscaler"}},
+             "spec": {"cluster": name, "minimum": minimum, "maximum": maximum}}, api,
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
+        raise _api_error(exc, f"write DaskAutoscaler {namespace}/{name}") from None
+    return autoscaler
+
+
 def _delete_cluster(name: str, namespace: str) -> None:
     from daskburst.k8s import to_object
 
@@ -282,7 +320,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
         except Exception as exc:  # noqa: BLE001 - kr8s/httpx/distributed errors
             raise _api_error(exc, f"open DaskCluster {namespace}/{name}") from None
         if opts.adapt:
-            cluster.adapt(minimum=opts.adapt[0], maximum=opts.adapt[1])
+            adapt_cluster(name, namespace, *opts.adapt)
         with Client(cluster) as client:
             fixed = config.get("workers", override_with=opts.workers)
             want = opts.adapt[0] if opts.adapt else int(fixed or (0 if attach else 1))

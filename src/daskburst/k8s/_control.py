@@ -321,16 +321,17 @@ def check_quota(
     quotas = _quotas(namespace, api)
     if not quotas:
         return
-    warning = cap_burst(job, quotas)
-    if warning:
-        echo(f"warning: {warning}")
-    never, not_now = quota_problems(job_needs(job), quotas)
     name = job["metadata"]["name"]
-    if never:
+    never, _ = quota_problems(job_needs(job), quotas, against="hard")
+    if never:  # even the minimum can never run: that is the one line to say, no cap warning
         raise UserError(
             f"daskjob/{name} can never fit namespace {namespace}: needs {'; '.join(never)}; "
             "expected a smaller job (fewer minimum workers, smaller requests) or a larger quota"
         )
+    warning = cap_burst(job, quotas)
+    if warning:
+        echo(f"warning: {warning}")
+    _, not_now = quota_problems(job_needs(job), quotas)
     if not_now and not queue:
         raise BackendError(
             f"daskjob/{name} does not fit namespace {namespace} now: needs {'; '.join(not_now)}; "
