@@ -603,7 +603,8 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
     ``k8s_apply_to_success_s``: create a tiny DaskJob -> Successful (median of 3).
     ``k8s_pod_start_s``: a pod of the project image from create to its container running.
     ``k8s_scale_up_s`` / ``k8s_scale_down_s``: a ``--adapt 1:2`` cluster under load from 1 to 2
-    running workers, and from its last task back to 1. ``k8s_task_overhead_us`` and
+    running workers, and from its last task until only 1 worker pod is left (the others'
+    pods deleted, not only the replicas lowered). ``k8s_task_overhead_us`` and
     ``k8s_efficiency`` (calc-mean vs the limit) on two one-thread worker pods.
     """
     import statistics
@@ -666,19 +667,14 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
         session.client.gather(load)
         name = session.cluster.name
 
-        def replicas() -> int:
-            meta = {"name": f"{name}-default", "namespace": namespace}
-            wg = k8s.to_object(
-                {
-                    "apiVersion": "kubernetes.dask.org/v1",
-                    "kind": "DaskWorkerGroup",
-                    "metadata": meta,
-                }
-            )
-            wg.refresh()
-            return int(wg.raw["spec"]["worker"]["replicas"])
+        def worker_pods() -> int:
+            # Pods, not the worker group's replicas: the autoscaler lowers the replicas while
+            # the last tasks still run (little work left), but a node is freed only when the
+            # pod is gone (graceful shutdown included).
+            selector = {"dask.org/cluster-name": name, "dask.org/component": "worker"}
+            return len(list(kr8s.get("pods", namespace=namespace, label_selector=selector)))
 
-        out["k8s_scale_down_s"] = _wait_true(lambda: replicas() <= 1, 600, "the scale-down")
+        out["k8s_scale_down_s"] = _wait_true(lambda: worker_pods() <= 1, 600, "the scale-down")
     with open_backend("kubernetes", BackendOptions(workers=cores())) as session:
         out["k8s_efficiency"], out["k8s_rng_parallel_scaling"] = efficiency(session, sizes)
         out["k8s_task_overhead_us"] = task_overhead_us(session, sizes)
