@@ -297,10 +297,13 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
     ]
     preexisting = set(rec.get("preexisting", []))
     paths = [str(p) for p in HARD_CODED if p.exists() and str(p) not in preexisting]
+    # A directory shared with podman and iproute2 is ours to remove only if the record says
+    # it did not exist before the cluster; with no record (after a clean ``down``, or on a
+    # host that never ran one) an empty /run/netns says nothing about a cluster.
     paths += [
         str(p)
         for p in SHARED_DIRS
-        if p.is_dir() and str(p) not in preexisting and not any(p.iterdir())
+        if rec and p.is_dir() and str(p) not in preexisting and not any(p.iterdir())
     ]
     links = subprocess.run(
         ["ip", "-o", "link", "show"], capture_output=True, text=True, check=False
