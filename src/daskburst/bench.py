@@ -881,7 +881,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
     from daskburst.data._io import write_bytes_atomic
 
     sizes = QUICK if quick else FULL
-    from daskburst._cli_bench import SECTIONS
+    from daskburst.cli.bench import SECTIONS
 
     sections = only or set(SECTIONS)
     out.mkdir(parents=True, exist_ok=True)
