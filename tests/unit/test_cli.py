@@ -436,3 +436,66 @@ def test_recorded_params_run_again_to_the_same_result(tmp_path):
     gz.write_bytes(gzip.compress(b"20081113 100000 en Obama 1 2\n"))
     record = runner.execute("bag", backend="sync", input=str(gz), sample="5,1")
     assert "sample" not in record["params"]  # files, not generated data: no sample size
+
+
+def _fake_demo(monkeypatch):
+    """Run `daskburst demo` without computing: record the backend and options it opens."""
+    import contextlib
+    import types
+
+    import daskburst.backends
+    import daskburst.runner
+
+    opened = {}
+
+    @contextlib.contextmanager
+    def open_backend(name, opts):
+        opened.update(name=name, opts=opts)
+        yield types.SimpleNamespace(backend=name, workers=1, dashboard_link=None)
+
+    monkeypatch.setattr(daskburst.backends, "open_backend", open_backend)
+    monkeypatch.setattr(daskburst.runner, "prepare", lambda name, **kw: _Prep(name))
+    monkeypatch.setattr(daskburst.runner, "compute", lambda prep, session: {"digest": "0" * 64})
+    monkeypatch.setattr("daskburst.cli.run.DEMO", (("bag", {}),))
+    return opened
+
+
+def test_demo_honours_its_backend_flags(monkeypatch, capsys):
+    opened = _fake_demo(monkeypatch)
+    code = main(
+        [
+            "demo",
+            "--backend",
+            "local",
+            "--threads-per-worker",
+            "3",
+            "--adapt",
+            "1:4",
+            "--workers",
+            "2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert opened["name"] == "local"
+    opts = opened["opts"]
+    assert (opts.workers, opts.threads_per_worker, opts.adapt) == (2, 3, (1, 4))
+    assert opts.address is None
+
+
+def test_demo_follows_the_configured_backend_and_address(monkeypatch, capsys):
+    opened = _fake_demo(monkeypatch)
+    import dask
+
+    with dask.config.set({"daskburst.backend": "threads"}):
+        assert main(["demo"]) == 0, capsys.readouterr().err
+    assert opened["name"] == "threads"
+    assert main(["demo", "--address", "tcp://127.0.0.1:1"]) == 0
+    assert opened["name"] == "address"
+    assert opened["opts"].address == "tcp://127.0.0.1:1"
+
+
+class _Prep:
+    def __init__(self, name):
+        from daskburst.workloads import WORKLOADS
+
+        self.workload = WORKLOADS[name]

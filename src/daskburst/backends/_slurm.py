@@ -66,32 +66,13 @@ JOB_KEYS = (
 #: daskburst's own keys in ``BackendOptions.extra`` (not passed to dask-jobqueue).
 OWN_KEYS = ("lifetime", "lifetime_stagger")
 
-# Used only when daskburst.yaml has no ``slurm`` section (it should).
-_FALLBACK = {
-    "lifetime": "auto",
-    "lifetime-stagger": "auto",
-    "poll-interval": 2,
-    "preflight": True,
-    "fatal-reasons": [
-        "PartitionNotAvail",
-        "PartitionDown",
-        "PartitionInactive",
-        "PartitionConfig",
-        "PartitionNodeLimit",
-        "PartitionTimeLimit",
-        "ReqNodeNotAvail",
-        "BadConstraints",
-        "InvalidAccount",
-        "InvalidQOS",
-        "JobHeldAdmin",
-    ],
-}
 _PLACEHOLDER_ADDRESS = "tcp://<scheduler-address>:8786"
 _MIN_LIFETIME_WALLTIME = 300.0
 
 
 def _setting(key: str) -> Any:
-    return dask.config.get(f"daskburst.slurm.{key}", _FALLBACK[key])
+    """``daskburst.slurm.<key>`` (its default is in daskburst.yaml)."""
+    return config.get(f"slurm.{key}")
 
 
 def _keep_ctrl_c() -> None:

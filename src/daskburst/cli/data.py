@@ -34,7 +34,7 @@ def _data_session(args: argparse.Namespace) -> Any:
     from daskburst.backends import BackendOptions, open_backend
 
     return open_backend(
-        args.backend or "processes",
+        args.backend,
         BackendOptions(workers=args.workers, progress=progress_wanted(args.progress)),
     )
 
@@ -117,7 +117,9 @@ def register(sub: Any) -> None:
         dp.add_argument(
             "--force", action="store_true", help="replace --out if it already holds files"
         )
-        dp.add_argument("--backend", default=None, help="where to generate (default: processes)")
+        dp.add_argument(
+            "--backend", default="processes", help="where to generate (default: %(default)s)"
+        )
         dp.add_argument("--workers", type=int_arg("--workers"), default=None)
         dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     data.set_defaults(

@@ -115,8 +115,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         address=args.address,
         progress=progress_wanted(args.progress),
     )
-    backend = args.backend or (None if args.address else "local")
-    check_options(backend, opts)
+    backend = check_options(args.backend, opts)
     print("preparing inputs (generated once into the cache directory) ...", flush=True)
     parallel = config.get_optional_int("workers", args.workers, flag="--workers")
     prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
