@@ -14,7 +14,7 @@ from typing import Any
 from daskburst.backends import BackendOptions, open_backend
 from daskburst.bench._measure import Sizes, _log, cores
 from daskburst.bench._sections import efficiency, task_overhead_us
-from daskburst.runner import compute, prepare
+from daskburst.execute import compute, prepare
 
 # ---- SLURM -------------------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from daskburst.execute import versions
 from daskburst.rng import stream
-from daskburst.runner import versions
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import numpy as np
 from daskburst import config
 from daskburst.backends import Session, open_backend
 from daskburst.bench._measure import Sizes, _log, against_limit, best_of, cores
+from daskburst.execute import compute, prepare
 from daskburst.rng import normal_moments, stream
-from daskburst.runner import compute, prepare
 
 
 def _tutorial_calc_mean(seed: int, i: int, n: int) -> list[float]:

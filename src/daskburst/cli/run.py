@@ -58,7 +58,7 @@ def summarize(record: dict[str, Any]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from daskburst.runner import check_output, execute, write_json_atomic
+    from daskburst.execute import check_output, execute, write_json_atomic
 
     # before computing: a result must not be lost at the end
     check_output(args.output)
@@ -105,7 +105,7 @@ DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
 def _cmd_demo(args: argparse.Namespace) -> int:
     from daskburst.backends import BackendOptions, open_backend
     from daskburst.backends._base import check_options, resolve_adapt
-    from daskburst.runner import compute, prepare
+    from daskburst.execute import compute, prepare
 
     rows: list[tuple[str, str, str, str]] = []
     opts = BackendOptions(
