@@ -1,5 +1,7 @@
 """Every default lives in daskburst.yaml: no code keeps a literal copy of one as a fallback.
 
+Also the sbatch scripts of jobs/slurm/: `${REPLICATES:-10}` would be a copy.
+
 The packaged defaults file is always loaded (``daskburst.config`` merges it into dask config
 at import), so a fallback such as ``timeout: float = 3600`` or ``or "local"`` can only drift
 from it. This test greps ``src/`` and ``scripts/`` for the values of the settings below in
@@ -36,14 +38,28 @@ KEYS = (
     "daskburst.kubernetes.retry-backoff",
     "daskburst.kubernetes.retries",
     "jobqueue.slurm.",
+    # workload parameters (the sbatch scripts once repeated them)
+    "daskburst.calc-mean.",
+    "daskburst.calc-mean-sweep.",
+    "daskburst.array.",
+    "daskburst.bag.",
+    "daskburst.dataframe.",
 )
 
-#: Lines that match by coincidence: (path, text in the line, why it is not a copy).
+#: Lines that match by coincidence: (path or folder, text in the line, why it is not a copy).
 ALLOWED = (
     ("src/daskburst/backends/_slurm.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/cluster.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/settings.py", 'cni_network: str = "daskburst"', "a CNI network"),
     ("src/daskburst/backends/_slurm.py", "timeout: float = 30.0", "sbatch/squeue call timeout"),
+    ("jobs/slurm/", "${DASKBURST:-daskburst}", "the program's name"),
+    ("scripts/cluster/localk8s/procs.py", "timeout: float = 20", "a process stop timeout"),
+    (
+        "src/daskburst/workloads/bag.py",
+        'def find(line: str, regex: str = "Obama"',
+        "the tutorial's",
+    ),
+    ("src/daskburst/bench/_sections.py", 'regex: str = "Obama"', "the tutorial's find, measured"),
 )
 
 _CONTEXTS = (
@@ -81,12 +97,12 @@ def _literals(value: Any) -> list[str]:
 
 def _sources() -> list[tuple[str, list[str]]]:
     paths = sorted(ROOT.glob("src/**/*.py")) + sorted(ROOT.glob("scripts/**/*.py"))
-    paths += sorted(ROOT.glob("scripts/**/*.sh"))
+    paths += sorted(ROOT.glob("scripts/**/*.sh")) + sorted(ROOT.glob("jobs/slurm/*.sbatch"))
     return [(str(p.relative_to(ROOT)), p.read_text().splitlines()) for p in paths]
 
 
 def _allowed(path: str, line: str) -> bool:
-    return any(path == p and text in line for p, text, _ in ALLOWED)
+    return any(path.startswith(p) and text in line for p, text, _ in ALLOWED)
 
 
 def find_copies() -> list[str]:
@@ -126,9 +142,12 @@ def test_the_grep_finds_a_copy(tmp_path: Path, monkeypatch: Any) -> None:
     )
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "s.sh").write_text("NS=${NS:-daskburst}\n")
+    (tmp_path / "jobs" / "slurm").mkdir(parents=True)
+    (tmp_path / "jobs" / "slurm" / "a.sbatch").write_text('args=(--n "${N:-1000000}")\n')
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     hits = "\n".join(find_copies())
     assert "job-timeout = 3600" in hits
     assert "daskburst.backend = 'auto'" in hits
     assert "fatal-reasons" in hits
     assert "kubernetes.namespace = 'daskburst'" in hits
+    assert "a.sbatch:1: daskburst.calc-mean.n = 1000000" in hits
