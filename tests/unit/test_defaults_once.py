@@ -51,7 +51,7 @@ ALLOWED = (
     ("src/daskburst/backends/_slurm.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/cluster.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/settings.py", 'cni_network: str = "daskburst"', "a CNI network"),
-    ("src/daskburst/backends/_slurm.py", "timeout: float = 30.0", "sbatch/squeue call timeout"),
+    ("src/daskburst/slurm/_control.py", "timeout: float = 30.0", "sbatch/squeue call timeout"),
     ("jobs/slurm/", "${DASKBURST:-daskburst}", "the program's name"),
     ("scripts/cluster/localk8s/procs.py", "timeout: float = 20", "a process stop timeout"),
     (
