@@ -14,6 +14,15 @@ slurm-up: ## Install (apt) and start munge, slurmctld and slurmd here; wait unti
 slurm-down: ## Cancel all SLURM jobs and stop the daemons started by slurm-up
 	SLURM_RUN_DIR=$(SLURM_RUN_DIR) scripts/slurm/slurm-down
 
+.PHONY: slurm-scripts
+slurm-scripts: venv ## Regenerate jobs/slurm/*.sbatch from src/daskburst/slurm/_scripts.py
+	$(BIN)/python scripts/slurm/render_scripts.py
+
+.PHONY: slurm-check
+slurm-check: venv ## Offline checks: jobs/slurm/*.sbatch match their generator and run what they should
+	$(BIN)/python scripts/slurm/render_scripts.py --check
+	$(BIN)/python -m pytest tests/unit/test_slurm_scripts.py $(SLURM_PYTEST_ARGS)
+
 .PHONY: slurm-status
 slurm-status: ## Show the SLURM node and queue
 	sinfo && squeue

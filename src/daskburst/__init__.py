@@ -43,9 +43,9 @@ def __getattr__(name: str) -> Any:
 def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run a workload and return its result dict (with ``digest``).
 
-    See :func:`daskburst.runner.run`.
+    See :func:`daskburst.execute.run`.
     """
-    from daskburst.runner import run as _run
+    from daskburst.execute import run as _run
 
     return _run(workload, backend=backend, **kwargs)
 

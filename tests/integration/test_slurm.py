@@ -145,7 +145,7 @@ def small_sizes() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def local_digest(small_sizes: None) -> Iterator[Callable[..., str]]:
     """``local_digest(workload, **params)``: the digest on ``--backend local`` (cached)."""
-    from daskburst.runner import compute, prepare
+    from daskburst.execute import compute, prepare
 
     cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
@@ -402,7 +402,7 @@ class TestWorkloadsOnOneSlurmCluster:
     def test_digest_matches_local(
         self, workload: str, slurm_session: Any, local_digest: Callable[..., str]
     ) -> None:
-        from daskburst.runner import compute, prepare
+        from daskburst.execute import compute, prepare
 
         result = compute(prepare(workload, **SMALL_PARAMS[workload]), slurm_session)
         assert slurm_session.backend == "slurm"
@@ -513,7 +513,7 @@ def test_signal_to_the_run_cancels_its_worker_jobs(
 def test_scancel_of_one_worker_mid_run_still_completes(
     slurm_config: None, job_name: str, local_digest: Callable[..., str]
 ) -> None:
-    from daskburst.runner import compute, prepare
+    from daskburst.execute import compute, prepare
 
     params = {"replicates": "16", "n": "4000000"}
     expected = local_digest("calc-mean", **params)

@@ -56,6 +56,7 @@ def _run(
         "ARTIFACTS": str(tmp_path / "artifacts"),
         "KIND_CLUSTER": "t-e2e",
         "KIND_NODE_IMAGE": "kindest/node:v1.32.2@sha256:" + "0" * 64,
+        "IMG": "localhost/daskburst:test",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
     }

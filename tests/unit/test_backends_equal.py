@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daskburst.backends import BackendOptions, open_backend
-from daskburst.runner import compute, prepare
+from daskburst.execute import compute, prepare
 
 CASES = {
     "calc-mean": {"replicates": 6, "n": 20_000},

@@ -291,7 +291,7 @@ def test_internal_error_exits_1_not_2(monkeypatch, capsys):
     import numpy as np
 
     from daskburst.errors import InternalError, UserError
-    from daskburst.runner import prepare
+    from daskburst.execute import prepare
 
     prep = prepare("array", rows=3, cols=2)
     with pytest.raises(InternalError) as info:
@@ -299,7 +299,7 @@ def test_internal_error_exits_1_not_2(monkeypatch, capsys):
     assert not isinstance(info.value, UserError)
     # a broken invariant reaching the CLI is a failure (1), never "bad input" (2)
     monkeypatch.setattr(
-        "daskburst.runner.compute", lambda prep, session: prep.plan.finalize([np.zeros(1)])
+        "daskburst.execute.compute", lambda prep, session: prep.plan.finalize([np.zeros(1)])
     )
     assert main(["run", "array", "--rows", "3", "--cols", "2", "--backend", "sync"]) == 1
     err = capsys.readouterr().err
@@ -341,7 +341,7 @@ def test_output_is_checked_before_computing(tmp_path, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("computed although the output path is bad")
 
-    monkeypatch.setattr("daskburst.runner.compute", must_not_run)
+    monkeypatch.setattr("daskburst.execute.compute", must_not_run)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for out in (tmp_path / "missing" / "r.json", blocker / "r.json", tmp_path):
@@ -378,11 +378,11 @@ def test_stream_chunk_is_a_flag():
 
 
 def test_record_counts_the_workers_that_really_ran(tmp_path):
-    import daskburst.runner as runner
+    import daskburst.execute as execution
 
-    record = runner.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
+    record = execution.execute("calc-mean", backend="threads", workers=4, replicates=1, n=1000)
     assert record["workers"] == 1  # one task: one thread really ran (4 were configured)
-    record = runner.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
+    record = execution.execute("calc-mean", backend="local", workers=2, replicates=4, n=1000)
     assert record["workers"] == 2
 
 
@@ -421,7 +421,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal():
 
 
 def test_recorded_params_run_again_to_the_same_result(tmp_path):
-    import daskburst.runner as runner
+    import daskburst.execute as execution
 
     for workload, params in (
         ("calc-mean", {"replicates": 2, "n": 3000}),
@@ -429,10 +429,73 @@ def test_recorded_params_run_again_to_the_same_result(tmp_path):
         ("bag", {"input": "synthetic", "sample": "300,2"}),
         ("dataframe", {"sample": "400,2"}),
     ):
-        record = runner.execute(workload, backend="sync", **params)
-        again = runner.execute(workload, backend="sync", **record["params"])
+        record = execution.execute(workload, backend="sync", **params)
+        again = execution.execute(workload, backend="sync", **record["params"])
         assert again["params"] == record["params"] and again["result"] == record["result"]
     gz = tmp_path / "day.gz"
     gz.write_bytes(gzip.compress(b"20081113 100000 en Obama 1 2\n"))
-    record = runner.execute("bag", backend="sync", input=str(gz), sample="5,1")
+    record = execution.execute("bag", backend="sync", input=str(gz), sample="5,1")
     assert "sample" not in record["params"]  # files, not generated data: no sample size
+
+
+def _fake_demo(monkeypatch):
+    """Run `daskburst demo` without computing: record the backend and options it opens."""
+    import contextlib
+    import types
+
+    import daskburst.backends
+    import daskburst.execute
+
+    opened = {}
+
+    @contextlib.contextmanager
+    def open_backend(name, opts):
+        opened.update(name=name, opts=opts)
+        yield types.SimpleNamespace(backend=name, workers=1, dashboard_link=None)
+
+    monkeypatch.setattr(daskburst.backends, "open_backend", open_backend)
+    monkeypatch.setattr(daskburst.execute, "prepare", lambda name, **kw: _Prep(name))
+    monkeypatch.setattr(daskburst.execute, "compute", lambda prep, session: {"digest": "0" * 64})
+    monkeypatch.setattr("daskburst.cli.run.DEMO", (("bag", {}),))
+    return opened
+
+
+def test_demo_honours_its_backend_flags(monkeypatch, capsys):
+    opened = _fake_demo(monkeypatch)
+    code = main(
+        [
+            "demo",
+            "--backend",
+            "local",
+            "--threads-per-worker",
+            "3",
+            "--adapt",
+            "1:4",
+            "--workers",
+            "2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert opened["name"] == "local"
+    opts = opened["opts"]
+    assert (opts.workers, opts.threads_per_worker, opts.adapt) == (2, 3, (1, 4))
+    assert opts.address is None
+
+
+def test_demo_follows_the_configured_backend_and_address(monkeypatch, capsys):
+    opened = _fake_demo(monkeypatch)
+    import dask
+
+    with dask.config.set({"daskburst.backend": "threads"}):
+        assert main(["demo"]) == 0, capsys.readouterr().err
+    assert opened["name"] == "threads"
+    assert main(["demo", "--address", "tcp://127.0.0.1:1"]) == 0
+    assert opened["name"] == "address"
+    assert opened["opts"].address == "tcp://127.0.0.1:1"
+
+
+class _Prep:
+    def __init__(self, name):
+        from daskburst.workloads import WORKLOADS
+
+        self.workload = WORKLOADS[name]

@@ -12,7 +12,7 @@ from distributed import LocalCluster
 
 from daskburst.backends import BackendOptions, _base, open_backend
 from daskburst.errors import BackendError
-from daskburst.runner import compute, prepare
+from daskburst.execute import compute, prepare
 
 CMD = [sys.executable, "-m", "daskburst"]
 

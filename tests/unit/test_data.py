@@ -17,7 +17,7 @@ import pytest
 from daskburst.cli import main
 from daskburst.data import airline, wikistats
 from daskburst.data.airline import COLUMNS, TUTORIAL_DTYPES
-from daskburst.runner import execute
+from daskburst.execute import execute
 
 # A few lines as they appear in the real ASA Data Expo files (1987 and 2008 styles:
 # NA everywhere, empty CancellationCode, a latin1 byte in a tail number).

@@ -141,3 +141,24 @@ def test_make_lock_pins_every_extra():
     locked = re.search(r"^LOCK_EXTRAS \?= (.*)$", makefile, re.M)
     assert locked and set(locked.group(1).split(",")) == set(extras)
     assert "'.[$(LOCK_EXTRAS)]'" in makefile
+
+
+def test_the_layout_section_matches_the_tree():
+    layout = re.search(r"### Layout\n\n```text\n(src/daskburst/\n.*?)```", README, re.S)
+    assert layout, "README has no Layout section"
+    text = layout.group(1)
+    package = ROOT / "src" / "daskburst"
+    # Entries of src/daskburst/ (indented) and of the checkout (not indented), first column.
+    inside = set(re.findall(r"^  ([\w.]+/?)", text, re.M))
+    inside |= set(re.findall(r"; ([\w.]+\.py):", text))
+    outside = set(re.findall(r"^([\w./]+/),?", text, re.M)) | set(
+        re.findall(r"^[\w./]+/, ([\w./]+/)", text, re.M)
+    )
+    top = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if not p.name.startswith(("_", ".")) and (p.is_dir() or p.suffix == ".py")
+    }
+    assert inside == top, f"README's layout differs from src/daskburst: {sorted(inside ^ top)}"
+    for name in outside:
+        assert (ROOT / name).is_dir(), f"README's layout names {name}, which does not exist"

@@ -12,7 +12,7 @@ from daskburst.backends import BackendOptions, open_backend
 from daskburst.cli import main
 from daskburst.data import airline, wikistats
 from daskburst.errors import UserError
-from daskburst.runner import compute, prepare
+from daskburst.execute import compute, prepare
 
 CMD = [sys.executable, "-m", "daskburst"]
 

@@ -10,7 +10,7 @@ import dask
 import pytest
 
 from daskburst.errors import UserError
-from daskburst.runner import prepare
+from daskburst.execute import prepare
 from daskburst.workloads.array import chunk_shape
 
 CMD = [sys.executable, "-m", "daskburst"]

@@ -103,7 +103,7 @@ def test_a_null_value_in_a_yaml_file_is_one_line(tmp_path):
 
 
 def test_a_missing_key_names_the_setting():
-    from daskburst.runner import prepare
+    from daskburst.execute import prepare
 
     with dask.config.set({"daskburst.calc-mean": None}), pytest.raises(UserError) as info:
         prepare("calc-mean")

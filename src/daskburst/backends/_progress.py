@@ -43,11 +43,11 @@ def progress_line(done: int, total: int, seconds: float) -> str:
     return f"progress: {percent}% ({done} of {total} tasks) after {elapsed_text(seconds)}\n"
 
 
-class LineProgress(Callback):  # type: ignore[misc]
+class LineProgress(Callback):
     """Print a progress line every ``interval`` seconds while dask's local scheduler runs."""
 
     def __init__(self, interval: float, out: Any = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.interval = interval
         self.out = out or sys.stderr
         self._total = 0
@@ -78,11 +78,11 @@ class LineProgress(Callback):  # type: ignore[misc]
             self.out.flush()
 
 
-class PeakConcurrency(Callback):  # type: ignore[misc]
+class PeakConcurrency(Callback):
     """Count the most tasks dask's local scheduler ran at the same time (workers really used)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.running = 0
         self.peak = 0
         self._lock = threading.Lock()
@@ -123,9 +123,9 @@ class ClientProgress:
 
         from distributed.diagnostics.progressbar import ProgressBar
 
-        class _Feed(ProgressBar):  # type: ignore[misc]
+        class _Feed(ProgressBar):
             def __init__(self) -> None:
-                super().__init__(
+                super().__init__(  # type: ignore[no-untyped-call]
                     futures,
                     scheduler=client.scheduler.address,
                     interval=ClientProgress.FEED_INTERVAL,
@@ -161,7 +161,8 @@ class ClientProgress:
 
         self._client = client
         self._feed = _Feed()
-        self._done = asyncio.run_coroutine_threadsafe(self._feed.listen(), client.loop.asyncio_loop)
+        listen = self._feed.listen()  # type: ignore[no-untyped-call]
+        self._done = asyncio.run_coroutine_threadsafe(listen, client.loop.asyncio_loop)
 
     def stop(self, wait: float = 2.0) -> None:
         """End the display: wait up to ``wait`` s for it to finish by itself, then cut it."""

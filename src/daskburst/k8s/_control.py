@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from daskburst import config
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s._apply import create_or_patch, create_strict, to_object
 from daskburst.k8s._lifecycle import TTL, with_time_limit
@@ -157,7 +158,7 @@ def _apply_then_wait(
 
 def install(
     objs: Sequence[Manifest],
-    timeout: float = 300,
+    timeout: float | None = None,
     api: Any = None,
     clock: Clock | None = None,
     echo: Echo = _stderr,
@@ -168,7 +169,8 @@ def install(
 
     Args:
         objs: From :func:`platform_manifests`.
-        timeout: Seconds to wait for CRDs and operator.
+        timeout: Seconds to wait for CRDs and operator (default:
+            ``daskburst.kubernetes.install-timeout``).
         api: A ``kr8s.Api``.
         clock: Time source for waiting.
         echo: Progress messages.
@@ -176,6 +178,7 @@ def install(
     Raises:
         BackendError: When the CRDs or the operator are not ready in time.
     """
+    timeout = config.get_seconds("kubernetes.install-timeout", timeout)
     first = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
     rest = [o for o in objs if o not in first]
     _apply_then_wait(
@@ -306,7 +309,7 @@ def check_quota(
     namespace: str,
     api: Any = None,
     queue: bool = False,
-    queue_timeout: float = 3600,
+    queue_timeout: float | None = None,
     echo: Echo = _stderr,
 ) -> None:
     """Refuse (or queue) a job that cannot fit the namespace's ResourceQuotas, before creating it.
@@ -321,6 +324,7 @@ def check_quota(
     quotas = _quotas(namespace, api)
     if not quotas:
         return
+    queue_timeout = config.get_seconds("kubernetes.job-timeout", queue_timeout)
     name = job["metadata"]["name"]
     never, _ = quota_problems(job_needs(job), quotas, against="hard")
     if never:  # even the minimum can never run: that is the one line to say, no cap warning
@@ -436,7 +440,7 @@ def submit(
     time_limit: int | None = None,
     ttl: int | None = None,
     queue: bool = False,
-    queue_timeout: float = 3600,
+    queue_timeout: float | None = None,
     annotations: Mapping[str, str] | None = None,
     echo: Echo = _stderr,
 ) -> str:
@@ -482,10 +486,10 @@ def submit_and_wait(
     job_path: str | Path,
     namespace: str,
     *,
-    retries: int = 0,
+    retries: int | None = None,
     retry_on_timeout: bool = False,
-    backoff: float = 10.0,
-    timeout: float = 3600,
+    backoff: float | None = None,
+    timeout: float | None = None,
     api: Any = None,
     stream: TextIO | None = None,
     artifacts: Path | None = None,
@@ -503,10 +507,13 @@ def submit_and_wait(
     Args:
         job_path: The job file.
         namespace: Namespace.
-        retries: Further attempts after a failure.
+        retries: Further attempts after a failure (default:
+            ``daskburst.kubernetes.retries``).
         retry_on_timeout: Retry attempts that hit the time limit too.
-        backoff: Seconds before the first retry (then doubled, at most 10 minutes).
-        timeout: Seconds each attempt may take before it is deleted.
+        backoff: Seconds before the first retry, then doubled, at most 10 minutes (default:
+            ``daskburst.kubernetes.retry-backoff``).
+        timeout: Seconds each attempt may take before it is deleted (default:
+            ``daskburst.kubernetes.job-timeout``).
         api: A ``kr8s.Api``.
         stream: Where runner logs go.
         artifacts: Directory for logs and results.
@@ -517,8 +524,11 @@ def submit_and_wait(
     Returns:
         The last attempt's outcome, and every attempt.
     """
-    from daskburst.k8s._lifecycle import ATTEMPT, SUBMISSION, attempt_name
+    from daskburst.k8s._lifecycle import ATTEMPT, SUBMISSION, attempt_name, parse_retries
 
+    retries = parse_retries(config.get("kubernetes.retries", retries), "--retries")
+    backoff = config.get_seconds("kubernetes.retry-backoff", backoff)
+    timeout = config.get_seconds("kubernetes.job-timeout", timeout)
     clock = clock or SystemClock()
     view = Kr8sJobView(namespace, api)
     name = submit(job_path, namespace, api=api, echo=echo, **options)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from daskburst import config
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s._lifecycle import PREFIX, QUEUED_AT
 from daskburst.k8s._manifests import Manifest
@@ -62,12 +63,21 @@ def wait_for_room(
     job: Manifest,
     namespace: str,
     api: Any = None,
-    timeout: float = 3600,
+    timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
     clock: Clock | None = None,
     interval: float = 5.0,
 ) -> float:
     """Queue ``job`` until it is first in line and fits the quota; then leave the queue.
+
+    Args:
+        job: The DaskJob manifest.
+        namespace: Its namespace.
+        api: A ``kr8s.Api``.
+        timeout: Seconds to wait (default: ``daskburst.kubernetes.job-timeout``).
+        echo: Progress messages.
+        clock: Time source.
+        interval: Seconds between checks.
 
     Returns:
         Seconds waited.
@@ -80,6 +90,7 @@ def wait_for_room(
 
     from daskburst.k8s._apply import create_or_patch, to_object
 
+    timeout = config.get_seconds("kubernetes.job-timeout", timeout)
     clock = clock or SystemClock()
     name = job["metadata"]["name"]
     mine = marker(name, namespace)

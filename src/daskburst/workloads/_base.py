@@ -2,7 +2,7 @@
 
 A workload never computes anything itself and never chooses a scheduler: it
 returns a :class:`Plan` (the dask collections to compute in ONE call, and a
-function turning their values into the result). The runner decides where.
+function turning their values into the result). :mod:`daskburst.execute` decides where.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Glue between "what" (workloads) and "where" (backends): run, time, record."""
+"""Glue between "what" (workloads) and "where" (backends): prepare, compute, time, record."""
 
 from __future__ import annotations
 

@@ -6,15 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from daskburst.bench import SECTIONS, run_bench, summary_markdown
 from daskburst.errors import UserError
-
-#: Every section, in the order they run (the one list of them).
-SECTIONS = ("kernel", "backends", "batched", "array", "dataframe", "bag", "slurm", "k8s", "image")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from daskburst.bench import run_bench, summary_markdown
-
     only = None
     if args.only:
         only = {s.strip() for s in args.only.split(",") if s.strip()}

@@ -1,0 +1,225 @@
+"""The sections that need a cluster or a container tool: slurm, k8s, image."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from daskburst.backends import BackendOptions, open_backend
+from daskburst.bench._measure import Sizes, _log, cores
+from daskburst.bench._sections import efficiency, task_overhead_us
+from daskburst.execute import compute, prepare
+
+# ---- SLURM -------------------------------------------------------------------------------------
+
+
+def slurm_available() -> bool:
+    """Whether a SLURM controller answers here."""
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return False
+    proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, check=False, timeout=10)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def slurm_bench(sizes: Sizes) -> dict[str, Any]:
+    """Time to first result with ``--adapt 0:2``, scale-down time, and efficiency."""
+    import subprocess
+
+    def queued() -> int:
+        proc = subprocess.run(
+            ["squeue", "-h", "-u", os.environ.get("USER", "root"), "-o", "%i"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return len(proc.stdout.split())
+
+    prep = prepare("calc-mean", seed=1, replicates=4, n=1_000_000)
+    start = time.perf_counter()
+    with open_backend("slurm", BackendOptions(adapt=(0, 2))) as session:
+        compute(prep, session)
+        first = time.perf_counter() - start
+        done = time.perf_counter()
+        deadline = done + 120
+        while queued() and time.perf_counter() < deadline:
+            time.sleep(0.5)
+        scale_down = time.perf_counter() - done
+    out: dict[str, Any] = {"slurm_first_result_s": first, "slurm_scale_down_s": scale_down}
+    with open_backend("slurm", BackendOptions(workers=cores())) as session:
+        out["efficiency_slurm"], out["rng_parallel_scaling_slurm"] = efficiency(session, sizes)
+        out["task_overhead_us_slurm"] = task_overhead_us(session, sizes)
+    return out
+
+
+# ---- Kubernetes ------------------------------------------------------------------------------
+
+#: The operator's autoscaler settings the scale figures depend on (dask-kubernetes 2026.3.0).
+K8S_AUTOSCALER = {"poll_s": 5, "cooldown_s": 15, "scale_down_step": "25% (at least 1)"}
+
+
+def k8s_available() -> str | None:
+    """Return why no Kubernetes cluster with the Dask operator is reachable, or None."""
+    try:
+        import kr8s
+
+        api = kr8s.api()
+        list(kr8s.get("customresourcedefinitions", "daskjobs.kubernetes.dask.org", api=api))
+    except Exception as exc:  # noqa: BLE001 - no cluster, no CRD, no credentials
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def _wait_true(check: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"bench: timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.2)
+    return time.perf_counter() - start
+
+
+def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
+    """Burst figures on the cluster KUBECONFIG points at (the operator must be installed).
+
+    ``k8s_apply_to_success_s``: create a tiny DaskJob -> Successful (median of 3).
+    ``k8s_pod_start_s``: a pod of the project image from create to its container running.
+    ``k8s_scale_up_s`` / ``k8s_scale_down_s``: a ``--adapt 1:2`` cluster under load from 1 to 2
+    running workers, and from its last task until only 1 worker pod is left (the others'
+    pods deleted, not only the replicas lowered). ``k8s_task_overhead_us`` and
+    ``k8s_efficiency`` (calc-mean vs the limit) on two one-thread worker pods.
+    """
+    import statistics
+
+    import kr8s
+
+    from daskburst import k8s
+    from daskburst.k8s import specs
+
+    out: dict[str, Any] = {"k8s_autoscaler": dict(K8S_AUTOSCALER)}
+    view = k8s.Kr8sJobView(namespace)
+    applied = []
+    for i in range(3):
+        manifests = k8s.build_submission(
+            _jobs_dir() / "calc-mean.yaml", namespace, params={"replicates": "2", "n": "1e5"}
+        )
+        name = manifests[0]["metadata"]["name"]
+        start = time.perf_counter()
+        k8s.create_all(manifests)
+        try:
+
+            def ended(n: str = name) -> bool:
+                return view.phase(n) in ("Successful", "Failed")
+
+            _wait_true(ended, 300, name)
+            applied.append(time.perf_counter() - start)
+            if view.phase(name) != "Successful":
+                raise RuntimeError(f"bench: tiny job {name} failed")
+        finally:
+            k8s.delete([name], namespace)
+        _log(f"k8s: tiny DaskJob {i + 1}/3 Successful after {applied[-1]:.1f} s")
+    out["k8s_apply_to_success_s"] = statistics.median(applied)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"bench-pod-start-{os.getpid()}", "namespace": namespace,
+                     "labels": specs.labels("bench", "probe")},
+        "spec": specs.runner_pod_spec(["python", "-c", "import time; time.sleep(600)"]),
+    }  # fmt: skip
+    obj = k8s.to_object(pod)
+    start = time.perf_counter()
+    obj.create()
+    try:
+
+        def started() -> bool:
+            obj.refresh()
+            statuses = (obj.raw.get("status") or {}).get("containerStatuses") or []
+            return any((c.get("state") or {}).get("running") for c in statuses)
+
+        out["k8s_pod_start_s"] = _wait_true(started, 300, "the probe pod")
+    finally:
+        obj.delete()
+    with open_backend("kubernetes", BackendOptions(adapt=(1, 2))) as session:
+
+        def running() -> int:
+            return len(session.client.scheduler_info(n_workers=-1)["workers"])
+
+        load = session.client.map(_sleep_then, range(60), pure=False)
+        out["k8s_scale_up_s"] = _wait_true(lambda: running() >= 2, 300, "a second worker")
+        session.client.gather(load)
+        name = session.cluster.name
+
+        def worker_pods() -> int:
+            # Pods, not the worker group's replicas: the autoscaler lowers the replicas while
+            # the last tasks still run (little work left), but a node is freed only when the
+            # pod is gone (graceful shutdown included).
+            selector = {"dask.org/cluster-name": name, "dask.org/component": "worker"}
+            return len(list(kr8s.get("pods", namespace=namespace, label_selector=selector)))
+
+        out["k8s_scale_down_s"] = _wait_true(lambda: worker_pods() <= 1, 600, "the scale-down")
+    with open_backend("kubernetes", BackendOptions(workers=cores())) as session:
+        out["k8s_efficiency"], out["k8s_rng_parallel_scaling"] = efficiency(session, sizes)
+        out["k8s_task_overhead_us"] = task_overhead_us(session, sizes)
+    try:
+        kr8s.get("pods", namespace=namespace)
+    except Exception:  # noqa: BLE001, S110 - only to close kr8s' session cleanly
+        pass
+    return out
+
+
+def _sleep_then(i: int) -> int:
+    time.sleep(1.0)
+    return i
+
+
+def _default_image() -> str:
+    from daskburst.k8s.specs import DEFAULT_IMAGE
+
+    return DEFAULT_IMAGE
+
+
+def _jobs_dir() -> Path:
+    """The jobs/ of this checkout (the bench runs from it, like `make bench`)."""
+    here = Path.cwd() / "jobs"
+    if not (here / "calc-mean.yaml").is_file():
+        raise RuntimeError("bench: the k8s section needs jobs/ (run it from the checkout)")
+    return here
+
+
+def image_bench(image: str, tool: str | None = None) -> dict[str, Any]:
+    """The project image's compressed size (what a new node pulls) and its largest layers."""
+    import shutil
+    import subprocess
+    import tarfile
+
+    tool = tool or ("podman" if shutil.which("podman") else "docker")
+    with tempfile.TemporaryDirectory(prefix="daskburst-image-") as tmp:
+        archive = Path(tmp) / "image.tar"
+        proc = subprocess.run([tool, "save", "--format", "oci-archive", "-o", str(archive), image]
+                              if tool == "podman" else [tool, "save", "-o", str(archive), image],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench: cannot save {image}: {proc.stderr.strip()[-300:]}")
+        layers = []
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if not member.isfile() or member.size < 1024:
+                    continue
+                data = tar.extractfile(member)
+                assert data is not None
+                raw = data.read()
+                packed = len(raw) if raw[:2] == b"\x1f\x8b" else len(gzip.compress(raw, 6))
+                layers.append((packed, member.size, member.name))
+    layers.sort(reverse=True)
+    return {
+        "image_compressed_bytes": sum(p for p, _, _ in layers),
+        "image_largest_layers": [
+            {"compressed_bytes": p, "bytes": b, "blob": n.rsplit("/", 1)[-1][:19]}
+            for p, b, n in layers[:5]
+        ],
+    }

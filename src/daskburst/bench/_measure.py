@@ -1,0 +1,198 @@
+"""Measuring tools: problem sizes, best-of timing, the machine and its RNG limit.
+
+Every figure is a ratio of two timings taken in the same run on the same
+machine, so a noisy or slow machine still gives meaningful numbers. Each timing
+is the best of a few repeats (the least disturbed one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daskburst.execute import versions
+from daskburst.rng import stream
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes of one benchmark run."""
+
+    repeats: int
+    limit_draws: int
+    kernel_n: int
+    calc_replicates_per_core: int
+    calc_n: int
+    overhead_tasks: int
+    map_items: int
+    array_side: int
+    airline_rows: int
+    airline_files: int
+    wiki_lines: int
+    wiki_files: int
+
+
+QUICK = Sizes(
+    repeats=3,
+    limit_draws=50_000_000,
+    kernel_n=50_000_000,
+    calc_replicates_per_core=4,
+    calc_n=50_000_000,  # the tutorial's replicates are n=1e7..1e8
+    overhead_tasks=2_000,
+    map_items=100_000,
+    array_side=20_000,
+    airline_rows=500_000,
+    airline_files=4,
+    wiki_lines=2_000_000,
+    wiki_files=8,
+)
+FULL = Sizes(
+    repeats=5,
+    limit_draws=200_000_000,
+    kernel_n=100_000_000,
+    calc_replicates_per_core=10,
+    calc_n=100_000_000,
+    overhead_tasks=20_000,
+    map_items=100_000,
+    array_side=40_000,
+    airline_rows=10_000_000,
+    airline_files=10,
+    wiki_lines=20_000_000,
+    wiki_files=20,
+)
+
+
+def _log(msg: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stderr.flush()
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> float:
+    """Return the shortest wall time of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def cores() -> int:
+    """Return the CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine the figures come from."""
+    import psutil
+
+    model = platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": cores(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+
+
+# ---- the machine's limit and the kernel -------------------------------------------------------
+
+
+_BLOCK = 262_144  # normals per draw into the reused buffer
+
+
+def _draw_blocks(blocks: int) -> None:
+    """Draw ``blocks`` blocks of standard normals into one reused buffer."""
+    buf = np.empty(_BLOCK)
+    rng = stream(0, (0,))
+    for _ in range(blocks):
+        rng.standard_normal(out=buf)
+
+
+def rng_limit_once(draws: int) -> float:
+    """One measurement of the limit: normals per second one core draws, times the cores."""
+    blocks = max(1, draws // _BLOCK)
+    start = time.perf_counter()
+    _draw_blocks(blocks)
+    return blocks * _BLOCK / (time.perf_counter() - start) * cores()
+
+
+def rng_all_cores_once(draws: int) -> float:
+    """Normals per second with every core drawing at once, one thread per core.
+
+    numpy releases the GIL while drawing. This is not the limit but a diagnostic
+    of how far the machine scales: one busy core may run faster than each of
+    several cores busy together (turbo clocks, other tenants of a VM host).
+    """
+    n = cores()
+    blocks = max(1, draws // _BLOCK // n)
+    threads = [threading.Thread(target=_draw_blocks, args=(blocks,)) for _ in range(n)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n * blocks * _BLOCK / (time.perf_counter() - start)
+
+
+def rng_limit(sizes: Sizes) -> float:
+    """The machine's limit: median of several one-core measurements, times the cores."""
+    return float(
+        np.median([rng_limit_once(sizes.limit_draws) for _ in range(2 * sizes.repeats - 1)])
+    )
+
+
+def against_limit(
+    sizes: Sizes,
+    draws: int,
+    run: Callable[[], Any],
+    rounds: int,
+    scaling: list[float] | None = None,
+) -> float:
+    """``draws`` per second of ``run`` over the limit, measured in alternation.
+
+    Each round measures the limit right before the run, and the figure is the
+    median of the rounds' ratios: on a shared machine whose speed drifts, both
+    sides of every ratio see the same conditions.
+
+    Args:
+        sizes: Problem sizes (``limit_draws`` sets the probe's length).
+        draws: Normals ``run`` draws.
+        run: One run of the work.
+        rounds: Number of (limit, run) rounds.
+        scaling: When given, each round also appends all cores drawing at once
+            (:func:`rng_all_cores_once`) over that round's limit: the share of
+            the limit the bare hardware reached right after the run.
+
+    Returns:
+        The median ratio.
+    """
+    ratios = []
+    for _ in range(rounds):
+        limit = rng_limit_once(sizes.limit_draws // 2)
+        seconds = best_of(1, run)
+        ratios.append(draws / seconds / limit)
+        if scaling is not None:
+            scaling.append(rng_all_cores_once(sizes.limit_draws // 2) / limit)
+    return float(np.median(ratios))

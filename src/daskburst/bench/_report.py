@@ -1,0 +1,85 @@
+"""The report: figures, their targets and the markdown summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGETS: dict[str, float] = {
+    "calc_mean_kernel_speedup": 1.5,
+    "efficiency.threads": 0.85,
+    "efficiency.local": 0.85,
+    "batched_map_speedup": 10.0,
+    "array_fraction_of_limit": 0.75,
+    "dataframe_best_vs_tutorial_speedup": 5.0,
+    "dataframe_one_graph_speedup": 1.5,
+    "bag_parallel_efficiency": 0.85,
+    "bag_fraction_of_gzip_limit": 0.7,
+    "k8s_efficiency": 0.85,
+}
+#: Figures that must stay at or below their target.
+MAX_TARGETS: dict[str, float] = {
+    "k8s_apply_to_success_s": 10.0,
+    "k8s_scale_down_s": 30.0,
+    "image_compressed_bytes": 250e6,
+}
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def _lookup(results: dict[str, Any], key: str) -> Any:
+    value: Any = results
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def summary_markdown(report: dict[str, Any]) -> str:
+    """Render the results as a markdown table with targets."""
+    res = report["results"]
+    m = report["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB; "
+        f"{m['date']}; mode: {report['mode']}",
+        "",
+        "| figure | value | target | met |",
+        "|---|---|---|---|",
+    ]
+    rows: list[tuple[str, Any]] = [("rng_limit_normals_per_s", res.get("rng_limit_normals_per_s"))]
+    rows.append(("calc_mean_kernel_speedup", res.get("calc_mean_kernel_speedup")))
+    for backend, value in sorted(res.get("efficiency", {}).items()):
+        rows.append((f"efficiency.{backend}", value))
+    for backend, value in sorted(res.get("rng_parallel_scaling", {}).items()):
+        rows.append((f"rng_parallel_scaling.{backend}", value))
+    for backend, value in sorted(res.get("task_overhead_us", {}).items()):
+        rows.append((f"task_overhead_us.{backend}", value))
+    for key in (
+        "batched_map_speedup", "array_fraction_of_limit", "array_peak_rss_bytes",
+        "array_memory_bound_bytes", "dataframe_best_vs_tutorial_speedup",
+        "dataframe_one_graph_speedup", "dataframe_vs_duckdb", "bag_efficiency",
+        "bag_parallel_efficiency", "bag_fraction_of_gzip_limit",
+        "slurm_first_result_s", "slurm_scale_down_s", "k8s_apply_to_success_s",
+        "k8s_pod_start_s", "k8s_scale_up_s", "k8s_scale_down_s", "k8s_task_overhead_us",
+        "k8s_efficiency", "image_compressed_bytes",
+    ):  # fmt: skip
+        if key in res:
+            rows.append((key, res[key]))
+    for backend, value in sorted(res.get("efficiency_vs_probe", {}).items()):
+        rows.append((f"efficiency_vs_probe.{backend}", value))
+    for key, value in rows:
+        if value is None:
+            continue
+        target = TARGETS.get(key)
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        met = "" if target is None else ("yes" if value >= target else "**no**")
+        target_text = "" if target is None else f">= {target:g}"
+        if key in MAX_TARGETS:
+            met = "yes" if value <= MAX_TARGETS[key] else "**no**"
+            target_text = f"<= {MAX_TARGETS[key]:g}"
+        if key == "array_peak_rss_bytes":
+            met = "yes" if value <= res["array_memory_bound_bytes"] else "**no**"
+            target_text = "<= array_memory_bound_bytes"
+        lines.append(f"| {key} | {shown} | {target_text} | {met} |")
+    return "\n".join(lines) + "\n"

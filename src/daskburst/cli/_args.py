@@ -1,0 +1,75 @@
+"""Pieces every ``daskburst`` command group shares: the parser class and common flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from daskburst import config
+from daskburst.backends import BACKENDS
+from daskburst.errors import UserError
+
+PROG = "daskburst"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def common(parser: argparse.ArgumentParser) -> None:
+    """Add ``--debug``, which every command and subcommand accepts."""
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def backend_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the "where it runs" flags of ``run`` and ``demo``."""
+    g = parser.add_argument_group("where it runs")
+    g.add_argument(
+        "--backend",
+        metavar="NAME",
+        help=f"one of {', '.join(BACKENDS)} (default: daskburst.backend = {config.get('backend')})",
+    )
+    g.add_argument("--workers", type=int_arg("--workers"), metavar="N", help="number of workers")
+    g.add_argument(
+        "--threads-per-worker",
+        type=int_arg("--threads-per-worker"),
+        metavar="T",
+        help="threads per worker process (cluster backends)",
+    )
+    g.add_argument("--adapt", metavar="MIN:MAX", help="adaptive scaling between MIN and MAX")
+    g.add_argument("--address", metavar="ADDR", help="scheduler address for --backend address")
+    g.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+
+
+def int_arg(flag: str) -> Callable[[str], int]:
+    """Return an argparse ``type`` for an integer flag (``2e6`` and ``1_000`` too)."""
+
+    def parse(text: str) -> int:
+        try:  # 2e6 and 1_000 too, as for workload parameters
+            return config.parse_int(flag, text, minimum=-(2**63))
+        except UserError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+
+    parse.__name__ = flag
+    return parse
+
+
+def progress_wanted(flag: bool | None) -> str:
+    """Return the progress mode: ``bar``, ``lines`` (stderr is not a terminal) or ``off``."""
+    if flag is not None:
+        return "bar" if flag else "off"
+    setting = config.get_choice("progress", ("auto", "true", "false"))
+    if setting == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    return "bar" if setting == "true" else "off"

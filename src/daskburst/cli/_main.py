@@ -1,0 +1,112 @@
+"""The ``daskburst`` parser and the exit codes of every command.
+
+Exit codes: 0 success, 1 failure while running, 2 user error (one line on
+stderr naming the bad value; ``--debug`` adds the traceback), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from daskburst import config
+from daskburst._version import __version__
+from daskburst.cli import bench, data, k8s, run, slurm
+from daskburst.cli._args import PROG, Parser, common
+from daskburst.errors import DaskburstError, InternalError, UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full argument parser (every command group)."""
+    parser = Parser(
+        prog=PROG,
+        description="Run the tutorial's Dask workloads anywhere: laptop, SLURM, Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for group in (run, data, slurm, k8s, bench):
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``daskburst`` command.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, config.ConfigWarning):
+        sys.stderr.write(f"{PROG}: warning: {message}\n")
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    if debug:
+        logging.basicConfig(level=logging.DEBUG)
+    else:
+        # distributed logs every worker (dis)connection at INFO; users want results.
+        for name in ("distributed", "dask_jobqueue", "dask_kubernetes", "kr8s"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        config.warn_unknown_keys()
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        # Every backend and output directory was closed on the way out.
+        sys.stderr.write(f"{PROG}: interrupted; stopped everything it started\n")
+        return 130
+    except InternalError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{PROG}: internal error: {exc} (a bug in daskburst; please report it with the "
+            "output of --debug)\n"
+        )
+        return 1
+    except DaskburstError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: failed: {exc}\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into exit 1
+        if debug:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        sys.stderr.write(f"{PROG}: failed: {type(exc).__name__}: {first} (rerun with --debug)\n")
+        return 1

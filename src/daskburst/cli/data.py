@@ -1,0 +1,127 @@
+"""``daskburst data ...``: generate synthetic inputs or convert them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from daskburst import config
+from daskburst.cli._args import Parser, common, int_arg, progress_wanted
+from daskburst.errors import UserError
+
+
+def _positive(flag: str, value: int) -> int:
+    if value < 1:
+        raise UserError(f"{flag} {value}: expected a positive integer")
+    return value
+
+
+def _check_out(out: str, force: bool) -> Path:
+    """Check ``--out``: a new or empty directory, or any directory with ``--force``."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {out!r}: exists and is not a directory; expected a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(
+            f"--out {out!r}: already holds files; expected a new or empty directory "
+            "(--force replaces it)"
+        )
+    return path
+
+
+def _data_session(args: argparse.Namespace) -> Any:
+    from daskburst.backends import BackendOptions, open_backend
+
+    return open_backend(
+        args.backend,
+        BackendOptions(workers=args.workers, progress=progress_wanted(args.progress)),
+    )
+
+
+def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
+    from daskburst.data import airline
+    from daskburst.data._io import replacing_directory
+    from daskburst.data.sources import airline_tasks, wikistats_tasks
+
+    total = _positive(size_flag, size)
+    files = _positive("--files", args.files)
+    if files > total:
+        raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
+    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0)
+    out = _check_out(args.out, args.force)
+    counts = airline.rows_per_file(total, files)
+    # The files appear in --out all at once, complete; on failure or Ctrl-C nothing does.
+    with replacing_directory(out) as tmp, _data_session(args) as session:
+        if kind == "airline":
+            tasks = airline_tasks(tmp, counts, seed, args.compression)
+        else:
+            tasks = wikistats_tasks(tmp, counts, seed)
+        (paths,) = session.compute([tasks])
+    print(f"wrote {len(paths)} {kind} files ({total} {size_flag[2:]}) to {out}")
+    return 0
+
+
+def _cmd_data_airline(args: argparse.Namespace) -> int:
+    return _write_data(args, "airline", "--rows", args.rows)
+
+
+def _cmd_data_wikistats(args: argparse.Namespace) -> int:
+    return _write_data(args, "wikistats", "--lines", args.lines)
+
+
+def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
+    from daskburst.data._inputs import explained
+    from daskburst.data._io import replacing_directory
+    from daskburst.data.sources import to_parquet_graph, to_parquet_problem
+
+    out = _check_out(args.out, args.force)
+    with replacing_directory(out) as tmp:
+        graph = to_parquet_graph(args.input, tmp)
+        with _data_session(args) as session:
+            explained(lambda: session.compute([graph]), lambda: to_parquet_problem(args.input))
+    print(f"wrote Parquet data set {out}")
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    """Add ``data airline``, ``data wikistats`` and ``data to-parquet``.
+
+    Args:
+        sub: The ``add_subparsers()`` object of the main parser.
+    """
+    data = sub.add_parser("data", help="generate synthetic inputs or convert them")
+    common(data)
+    dsub = data.add_subparsers(dest="data_command", metavar="KIND", parser_class=Parser)
+    air = dsub.add_parser("airline", help="airline on-time CSV files (ASA Data Expo 2009 schema)")
+    air.add_argument("--rows", type=int_arg("--rows"), required=True)
+    air.add_argument("--compression", choices=("bz2", "none"), default="bz2")
+    air.set_defaults(func=_cmd_data_airline)
+    wiki = dsub.add_parser("wikistats", help="Wikipedia page-count log files (.gz)")
+    wiki.add_argument("--lines", type=int_arg("--lines"), required=True)
+    wiki.set_defaults(func=_cmd_data_wikistats)
+    for dp in (air, wiki):
+        common(dp)
+        dp.add_argument("--out", required=True, metavar="DIR")
+        dp.add_argument("--files", type=int_arg("--files"), default=4)
+        dp.add_argument("--seed", type=int_arg("--seed"), default=None)
+    pq = dsub.add_parser("to-parquet", help="convert airline CSV files to Parquet once")
+    common(pq)
+    pq.add_argument("--input", required=True, metavar="GLOB")
+    pq.add_argument("--out", required=True, metavar="DIR")
+    pq.set_defaults(func=_cmd_data_to_parquet)
+    for dp in (air, wiki, pq):
+        dp.add_argument(
+            "--force", action="store_true", help="replace --out if it already holds files"
+        )
+        dp.add_argument(
+            "--backend", default="processes", help="where to generate (default: %(default)s)"
+        )
+        dp.add_argument("--workers", type=int_arg("--workers"), default=None)
+        dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    data.set_defaults(
+        func=lambda a: data.error("missing KIND; expected airline, wikistats or to-parquet")
+    )

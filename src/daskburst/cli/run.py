@@ -1,0 +1,200 @@
+"""``daskburst workloads``, ``daskburst run WORKLOAD`` and ``daskburst demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from daskburst import config
+from daskburst.backends import BACKENDS
+from daskburst.cli._args import Parser, backend_flags, common, int_arg, progress_wanted
+from daskburst.cli.slurm import add_slurm_arguments, slurm_extra
+from daskburst.workloads import WORKLOADS
+
+# ---- workloads / run -----------------------------------------------------------------------
+
+
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    for w in WORKLOADS.values():
+        print(f"{w.name}: {w.summary}")
+        defaults = w.defaults()
+        for p in w.params:
+            print(f"    {p.flag:<14} {p.help} (default: {defaults[p.name]})")
+        for ex in w.examples:
+            print(f"    e.g. {ex}")
+        print()
+    print(f"backends: {', '.join(BACKENDS)}")
+    return 0
+
+
+def _short(value: Any, limit: int = 70) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def summarize(record: dict[str, Any]) -> str:
+    """Return the human summary of a run record (a few lines)."""
+    result = record["result"]
+    n = record["workers"]
+    lines = [
+        f"{record['workload']} on {record['backend']} ({n} worker{'s' if n != 1 else ''}): "
+        f"{record['seconds']:.2f} s"
+    ]
+    for key, value in result.items():
+        if key == "digest":
+            continue
+        if key == "replicates":
+            lines.append(f"  replicates: {len(value)}; first: {_short(value[:2])}")
+        elif key == "params":
+            lines.append(f"  (mu, sigma) pairs: {len(value)}")
+        elif key == "mean_dep_delay_by_dest":
+            lines.append(f"  {key}: {len(value)} destinations; {_short(value)}")
+        else:
+            lines.append(f"  {key}: {_short(value)}")
+    lines.append(f"  digest: {result['digest']}")
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from daskburst.execute import check_output, execute, write_json_atomic
+
+    # before computing: a result must not be lost at the end
+    check_output(args.output)
+    check_output(args.visualize, "--visualize")
+    workload = WORKLOADS[args.workload]
+    params = {p.name: getattr(args, p.name, None) for p in workload.params}
+
+    def on_start(session: Any) -> None:
+        if session.dashboard_link:
+            sys.stderr.write(f"dashboard: {session.dashboard_link}\n")
+
+    record = execute(
+        args.workload,
+        backend=args.backend,
+        seed=args.seed,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=args.adapt,
+        address=args.address,
+        progress=progress_wanted(args.progress),
+        visualize_to=args.visualize,
+        on_start=on_start,
+        backend_extra=slurm_extra(args),
+        **params,
+    )
+    if args.output:
+        write_json_atomic(args.output, record)
+    if args.output not in ("-", "/dev/stdout"):
+        print(summarize(record))
+    return 0
+
+
+# ---- demo ------------------------------------------------------------------------------------
+
+DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("calc-mean", {"replicates": 8, "n": 20_000_000}),
+    ("calc-mean-sweep", {"replicates": 5, "n": 5_000_000}),
+    ("array", {"rows": 20_000, "cols": 20_000}),
+    ("bag", {}),
+    ("dataframe", {}),
+)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from daskburst.backends import BackendOptions, open_backend
+    from daskburst.backends._base import check_options, resolve_adapt
+    from daskburst.execute import compute, prepare
+
+    rows: list[tuple[str, str, str, str]] = []
+    opts = BackendOptions(
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=resolve_adapt(args.adapt),
+        address=args.address,
+        progress=progress_wanted(args.progress),
+    )
+    backend = check_options(args.backend, opts)
+    print("preparing inputs (generated once into the cache directory) ...", flush=True)
+    parallel = config.get_optional_int("workers", args.workers, flag="--workers")
+    prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
+    with open_backend(backend, opts) as session:
+        where = f"{session.backend} ({session.workers} workers)"
+        print(f"running {len(DEMO)} workloads on {where}", flush=True)
+        if session.dashboard_link:
+            print(f"dashboard: {session.dashboard_link}", flush=True)
+        for prep in prepared:
+            start = time.perf_counter()
+            result = compute(prep, session)
+            seconds = time.perf_counter() - start
+            rows.append(
+                (prep.workload.name, f"{seconds:.2f}", _headline(result), result["digest"][:12])
+            )
+            print(f"  done: {prep.workload.name} in {seconds:.2f} s", flush=True)
+    header = ("workload", "seconds", "result", "digest")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    print()
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _headline(result: dict[str, Any]) -> str:
+    if "replicates" in result:
+        reps = result["replicates"]
+        return f"{len(reps)} replicates, mean of means {sum(r[0] for r in reps) / len(reps):+.2e}"
+    if "params" in result:
+        return f"{sum(len(g['replicates']) for g in result['params'])} replicates over " + (
+            f"{len(result['params'])} (mu, sigma) pairs"
+        )
+    if "mean_of_row_means" in result:
+        return f"{result['rows']} row means, overall {result['mean_of_row_means']:+.2e}"
+    if "matches" in result:
+        return f"{result['lines']} lines, {result['matches']} matches"
+    if "dep_delay_max" in result:
+        return (
+            f"{result['rows']} flights, DepDelay {result['dep_delay_min']:.0f}.."
+            f"{result['dep_delay_max']:.0f}, {len(result['mean_dep_delay_by_dest'])} dests"
+        )
+    return ""
+
+
+# ---- parser ----------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    """Add ``workloads``, ``run`` and ``demo``.
+
+    Args:
+        sub: The ``add_subparsers()`` object of the main parser.
+    """
+    p = sub.add_parser("workloads", help="list workloads, their parameters and defaults")
+    common(p)
+    p.set_defaults(func=_cmd_workloads)
+
+    run = sub.add_parser("run", help="run a workload on a backend")
+    common(run)
+    wsub = run.add_subparsers(dest="workload", metavar="WORKLOAD", parser_class=Parser)
+    for w in WORKLOADS.values():
+        wp = wsub.add_parser(w.name, help=w.summary, description=w.summary)
+        common(wp)
+        g = wp.add_argument_group("workload parameters")
+        for prm in w.params:
+            g.add_argument(prm.flag, dest=prm.name, metavar="VALUE", help=prm.help)
+        backend_flags(wp)
+        o = wp.add_argument_group("run options")
+        o.add_argument("--seed", help="master seed (default: daskburst.seed)")
+        o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
+        o.add_argument("--visualize", metavar="FILE.svg", help="write the task graph (graphviz)")
+        add_slurm_arguments(wp)
+        wp.set_defaults(func=_cmd_run)
+    run.set_defaults(
+        func=lambda a: run.error("missing WORKLOAD; expected one of " + ", ".join(WORKLOADS))
+    )
+
+    demo = sub.add_parser("demo", help="run all workloads at demo sizes and print a table")
+    common(demo)
+    backend_flags(demo)
+    demo.add_argument("--seed", type=int_arg("--seed"), default=None)
+    demo.set_defaults(func=_cmd_demo)
