@@ -99,3 +99,28 @@ def test_cli_rejects_an_unknown_section(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "'nonsense'" in proc.stderr
     assert not out.exists()
+
+
+def test_layer_contents_groups_bytes_by_package() -> None:
+    import gzip
+    import io
+    import tarfile
+
+    from daskburst.bench._clusters import layer_contents
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, size in [
+            ("usr/local/lib/python3.11/site-packages/numpy/core.so", 700),
+            ("usr/local/lib/python3.11/site-packages/numpy.libs/libopenblas.so", 300),
+            ("usr/local/lib/python3.11/site-packages/numpy-2.3.1.dist-info/RECORD", 10),
+            ("usr/local/lib/python3.11/site-packages/_cffi_backend.py", 5),
+            ("usr/lib/x86_64-linux-gnu/libc.so.6", 90),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"\0" * size))
+    total, sizes = layer_contents(gzip.compress(buf.getvalue()))
+    assert total == 1105
+    assert sizes == {"numpy": 1010, "cffi_backend": 5, "usr/lib": 90}
+    assert layer_contents(b'{"config": "not a layer"}' * 100) == (0, {})

@@ -192,12 +192,18 @@ def _jobs_dir() -> Path:
 
 
 def image_bench(image: str, tool: str | None = None) -> dict[str, Any]:
-    """The project image's compressed size (what a new node pulls) and its largest layers."""
+    """The project image's compressed size (what a new node pulls), largest layers and packages.
+
+    ``image_largest_layers``: compressed and unpacked bytes of each layer.
+    ``image_largest_packages``: unpacked bytes by Python distribution (files under
+    ``site-packages``) or, for other files, by their first two directories (``usr/lib``).
+    """
     import shutil
     import subprocess
     import tarfile
 
     tool = tool or ("podman" if shutil.which("podman") else "docker")
+    packages: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="daskburst-image-") as tmp:
         archive = Path(tmp) / "image.tar"
         proc = subprocess.run([tool, "save", "--format", "oci-archive", "-o", str(archive), image]
@@ -214,7 +220,10 @@ def image_bench(image: str, tool: str | None = None) -> dict[str, Any]:
                 assert data is not None
                 raw = data.read()
                 packed = len(raw) if raw[:2] == b"\x1f\x8b" else len(gzip.compress(raw, 6))
-                layers.append((packed, member.size, member.name))
+                unpacked, sizes = layer_contents(raw)
+                for key, size in sizes.items():
+                    packages[key] = packages.get(key, 0) + size
+                layers.append((packed, unpacked or member.size, member.name))
     layers.sort(reverse=True)
     return {
         "image_compressed_bytes": sum(p for p, _, _ in layers),
@@ -222,4 +231,38 @@ def image_bench(image: str, tool: str | None = None) -> dict[str, Any]:
             {"compressed_bytes": p, "bytes": b, "blob": n.rsplit("/", 1)[-1][:19]}
             for p, b, n in layers[:5]
         ],
+        "image_largest_packages": [
+            {"name": k, "bytes": v} for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:12]
+        ],
     }
+
+
+def layer_contents(raw: bytes) -> tuple[int, dict[str, int]]:
+    """Unpacked size of one image layer and its bytes by package (``(0, {})``: not a layer).
+
+    Files under ``site-packages``/``dist-packages`` count towards their distribution
+    (``numpy.libs`` and ``numpy-2.3.dist-info`` as ``numpy``); others towards their first two
+    path components.
+    """
+    import io
+    import re
+    import tarfile
+
+    sizes: dict[str, int] = {}
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as layer:
+            for member in layer:
+                if not member.isfile():
+                    continue
+                total += member.size
+                found = re.search(r"(?:site|dist)-packages/([^/]+)", member.name)
+                if found:
+                    name = re.sub(r"(\.libs|-[^-]+\.dist-info|\.py|\.pth)$", "", found.group(1))
+                    key = name.lower().lstrip("_")
+                else:
+                    key = "/".join(member.name.removeprefix("./").split("/")[:2])
+                sizes[key] = sizes.get(key, 0) + member.size
+    except tarfile.TarError:
+        return 0, {}
+    return total, sizes

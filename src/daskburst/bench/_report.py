@@ -82,4 +82,9 @@ def summary_markdown(report: dict[str, Any]) -> str:
             met = "yes" if value <= res["array_memory_bound_bytes"] else "**no**"
             target_text = "<= array_memory_bound_bytes"
         lines.append(f"| {key} | {shown} | {target_text} | {met} |")
+    if res.get("image_largest_packages"):
+        biggest = ", ".join(
+            f"{p['name']} {p['bytes'] / 1e6:.0f} MB" for p in res["image_largest_packages"][:8]
+        )
+        lines += ["", f"Largest in the image (unpacked): {biggest}."]
     return "\n".join(lines) + "\n"
