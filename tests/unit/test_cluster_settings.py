@@ -90,3 +90,14 @@ def test_image_bakes_in_the_same_settings() -> None:
     assert wanted
     for key, value in wanted.items():
         assert dask.config.get(key, None, config=baked) == value, key
+
+
+def test_image_and_manifests_give_the_scheduler_the_same_http_routes() -> None:
+    """The image bakes the routes in (images/dask.yaml); manifests set them for any image
+    (k8s/_specs.py). The operator's autoscaler needs the scheduler API in both."""
+    from daskburst.k8s._specs import SCHEDULER_HTTP_ROUTES
+
+    baked = yaml.safe_load((ROOT / "images" / "dask.yaml").read_text())
+    routes = dask.config.get("distributed.scheduler.http.routes", None, config=baked)
+    assert tuple(routes) == SCHEDULER_HTTP_ROUTES
+    assert "distributed.http.scheduler.api" in routes
