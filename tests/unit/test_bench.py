@@ -124,3 +124,16 @@ def test_layer_contents_groups_bytes_by_package() -> None:
     assert total == 1105
     assert sizes == {"numpy": 1010, "cffi_backend": 5, "usr/lib": 90}
     assert layer_contents(b'{"config": "not a layer"}' * 100) == (0, {})
+
+
+def test_backends_side_by_side_with_their_burst_figures(tmp_path: Path) -> None:
+    report = _report(
+        efficiency={"local": 0.84, "kubernetes": 0.8},
+        efficiency_vs_probe={"kubernetes": 0.9},
+        k8s_apply_to_success_s=8.0,
+        k8s_scale_down_s=2.4,
+    )
+    text = bench.summary_markdown(report)
+    assert "| kubernetes | 0.8 | 0.9 |  | 8 |  | 2.4 |" in text
+    assert "| local | 0.84 |  |  |  |  |  |" in text
+    assert "burst.png" in {p.name for p in bench.charts(report, tmp_path)}

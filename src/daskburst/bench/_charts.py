@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst.bench._measure import _log
-from daskburst.bench._report import TARGETS, _lookup
+from daskburst.bench._report import BURST_KEYS, TARGETS, _lookup
 
 
 def charts(report: dict[str, Any], out: Path) -> list[Path]:
@@ -58,6 +58,25 @@ def charts(report: dict[str, Any], out: Path) -> list[Path]:
         ax.set_title("dataframe: same query, different paths")
         fig.tight_layout()
         save(fig, "dataframe.png")
+
+    burst = [(b, c, v) for b, cols in BURST_KEYS.items() for c, k in cols.items()
+             if (v := res.get(k)) is not None]  # fmt: skip
+    if burst:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        columns = list(dict.fromkeys(c for _, c, _ in burst))
+        backends = list(dict.fromkeys(b for b, _, _ in burst))
+        width = 0.8 / len(backends)
+        for i, backend in enumerate(backends):
+            xs = [columns.index(c) + i * width for b, c, _ in burst if b == backend]
+            ax.bar(xs, [v for b, _, v in burst if b == backend], width, label=backend)
+        ax.set_xticks([j + width * (len(backends) - 1) / 2 for j in range(len(columns))])
+        ax.set_xticklabels(columns)
+        ax.set_ylabel("seconds (lower is better)")
+        ax.set_title("bursting: first result (SLURM: a worker job; Kubernetes: apply -> "
+                     "Successful), scaling", fontsize=9)  # fmt: skip
+        ax.legend()
+        fig.tight_layout()
+        save(fig, "burst.png")
 
     speed = {k: v for k, v in TARGETS.items() if not k.startswith("efficiency")}
     got = [float(_lookup(res, k) or 0.0) for k in speed]

@@ -82,9 +82,52 @@ def summary_markdown(report: dict[str, Any]) -> str:
             met = "yes" if value <= res["array_memory_bound_bytes"] else "**no**"
             target_text = "<= array_memory_bound_bytes"
         lines.append(f"| {key} | {shown} | {target_text} | {met} |")
+    lines += by_backend_markdown(res)
     if res.get("image_largest_packages"):
         biggest = ", ".join(
             f"{p['name']} {p['bytes'] / 1e6:.0f} MB" for p in res["image_largest_packages"][:8]
         )
         lines += ["", f"Largest in the image (unpacked): {biggest}."]
     return "\n".join(lines) + "\n"
+
+
+#: The burst figures of each cluster backend: (column, key) pairs.
+BURST_KEYS = {
+    "slurm": {"first result (s)": "slurm_first_result_s", "scale-down (s)": "slurm_scale_down_s"},
+    "kubernetes": {"first result (s)": "k8s_apply_to_success_s", "scale-up (s)": "k8s_scale_up_s",
+                   "scale-down (s)": "k8s_scale_down_s"},
+}  # fmt: skip
+
+
+def by_backend_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per backend measured: efficiency, against the probe, task overhead, burst."""
+    rows = []
+    for backend in sorted(res.get("efficiency", {})):
+        row: dict[str, Any] = {
+            "backend": backend,
+            "efficiency": _lookup(res, f"efficiency.{backend}"),
+            "vs all-cores probe": _lookup(res, f"efficiency_vs_probe.{backend}"),
+            "task overhead (us)": _lookup(res, f"task_overhead_us.{backend}"),
+        }
+        for column, key in BURST_KEYS.get(backend, {}).items():
+            row[column] = res.get(key)
+        rows.append(row)
+    return rows
+
+
+def by_backend_markdown(res: dict[str, Any]) -> list[str]:
+    """The same figures side by side for every backend (empty without any)."""
+    rows = by_backend_rows(res)
+    if not rows:
+        return []
+    columns = ["backend", "efficiency", "vs all-cores probe", "task overhead (us)",
+               "first result (s)", "scale-up (s)", "scale-down (s)"]  # fmt: skip
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    out = ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return out
