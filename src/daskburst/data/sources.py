@@ -336,21 +336,8 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def airline_is_parquet(source: str | None) -> bool:
-    """Whether ``source`` names Parquet files (a data set directory or ``*.parquet``)."""
-    if generated(source):
-        return False
-    assert source is not None
-    inputs = airline_inputs(source)
-    return inputs.directory is not None or all(p.endswith(".parquet") for p in inputs.paths)
-
-
 def airline_frame(
-    source: str | None,
-    seed: int,
-    columns: Sequence[str],
-    sample: dict[str, int] | None = None,
-    where: dict[str, str] | None = None,
+    source: str | None, seed: int, columns: Sequence[str], sample: dict[str, int] | None = None
 ) -> Any:
     """Return a ``dask.dataframe`` of the airline data with only ``columns``.
 
@@ -359,15 +346,10 @@ def airline_frame(
         seed: Seed of generated data.
         columns: Columns to read (projection happens in the reader).
         sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
-        where: Parquet only: keep only rows whose column equals the value
-            (``{"Origin": "SFO"}``), filtered by Arrow in the reader before pandas builds
-            any column; the rows kept and their order are those of a dataframe filter.
 
     Returns:
         A dask DataFrame.
     """
-    if where and not airline_is_parquet(source):
-        raise ValueError("where= is for Parquet input only (filter CSV in the dataframe)")
     import dask.dataframe as dd
 
     cols = list(columns)
@@ -381,11 +363,10 @@ def airline_frame(
         source = ensure_airline_sample(seed, sample)
     inputs = airline_inputs(source)
     check_airline_schema(inputs.paths, cols)
-    filters = [(c, "==", v) for c, v in where.items()] if where else None
     if inputs.directory is not None:
-        return dd.read_parquet(inputs.directory, columns=cols, filters=filters)
+        return dd.read_parquet(inputs.directory, columns=cols)
     if all(p.endswith(".parquet") for p in inputs.paths):
-        return dd.read_parquet(inputs.paths, columns=cols, filters=filters)
+        return dd.read_parquet(inputs.paths, columns=cols)
     # read_csv reads the start of the first file now, to learn the columns' types.
     return explained(
         lambda: dd.read_csv(

@@ -9,7 +9,6 @@ from typing import Any
 from daskburst.data.sources import (
     airline_frame,
     airline_input_problem,
-    airline_is_parquet,
     generated,
     sample_size,
 )
@@ -43,19 +42,9 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
-    source, sample = params["input"], params.get("sample")
-    where = {"UniqueCarrier": params["carrier"], "Origin": params["origin"]}
-    if airline_is_parquet(source):
-        # Two reads, each of only what it needs: DepDelay of every row (a float column,
-        # cheap), and the carrier/origin rows that Arrow filters before pandas builds any
-        # string column. One shared read would turn every row's strings into pandas.
-        delay = airline_frame(source, seed, ["DepDelay"], sample).DepDelay
-        sub = airline_frame(source, seed, ["Dest", "DepDelay"], sample, where=where)
-    else:
-        # CSV is parsed once for every aggregate: a second read would parse it twice.
-        air = airline_frame(source, seed, COLUMNS, sample)
-        delay = air.DepDelay
-        sub = air[(air.UniqueCarrier == where["UniqueCarrier"]) & (air.Origin == where["Origin"])]
+    air = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
+    delay = air.DepDelay
+    sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
     by_dest = sub.groupby("Dest").DepDelay.mean()
     # One graph: the reads are shared by every aggregate below.
     collections = [delay.max(), delay.min(), by_dest, delay.size, sub.DepDelay.size]
