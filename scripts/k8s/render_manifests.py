@@ -20,6 +20,9 @@ from daskburst import __version__
 from daskburst.k8s import specs
 from daskburst.k8s._lifecycle import with_time_limit
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/generated.py
+from generated import write_or_check  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = ROOT / "src" / "daskburst" / "daskburst.yaml"
 NAMESPACE = "daskburst"
@@ -163,27 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if any file differs")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in outputs().items():
-        current = path.read_text() if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(str(path.relative_to(ROOT)))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    for path in strays():
-        if args.check:
-            stale.append(f"{path.relative_to(ROOT)} (no longer generated)")
-        else:
-            path.unlink()
-            print(f"removed {path.relative_to(ROOT)}")
-    if stale:
-        print("out of date (run `make k8s-manifests`): " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(outputs(), strays(), ROOT, args.check, "k8s-manifests", mode=None)
 
 
 if __name__ == "__main__":
