@@ -26,6 +26,9 @@ from tests.helpers import kubectl, require
 ROOT = Path(__file__).resolve().parents[2]
 _SCRIPTS = ROOT / "scripts" / "cluster"
 NAMESPACE = "daskburst"
+#: calc-mean parameters for `k8s submit -p`: runs ~30 s on 2 cores, long enough to hurt it
+#: mid-way.
+LONG_CALC_MEAN = ("-p", "replicates=24", "-p", "n=4e7")
 
 
 def localk8s(module: str) -> ModuleType:

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from tests.cluster.conftest import (
+    LONG_CALC_MEAN,
     NAMESPACE,
     Cluster,
     cluster_pods,
@@ -22,9 +23,6 @@ from tests.cluster.conftest import (
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-#: calc-mean sized to run ~30 s on 2 cores: long enough to hurt it mid-way.
-LONG = ("-p", "replicates=24", "-p", "n=4e7")
 
 
 def _running(cluster: Cluster, name: str, component: str) -> list[dict[str, object]]:
@@ -52,7 +50,7 @@ def _local_digest(cluster: Cluster) -> str:
 def test_a_worker_deleted_mid_job_changes_nothing(
     cluster: Cluster, cleanup_jobs: list[str]
 ) -> None:
-    name = submit(cluster, "jobs/calc-mean.yaml", *LONG)
+    name = submit(cluster, "jobs/calc-mean.yaml", *LONG_CALC_MEAN)
     cleanup_jobs.append(name)
     wait_until(lambda: job_phase(cluster, name) == "Running" and _running(cluster, name, "worker"),
                300, "a running worker")  # fmt: skip
@@ -67,7 +65,7 @@ def test_a_worker_deleted_mid_job_changes_nothing(
 def test_the_operator_deleted_mid_job_comes_back_and_finishes_it(
     cluster: Cluster, cleanup_jobs: list[str]
 ) -> None:
-    name = submit(cluster, "jobs/calc-mean.yaml", *LONG)
+    name = submit(cluster, "jobs/calc-mean.yaml", *LONG_CALC_MEAN)
     cleanup_jobs.append(name)
     wait_until(lambda: job_phase(cluster, name) == "Running", 300, f"{name} running")
     selector = "app.kubernetes.io/name=dask-kubernetes-operator"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import (
+    LONG_CALC_MEAN,
     NAMESPACE,
     ROOT,
     Cluster,
@@ -25,8 +26,6 @@ from tests.cluster.conftest import (
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-#: calc-mean sized to run ~30 s on 2 cores.
-LONG = ("-p", "replicates=24", "-p", "n=4e7")
 #: A job that ends within seconds.
 SHORT = ("-p", "replicates=2", "-p", "n=1e5")
 
@@ -36,7 +35,7 @@ def _cli(cluster: Cluster, *args: str, timeout: float = 900) -> subprocess.Compl
 
 
 def test_a_time_limit_ends_the_job_and_says_so(cluster: Cluster, cleanup_jobs: list[str]) -> None:
-    proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", *LONG, "--time-limit", "0:15",
+    proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", *LONG_CALC_MEAN, "--time-limit", "0:15",
                 "--wait")  # fmt: skip
     name = proc.stderr.split("daskjob/")[1].split()[0]
     cleanup_jobs.append(name)
@@ -51,7 +50,7 @@ def test_a_retry_after_a_killed_runner_succeeds(
     cluster: Cluster, cleanup_jobs: list[str], tmp_path: Path
 ) -> None:
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/daskburst"), "k8s", "submit", "jobs/calc-mean.yaml", *LONG,
+        [str(ROOT / ".venv/bin/daskburst"), "k8s", "submit", "jobs/calc-mean.yaml", *LONG_CALC_MEAN,
          "--retries", "1", "--wait", "--artifacts", str(tmp_path)],
         cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -178,7 +177,9 @@ def test_a_queued_job_starts_when_another_finishes(
     cluster: Cluster, one_job_namespace: str
 ) -> None:
     ns = one_job_namespace
-    first = cluster.daskburst("k8s", "submit", "jobs/calc-mean.yaml", *LONG, "-n", ns, check=True)
+    first = cluster.daskburst(
+        "k8s", "submit", "jobs/calc-mean.yaml", *LONG_CALC_MEAN, "-n", ns, check=True
+    )
     first_name = first.stdout.strip().splitlines()[-1]
     wait_until(
         lambda: cluster.pods(ns, f"dask.org/cluster-name={first_name}"), 120, "the first job's pods"

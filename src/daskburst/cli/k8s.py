@@ -77,16 +77,23 @@ def _api(args: argparse.Namespace) -> Any:
         ) from None
 
 
-def _install(args: argparse.Namespace) -> int:
+def _platform_objects(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The operator and k8s/ objects that ``install`` applies and ``uninstall`` deletes."""
     from daskburst import k8s
 
-    objs = k8s.platform_manifests(
+    return k8s.platform_manifests(
         k8s.manifests_root(args.manifests),
         namespaced=args.namespaced,
         kubectl=args.kubectl,
         bundled=args.bundled_operator,
         platform=args.platform,
     )
+
+
+def _install(args: argparse.Namespace) -> int:
+    from daskburst import k8s
+
+    objs = _platform_objects(args)
     timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
     k8s.install(objs, timeout=timeout, api=_api(args))
     return 0
@@ -95,13 +102,7 @@ def _install(args: argparse.Namespace) -> int:
 def _uninstall(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
-    objs = k8s.platform_manifests(
-        k8s.manifests_root(args.manifests),
-        namespaced=args.namespaced,
-        kubectl=args.kubectl,
-        bundled=args.bundled_operator,
-        platform=args.platform,
-    )
+    objs = _platform_objects(args)
     k8s.uninstall(objs, str(_cfg("namespace", args.namespace)), api=_api(args))
     return 0
 
