@@ -76,11 +76,11 @@ def k8s_available() -> str | None:
 
 
 def _wait_true(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until ``check()`` holds (polled every 0.2 s: these are the figures measured)."""
+    from daskburst.k8s import wait_for
+
     start = time.perf_counter()
-    while not check():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError(f"bench: timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
+    wait_for(lambda: True if check() else None, timeout, what, interval=0.2)
     return time.perf_counter() - start
 
 
