@@ -31,8 +31,6 @@ QUEUED_AT = PREFIX + "queued-at"
 #: Longest accepted time limit or TTL: a year (etcd stores seconds; nobody means more).
 LONGEST = 366 * 24 * 3600
 
-_SLURM = re.compile(r"^(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")
-
 
 def parse_duration(text: str, what: str) -> int:
     """Parse a duration: SLURM's ``--time`` forms, a Dask duration, or plain seconds.
@@ -53,21 +51,10 @@ def parse_duration(text: str, what: str) -> int:
     """
     value = str(text).strip()
     seconds: float | None = None
-    match = _SLURM.match(value)
-    if match and (":" in value or "-" in value):
-        days = int(match["days"] or 0)
-        parts = [int(p) for p in (match["a"], match["b"], match["c"]) if p is not None]
-        if match["days"] is not None:  # D-HH, D-HH:MM, D-HH:MM:SS
-            hours, minutes, secs = (parts + [0, 0])[:3]
-            valid = hours < 24 and minutes < 60 and secs < 60
-        elif len(parts) == 3:  # HH:MM:SS (the leading field may exceed its range, as in SLURM)
-            hours, minutes, secs = parts
-            valid = minutes < 60 and secs < 60
-        else:  # MM:SS
-            hours, (minutes, secs) = 0, parts[:2]
-            valid = secs < 60
-        if valid:
-            seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    if ":" in value or "-" in value:
+        from daskburst.slurm._jobs import slurm_time
+
+        seconds = slurm_time(value, in_range=True)
     elif re.fullmatch(r"\d+(\.\d+)?([eE]\d+)?", value):
         seconds = float(value)
     elif re.fullmatch(r"\d+(\.\d+)?\s*[a-zA-Z]+", value):

@@ -80,31 +80,46 @@ def _one_line(text: str) -> str:
     return "; ".join(lines) or "(no output)"
 
 
-def parse_walltime(value: str) -> float:
-    """Convert a SLURM time limit to seconds.
+def slurm_time(value: str, in_range: bool = False) -> float | None:
+    """Seconds of a SLURM time limit, or None when ``value`` is not one.
 
     Args:
         value: ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or ``D-HH:MM:SS``.
-
-    Returns:
-        The limit in seconds.
-
-    Raises:
-        UserError: When ``value`` is not a SLURM time limit.
+        in_range: Also None when a field after the first exceeds its range (``1:60``,
+            ``2-24``); SLURM itself carries such values over.
     """
     match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", str(value).strip())
     if not match:
-        raise UserError(f"walltime {value!r}: expected a SLURM time such as 00:30:00 or 1-00:00")
+        return None
     days, a, b, c = match.groups()
     parts = [int(a)] + [int(x) for x in (b, c) if x is not None]
     if days is not None:  # D-HH[:MM[:SS]]
         hours, minutes, seconds = (parts + [0, 0])[:3]
-        return float(((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds)
-    if len(parts) == 1:  # MM
-        return float(parts[0] * 60)
-    if len(parts) == 2:  # MM:SS
-        return float(parts[0] * 60 + parts[1])
-    return float((parts[0] * 60 + parts[1]) * 60 + parts[2])
+        limits: tuple[bool, ...] = (hours < 24, minutes < 60, seconds < 60)
+    elif len(parts) == 1:  # MM
+        hours, minutes, seconds = 0, parts[0], 0
+        limits = ()
+    elif len(parts) == 2:  # MM:SS (the minutes may exceed an hour)
+        hours, (minutes, seconds) = 0, parts
+        limits = (seconds < 60,)
+    else:  # HH:MM:SS (the hours may exceed a day)
+        hours, minutes, seconds = parts
+        limits = (minutes < 60, seconds < 60)
+    if in_range and not all(limits):
+        return None
+    return float(((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def parse_walltime(value: str) -> float:
+    """Convert a SLURM time limit to seconds (the forms of :func:`slurm_time`).
+
+    Raises:
+        UserError: When ``value`` is not a SLURM time limit.
+    """
+    seconds = slurm_time(value)
+    if seconds is None:
+        raise UserError(f"walltime {value!r}: expected a SLURM time such as 00:30:00 or 1-00:00")
+    return seconds
 
 
 def lifetime_args(walltime: str | None, lifetime: Any, stagger: Any) -> list[str]:
