@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 from pathlib import Path
@@ -86,10 +87,11 @@ def test_kubelet_config_for_cgroup_v1_without_cap_sys_resource(s: object) -> Non
     assert cfg["imageGCHighThresholdPercent"] == 100  # loaded images can never be pulled again
 
 
-def test_kube_proxy_leaves_conntrack_alone(s: object) -> None:
+def test_kube_proxy_leaves_host_sysctls_alone(s: object) -> None:
     cfg = configs.kube_proxy_config(s)
     assert cfg["mode"] == "iptables"
     assert cfg["conntrack"] == {"maxPerCore": 0, "min": 0}
+    assert cfg["iptables"] == {"localhostNodePorts": False}
     assert cfg["oomScoreAdj"] == 0
 
 
@@ -204,3 +206,30 @@ def test_sweep_removes_a_cni_chain_whose_jump_carries_a_quoted_comment() -> None
         assert chain not in rules
     finally:
         host.sweep_iptables(ours)
+
+
+def test_a_killed_clusters_husk_is_ours_to_remove_with_or_without_a_record(tmp_path: Path) -> None:
+    """A kubelet killed before cluster-down finished leaves empty directories and a dead
+    socket in the hard-coded paths; the next cluster's record must not adopt them as the
+    host's own (that left /var/lib/kubelet behind after a clean down). Anything with data,
+    or a socket something listens on, stays the host's."""
+    husk = tmp_path / "kubelet"
+    (husk / "device-plugins").mkdir(parents=True)
+    (husk / "pods").mkdir()
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(str(husk / "device-plugins" / "kubelet.sock"))
+    assert host.is_husk(husk)
+    assert host._ours(husk, {}, set())
+    assert host._ours(husk, {"preexisting": [str(husk)]}, {str(husk)})
+
+    with socket.socket(socket.AF_UNIX) as live:
+        live.bind(str(husk / "pods" / "live.sock"))
+        live.listen(1)
+        assert not host.is_husk(husk)
+    (husk / "pods" / "live.sock").unlink()
+    (husk / "pods" / "state.json").write_text("{}")
+    assert not host.is_husk(husk)
+    assert not host._ours(husk, {}, set())
+    assert not host._ours(husk, {"preexisting": [str(husk)]}, {str(husk)})
+    assert host._ours(husk, {"preexisting": []}, set())
+    assert not host._ours(tmp_path / "absent", {"preexisting": []}, set())

@@ -338,7 +338,12 @@ def kubelet_args(s: Settings) -> list[str]:
 
 
 def kube_proxy_config(s: Settings) -> dict[str, Any]:
-    """Return the KubeProxyConfiguration (iptables mode; leaves conntrack sysctls alone)."""
+    """Return the KubeProxyConfiguration (iptables mode; leaves host sysctls alone).
+
+    ``conntrack`` zeros keep kube-proxy off the conntrack sysctls; ``localhostNodePorts``
+    off keeps it from setting ``route_localnet=1`` host-wide (CVE-2020-8558's exposure, and
+    a setting a killed cluster would leave behind): nothing here uses a NodePort on 127.0.0.1.
+    """
     return {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
@@ -351,6 +356,7 @@ def kube_proxy_config(s: Settings) -> dict[str, Any]:
         "metricsBindAddress": f"127.0.0.1:{s.proxy_metrics_port}",
         "oomScoreAdj": 0,
         "conntrack": {"maxPerCore": 0, "min": 0},
+        "iptables": {"localhostNodePorts": False},
     }
 
 

@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,44 @@ def cgroup_leftovers() -> list[str]:
     return found
 
 
+def is_husk(path: Path) -> bool:
+    """Return whether ``path`` is a directory tree holding nothing but directories and dead sockets.
+
+    That is what a kubelet and containerd leave behind when they are killed before ``down``
+    finishes (``/var/lib/kubelet/device-plugins/kubelet.sock``, ``/run/containerd/runc/k8s.io``):
+    it holds no one's data, and a socket nothing listens on serves no one.
+    """
+    if not path.is_dir() or path.is_symlink():
+        return False
+    for root, dirs, files in os.walk(path):
+        if any(Path(root, d).is_symlink() for d in dirs):
+            return False
+        for name in files:
+            entry = Path(root, name)
+            if entry.is_symlink() or not stat.S_ISSOCK(entry.lstat().st_mode):
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1)
+                try:
+                    probe.connect(str(entry))
+                except OSError:
+                    continue
+            return False  # something listens: in use
+    return True
+
+
+def _ours(path: Path, rec: dict[str, Any], preexisting: set[str]) -> bool:
+    """Return whether a hard-coded path is the cluster's to remove (and a leftover if present).
+
+    With a host record: every path that did not exist before ``up``. With or without one: a
+    husk (:func:`is_husk`), whoever left it, so the next ``up`` does not take a killed
+    cluster's remains for the host's own and keep them forever.
+    """
+    if not path.exists():
+        return False
+    return is_husk(path) or (bool(rec) and str(path) not in preexisting)
+
+
 def leftovers(s: Settings) -> dict[str, list[str]]:
     """Return everything a stopped cluster must not leave behind, by kind (empty: clean)."""
     rec: dict[str, Any] = {}
@@ -296,7 +335,7 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
         if name != "net/ipv4/ip_forward" and before is not None and read_sysctl(name) != before
     ]
     preexisting = set(rec.get("preexisting", []))
-    paths = [str(p) for p in HARD_CODED if p.exists() and str(p) not in preexisting]
+    paths = [str(p) for p in HARD_CODED if _ours(p, rec, preexisting)]
     # A directory shared with podman and iproute2 is ours to remove only if the record says
     # it did not exist before the cluster; with no record (after a clean ``down``, or on a
     # host that never ran one) an empty /run/netns says nothing about a cluster.
@@ -494,6 +533,9 @@ def restore(s: Settings) -> None:
     """Delete the bridge, restore sysctls and remove hard-coded paths the cluster created."""
     subprocess.run(["ip", "link", "delete", s.bridge], capture_output=True, check=False)
     if not s.host_record.exists():
+        for path in HARD_CODED:
+            if _ours(path, {}, set()):
+                safe_rmtree(path)
         return
     rec = json.loads(s.host_record.read_text())
     for name, before in rec.get("sysctls", {}).items():
@@ -505,7 +547,7 @@ def restore(s: Settings) -> None:
         cached.unlink(missing_ok=True)
     preexisting = set(rec.get("preexisting", []))
     for path in HARD_CODED:
-        if str(path) not in preexisting:
+        if _ours(path, rec, preexisting):
             safe_rmtree(path)
     for path in SHARED_DIRS:
         if str(path) not in preexisting and path.is_dir() and not any(path.iterdir()):
