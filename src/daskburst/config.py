@@ -127,6 +127,34 @@ def cluster_settings() -> dict[str, Any]:
     }
 
 
+def shown(key: str, fallback: Any = None) -> str:
+    """Return ``KEY = VALUE`` with the value configured now, for a flag's help text.
+
+    Never raises, so a broken setting still lets ``--help`` print (running the command
+    then reports it).
+
+    Args:
+        key: A full dotted key, e.g. ``daskburst.workers`` or ``jobqueue.slurm.cores``.
+        fallback: What is used when the key is unset or null (e.g. the image a null
+            ``daskburst.kubernetes.image`` stands for).
+    """
+    try:
+        value = dask.config.get(key, None)
+    except (KeyError, TypeError):
+        value = None
+    if value is None:
+        value = fallback
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, (list, tuple)):
+        text = ",".join(map(str, value))
+    else:
+        text = str(value)
+    return f"{key} = {text}".replace("%", "%%")  # argparse formats help with %
+
+
 def env_name(key: str) -> str:
     """Return the environment variable dask reads for a dotted config key."""
     return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))

@@ -499,3 +499,24 @@ class _Prep:
         from daskburst.workloads import WORKLOADS
 
         self.workload = WORKLOADS[name]
+
+
+def test_help_shows_the_configured_values():
+    """Every flag backed by a setting shows the value in force now, wherever it was set:
+    the packaged default, an environment variable, or daskburst's jobqueue defaults."""
+    env = {
+        "DASK_DASKBURST__CALC_MEAN__REPLICATES": "7",
+        "DASK_DASKBURST__WORKERS": "3",
+        "DASK_JOBQUEUE__SLURM__CORES": "4",
+        "COLUMNS": "400",  # one line per flag
+    }
+    text = cli("run", "calc-mean", "--help", env=env).stdout
+    for shown in ("daskburst.calc-mean.replicates = 7", "daskburst.calc-mean.n = 1000000",
+                  "daskburst.workers = 3", "daskburst.seed = 20261127",
+                  "jobqueue.slurm.cores = 4", "jobqueue.slurm.memory = 2GB",
+                  "daskburst.slurm.lifetime = auto"):  # fmt: skip
+        assert shown in text, shown
+    env = {"DASK_DASKBURST__KUBERNETES__IMAGE": "registry.example/daskburst:1", "COLUMNS": "400"}
+    text = cli("k8s", "submit", "--help", env=env).stdout
+    assert "daskburst.kubernetes.image = registry.example/daskburst:1" in text
+    assert "daskburst.kubernetes.retries = 0" in text

@@ -33,17 +33,33 @@ def backend_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--backend",
         metavar="NAME",
-        help=f"one of {', '.join(BACKENDS)} (default: daskburst.backend = {config.get('backend')})",
+        help=f"one of {', '.join(BACKENDS)} (default: {config.shown('daskburst.backend')})",
     )
-    g.add_argument("--workers", type=int_arg("--workers"), metavar="N", help="number of workers")
+    g.add_argument(
+        "--workers",
+        type=int_arg("--workers"),
+        metavar="N",
+        help="number of workers; null: one per core "
+        f"(default: {config.shown('daskburst.workers')})",
+    )
     g.add_argument(
         "--threads-per-worker",
         type=int_arg("--threads-per-worker"),
         metavar="T",
-        help="threads per worker process (cluster backends)",
+        help="threads per worker process (cluster backends) "
+        f"(default: {config.shown('daskburst.threads-per-worker')})",
     )
-    g.add_argument("--adapt", metavar="MIN:MAX", help="adaptive scaling between MIN and MAX")
-    g.add_argument("--address", metavar="ADDR", help="scheduler address for --backend address")
+    g.add_argument(
+        "--adapt",
+        metavar="MIN:MAX",
+        help=f"adaptive scaling between MIN and MAX (default: {config.shown('daskburst.adapt')})",
+    )
+    g.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="scheduler address for --backend address; null: $DASK_SCHEDULER_ADDRESS "
+        f"(default: {config.shown('daskburst.address')})",
+    )
     g.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

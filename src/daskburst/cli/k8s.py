@@ -12,6 +12,8 @@ from typing import Any
 from daskburst import config
 from daskburst.errors import UserError
 
+_KEY = "daskburst.kubernetes."
+
 
 def _cfg(key: str, given: Any) -> Any:
     """``daskburst.kubernetes.<key>`` from dask config unless given on the command line."""
@@ -296,8 +298,7 @@ def register(subparsers: Any) -> None:
     common.add_argument(
         "--namespace",
         "-n",
-        help="namespace of the Dask resources (default: daskburst.kubernetes.namespace = "
-        f"{config.get('kubernetes.namespace')})",
+        help=f"namespace of the Dask resources (default: {config.shown(_KEY + 'namespace')})",
     )
     common.add_argument("--context", help="kubeconfig context (default: the current one)")
     # SUPPRESS: without the flag here, `daskburst --debug k8s ...` keeps the global value.
@@ -334,8 +335,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--timeout",
         type=_positive,
-        help="seconds to wait (default: daskburst.kubernetes.install-timeout = "
-        f"{config.get('kubernetes.install-timeout')})",
+        help=f"seconds to wait (default: {config.shown(_KEY + 'install-timeout')})",
     )
     p.set_defaults(func=_install)
 
@@ -352,12 +352,16 @@ def register(subparsers: Any) -> None:
         "--timeout",
         type=_positive,
         help="seconds to wait (queued or running) before deleting the job "
-        f"(default: daskburst.kubernetes.job-timeout = {config.get('kubernetes.job-timeout')})",
+        f"(default: {config.shown(_KEY + 'job-timeout')})",
     )
     p.add_argument("--logs", action="store_true", help="stream the runner's log to stderr")
     p.add_argument("--artifacts", help="save runner/scheduler logs and result.json under DIR/<job>")
     p.add_argument("--name", help="exact job name instead of a unique one")
-    p.add_argument("--image", help="use this image for runner, scheduler and workers")
+    p.add_argument(
+        "--image",
+        help="use this image for runner, scheduler and workers; null: the job file's "
+        f"(default: {config.shown(_KEY + 'image')})",
+    )
     p.add_argument(
         "--param",
         "-p",
@@ -373,14 +377,14 @@ def register(subparsers: Any) -> None:
         metavar="TIME",
         help="end the job when its runner has run this long (the runner pod's "
         "activeDeadlineSeconds): seconds, 30m, 2h, or sbatch's 30:00, 1-00:00:00 "
-        f"(default: daskburst.kubernetes.time-limit = {config.get('kubernetes.time-limit')})",
+        f"(default: {config.shown(_KEY + 'time-limit')})",
     )
     p.add_argument(
         "--retries",
         type=_retries,
         metavar="N",
         help="with --wait: submit a failed attempt again up to N times, under <name>-r2, -r3... "
-        f"(default: {config.get('kubernetes.retries')})",
+        f"(default: {config.shown(_KEY + 'retries')})",
     )
     p.add_argument(
         "--retry-on-timeout",
@@ -392,7 +396,8 @@ def register(subparsers: Any) -> None:
         type=_duration("--ttl-after-finished"),
         metavar="TIME",
         help="let `daskburst k8s gc` delete the job this long after it ended (annotation "
-        "daskburst.io/ttl-seconds-after-finished)",
+        "daskburst.io/ttl-seconds-after-finished); null: keep it "
+        f"(default: {config.shown(_KEY + 'ttl-after-finished')})",
     )
     p.add_argument(
         "--queue",
@@ -424,9 +429,8 @@ def register(subparsers: Any) -> None:
         "--ttl",
         type=_duration("--ttl"),
         metavar="TIME",
-        help="time-to-live of jobs without the annotation (default: "
-        f"daskburst.kubernetes.ttl-after-finished = {config.get('kubernetes.ttl-after-finished')}; "
-        "none: keep them)",
+        help="time-to-live of jobs without the annotation; null: keep them "
+        f"(default: {config.shown(_KEY + 'ttl-after-finished')})",
     )
     p.set_defaults(func=_gc)
 

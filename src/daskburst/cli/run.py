@@ -181,10 +181,15 @@ def register(sub: Any) -> None:
         common(wp)
         g = wp.add_argument_group("workload parameters")
         for prm in w.params:
-            g.add_argument(prm.flag, dest=prm.name, metavar="VALUE", help=prm.help)
+            g.add_argument(
+                prm.flag,
+                dest=prm.name,
+                metavar="VALUE",
+                help=f"{prm.help} (default: {config.shown('daskburst.' + w.key(prm))})",
+            )
         backend_flags(wp)
         o = wp.add_argument_group("run options")
-        o.add_argument("--seed", help="master seed (default: daskburst.seed)")
+        o.add_argument("--seed", help=f"master seed (default: {config.shown('daskburst.seed')})")
         o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
         o.add_argument("--visualize", metavar="FILE.svg", help="write the task graph (graphviz)")
         add_slurm_arguments(wp)
@@ -196,5 +201,10 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run all workloads at demo sizes and print a table")
     common(demo)
     backend_flags(demo)
-    demo.add_argument("--seed", type=int_arg("--seed"), default=None)
+    demo.add_argument(
+        "--seed",
+        type=int_arg("--seed"),
+        default=None,
+        help=f"master seed (default: {config.shown('daskburst.seed')})",
+    )
     demo.set_defaults(func=_cmd_demo)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from daskburst import config
 from daskburst.errors import UserError
 
 # (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
@@ -32,6 +33,15 @@ _FLAGS: tuple[tuple[str, str, str, str], ...] = (
 _INT_FLAGS = {"cores", "processes"}
 
 
+def _shown(key: str) -> str:
+    """``jobqueue.slurm.KEY = VALUE``: the user's setting, else daskburst's default (help texts).
+
+    Without importing dask_jobqueue (slow) for ``--help``; null then means "dask-jobqueue's
+    default".
+    """
+    return config.shown(f"jobqueue.slurm.{key}", config.jobqueue_defaults().get(key))
+
+
 def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the SLURM flags (each overrides one ``jobqueue.slurm.*`` config key).
 
@@ -48,7 +58,7 @@ def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
             dest=f"slurmopt_{dest}",
             type=int if dest in _INT_FLAGS else str,
             metavar="N" if dest in _INT_FLAGS else "VALUE",
-            help=f"{text} [jobqueue.slurm.{key}]",
+            help=f"{text} [{_shown(key)}]",
         )
     g.add_argument(
         "--job-extra-directive",
@@ -56,7 +66,7 @@ def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="OPT",
         help="extra #SBATCH option, repeatable, e.g. --job-extra-directive=--qos=debug "
-        "[jobqueue.slurm.job-extra-directives]",
+        f"[{_shown('job-extra-directives')}]",
     )
     g.add_argument(
         "--job-directive-skip",
@@ -64,19 +74,21 @@ def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="TEXT",
         help="drop #SBATCH lines containing TEXT, repeatable, e.g. --mem "
-        "[jobqueue.slurm.job-directives-skip]",
+        f"[{_shown('job-directives-skip')}]",
     )
     g.add_argument(
         "--lifetime",
         dest="slurmopt_lifetime",
         metavar="DURATION",
-        help="worker --lifetime: auto (from walltime), off, or e.g. 55m [daskburst.slurm.lifetime]",
+        help="worker --lifetime: auto (from walltime), off, or e.g. 55m "
+        f"[{config.shown('daskburst.slurm.lifetime')}]",
     )
     g.add_argument(
         "--lifetime-stagger",
         dest="slurmopt_lifetime_stagger",
         metavar="DURATION",
-        help="worker --lifetime-stagger, e.g. 4m [daskburst.slurm.lifetime-stagger]",
+        help="worker --lifetime-stagger, e.g. 4m "
+        f"[{config.shown('daskburst.slurm.lifetime-stagger')}]",
     )
 
 

@@ -6,8 +6,8 @@ from daskburst.errors import UserError
 from daskburst.workloads._base import Param, Plan, Workload, canonical_json, digest_of
 from daskburst.workloads.array import ARRAY
 from daskburst.workloads.bag import BAG
-from daskburst.workloads.calc_mean import CALC_MEAN, CALC_MEAN_SWEEP
 from daskburst.workloads.dataframe import DATAFRAME
+from daskburst.workloads.replicates import CALC_MEAN, CALC_MEAN_SWEEP
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w for w in (CALC_MEAN, CALC_MEAN_SWEEP, ARRAY, BAG, DATAFRAME)
