@@ -103,6 +103,26 @@ class Cluster:
             raise AssertionError(f"daskburst {' '.join(args)} failed: {proc.stderr[-3000:]}")
         return proc
 
+    def local_record(self, job_file: str, *overrides: str) -> dict[str, Any]:
+        """The run record of ``job_file``'s workload on ``--backend local``, with the same
+        ``-p NAME=VALUE`` overrides `k8s submit` was given (so the two cannot drift apart)."""
+        from daskburst.k8s import load_file
+        from daskburst.k8s._submission import (
+            parse_invocation,
+            parse_params,
+            runner_container,
+            with_params,
+        )
+
+        (job,) = load_file(ROOT / job_file)
+        pairs = list(zip(overrides[::2], overrides[1::2], strict=True))
+        assert all(flag == "-p" for flag, _ in pairs), overrides
+        params = parse_params(value for _, value in pairs)
+        inv = with_params(parse_invocation(runner_container(job)["args"]), params)
+        proc = self.daskburst("run", *inv.what_argv(), "--backend", "local", "--no-progress",
+                              "--output", "-", check=True)  # fmt: skip
+        return dict(json.loads(proc.stdout))
+
     def pods(self, namespace: str = NAMESPACE, selector: str | None = None) -> list[dict[str, Any]]:
         """Pods of a namespace (optionally by label selector)."""
         args: Sequence[str] = ("get", "pods", "-n", namespace)

@@ -8,8 +8,6 @@ Nothing of any of these jobs may remain once it is deleted.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.cluster.conftest import (
@@ -40,12 +38,6 @@ def _result(cluster: Cluster, name: str) -> dict[str, object]:
     return record
 
 
-def _local_digest(cluster: Cluster) -> str:
-    proc = cluster.daskburst("run", "calc-mean", "--replicates", "24", "--n", "4e7",
-                             "--backend", "local", "--no-progress", "--output", "-", check=True)  # fmt: skip
-    return str(json.loads(proc.stdout)["result"]["digest"])
-
-
 @pytest.mark.timeout(900)
 def test_a_worker_deleted_mid_job_changes_nothing(
     cluster: Cluster, cleanup_jobs: list[str]
@@ -58,7 +50,8 @@ def test_a_worker_deleted_mid_job_changes_nothing(
     cluster.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
     wait_until(lambda: job_phase(cluster, name) in ("Successful", "Failed"), 600, f"{name} to end")
     assert job_phase(cluster, name) == "Successful"
-    assert _result(cluster, name)["result"]["digest"] == _local_digest(cluster)  # type: ignore[index]
+    local = cluster.local_record("jobs/calc-mean.yaml", *LONG_CALC_MEAN)
+    assert _result(cluster, name)["result"]["digest"] == local["result"]["digest"]  # type: ignore[index]
 
 
 @pytest.mark.timeout(900)

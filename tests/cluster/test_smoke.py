@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daskburst.k8s import load_file
-from daskburst.k8s._submission import parse_invocation, runner_container
-from tests.cluster.conftest import NAMESPACE, ROOT, Cluster
+from tests.cluster.conftest import NAMESPACE, Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -62,9 +60,6 @@ def test_a_job_from_jobs_succeeds_with_the_local_digest(
     cleanup_jobs.extend(p.name for p in tmp_path.iterdir())
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
-    (job,) = load_file(ROOT / "jobs/bag.yaml")
-    what = parse_invocation(runner_container(job)["args"]).what_argv()
-    local = cluster.daskburst("run", *what, "--backend", "local", "--no-progress", "--output", "-",
-                              check=True)  # fmt: skip
-    assert json.loads(local.stdout)["result"]["digest"] == record["result"]["digest"]
-    assert record["params"] == json.loads(local.stdout)["params"]
+    local = cluster.local_record("jobs/bag.yaml")
+    assert local["result"]["digest"] == record["result"]["digest"]
+    assert record["params"] == local["params"]
