@@ -18,7 +18,7 @@ import functools
 import math
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,14 +167,41 @@ def _canonical(key: str) -> str:
     return key.replace("_", "-")
 
 
-def _yaml_files() -> Iterable[tuple[Path, dict[str, Any]]]:
+_YAML_SUFFIXES = (".json", ".yaml", ".yml")  # what dask.config.collect_yaml reads
+_yaml_cache: dict[tuple[Any, ...], list[tuple[Path, dict[str, Any]]]] = {}
+
+
+def _stamp(path: str) -> tuple[Any, ...]:
+    """Name, mtime and size of a config file, or of every config file in a directory."""
+    try:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.endswith(_YAML_SUFFIXES))
+            return tuple(_stamp(os.path.join(path, n)) for n in names)
+        st = os.stat(path)
+    except OSError:
+        return (path, None)
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def _yaml_files() -> list[tuple[Path, dict[str, Any]]]:
+    """Dask's YAML config files and their contents, parsed again only when one changed.
+
+    Every setting's source is looked up while a run's parameters are read (see
+    :func:`label`): parsing the files each time cost a quarter of a second per run with
+    dask-jobqueue's and dask-kubernetes' files in ~/.config/dask.
+    """
     paths = list(dask.config.paths)
     if os.environ.get("DASK_CONFIG"):
         paths.append(os.environ["DASK_CONFIG"])
-    try:
-        yield from dask.config.collect_yaml(paths, return_paths=True)
-    except ValueError:  # a malformed file: reported when dask is imported
-        return
+    key = tuple((p, _stamp(p)) for p in paths)
+    if key not in _yaml_cache:
+        try:
+            found = list(dask.config.collect_yaml(paths, return_paths=True))
+        except ValueError:  # a malformed file: reported when dask is imported
+            found = []
+        _yaml_cache.clear()
+        _yaml_cache[key] = found
+    return _yaml_cache[key]
 
 
 def source(key: str) -> str:

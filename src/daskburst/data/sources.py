@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask
 import fsspec
+from dask.utils import parse_bytes
+from fsspec.utils import read_block
 
 from daskburst import config
 from daskburst.data import airline, wikistats
@@ -194,12 +197,59 @@ def _check_gzip(paths: Iterable[str]) -> None:
             )
 
 
-def _synthetic_lines(index: int, lines: int, seed: int) -> list[str]:
-    return wikistats.text_bytes(index, lines, seed).decode("utf-8").splitlines(keepends=True)
+#: Characters of text a part hands the scanner at a time (4 MiB of ASCII): large enough that
+#: the per-chunk Python work is noise, small enough to bound a task's memory whatever the file.
+TEXT_CHUNK = 1 << 22
 
 
-def wikistats_bag(source: str | None, seed: int, sample: dict[str, int] | None = None) -> Any:
-    """Return a ``dask.bag`` of page-count lines (each ending in a newline).
+def universal_newlines(text: str) -> str:
+    r"""Translate ``\r\n`` and lone ``\r`` to ``\n``, as text files are read (newline=None)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of a text input a task reads by itself, in chunks of whole lines or less.
+
+    ``length`` None: the whole file, streamed (compressed files cannot be split); else the
+    lines starting in ``[offset, offset + length)`` of an uncompressed file. Either way the
+    text is decoded as UTF-8 (strictly) with universal newlines, as ``dask.bag.read_text``
+    reads it, and never held whole.
+    """
+
+    file: Any  # fsspec OpenFile (mode "rb"): small and picklable
+    offset: int = 0
+    length: int | None = None
+
+    def chunks(self) -> Iterator[str]:
+        """Yield the part's text, in pieces of up to :data:`TEXT_CHUNK` characters."""
+        if self.length is None:
+            with self.file as raw, io.TextIOWrapper(raw, encoding="utf-8", newline=None) as f:
+                while chunk := f.read(TEXT_CHUNK):
+                    yield chunk
+            return
+        with self.file as raw:
+            block = read_block(raw, self.offset, self.length, delimiter=b"\n")
+        yield universal_newlines(block.decode("utf-8"))
+
+
+@dataclass(frozen=True)
+class SyntheticPart:
+    """File ``index`` of the generated page-count sample, made inside the task."""
+
+    index: int
+    lines: int
+    seed: int
+
+    def chunks(self) -> Iterator[str]:
+        """Yield the file's text (one piece: a sample file is small)."""
+        yield wikistats.text_bytes(self.index, self.lines, self.seed).decode("utf-8")
+
+
+def wikistats_parts(
+    source: str | None, seed: int, sample: dict[str, int] | None = None
+) -> list[TextPart | SyntheticPart]:
+    """Return the page-count input as parts a task each reads by itself, in file order.
 
     Args:
         source: Glob/URL, ``sample`` or ``synthetic`` (None means ``sample``).
@@ -207,22 +257,28 @@ def wikistats_bag(source: str | None, seed: int, sample: dict[str, int] | None =
         sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
-        A bag with one partition per file.
+        One part per compressed file (or generated file); uncompressed files in blocks
+        of :func:`blocksize` bytes that end at a line end.
     """
-    import dask.bag as db
-
     source = source or SAMPLE
     if source == SYNTHETIC:
         total, files = _sample_spec("wikistats", sample)
         counts = airline.rows_per_file(total, files)
-        return db.from_sequence(list(enumerate(counts)), npartitions=len(counts)).map_partitions(
-            lambda part: [ln for i, n in part for ln in _synthetic_lines(i, n, seed)]
-        )
+        return [SyntheticPart(i, n, seed) for i, n in enumerate(counts)]
     if source == SAMPLE:
         source = ensure_wikistats_sample(seed, sample)
     paths = expand(source, "--input", WIKISTATS_EXPECTED)
     _check_gzip(paths)
-    return db.read_text(paths, compression="infer", blocksize=blocksize(paths))
+    size = blocksize(paths)
+    files = fsspec.open_files(paths, mode="rb", compression=None if size else "infer")
+    if size is None:
+        return [TextPart(f) for f in files]
+    step = parse_bytes(size)
+    parts: list[TextPart | SyntheticPart] = []
+    for f in files:
+        total = f.fs.size(f.path)
+        parts += [TextPart(f, off, min(step, total - off)) for off in range(0, max(total, 1), step)]
+    return parts
 
 
 def wikistats_problem(source: str | None) -> UserError | None:

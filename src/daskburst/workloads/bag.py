@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from daskburst.data.sources import generated, sample_size, wikistats_bag, wikistats_problem
+from daskburst.data.sources import generated, sample_size, wikistats_parts, wikistats_problem
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
     Param,
@@ -42,44 +42,96 @@ def find(line: str, regex: str = "Obama", language: str | None = "en") -> bool:
     return re.search(regex, vals[3]) is not None
 
 
-def scan_partition(
-    lines: Iterable[str], regex: str, language: str | None
-) -> tuple[int, int, list[str]]:
-    """Count lines and matches of one partition in a single pass.
+def _matcher(regex: str, language: str | None) -> Callable[[str], bool]:
+    """``find`` for one (regex, language), compiled once: takes a line without its newline."""
+    search = re.compile(regex).search
 
-    Equivalent to ``find`` on every line, but cheaper: when the pattern is a
-    plain literal, lines that do not contain it anywhere are skipped before
-    splitting (a necessary condition for the title to contain it).
+    def matches(line: str) -> bool:
+        vals = line.split(" ")
+        if len(vals) < 6:
+            return False
+        if language is not None and vals[2] != language:
+            return False
+        return search(vals[3]) is not None
+
+    return matches
+
+
+def scan_text(
+    chunks: Iterable[str], regex: str, language: str | None
+) -> tuple[int, int, list[str]]:
+    r"""Count the lines of one text and the ones ``find`` accepts, reading it in chunks.
+
+    The text arrives in pieces of any size (newlines already translated to ``\n``); lines
+    are those of reading it as a text file: each ends at a ``\n``, and a last piece without
+    one is a line too. Lines are never made one by one: a chunk's lines are counted with
+    ``str.count``, and only the lines holding a string every match must contain (the
+    pattern when it is a literal, else `` LANGUAGE ``) are split and tested. That keeps
+    the scan close to the speed of decompressing the input.
 
     Args:
-        lines: The partition's lines.
+        chunks: The text, in order.
         regex: Pattern searched in the title.
         language: Language code, or None for any.
 
     Returns:
         ``(lines, matches, first matches)`` with at most five samples, newline stripped.
     """
-    pattern = re.compile(regex)
-    literal = regex if re.escape(regex) == regex else None
-    search = pattern.search
-    total = 0
-    matched = 0
+    matches = _matcher(regex, language)
+    literal = regex if regex and re.escape(regex) == regex else None
+    needle = literal or (f" {language} " if language is not None else None)
+    total = matched = 0
     sample: list[str] = []
-    for line in lines:
+
+    def test(line: str) -> None:
+        nonlocal matched
+        if matches(line):
+            matched += 1
+            if len(sample) < SAMPLE_SIZE:
+                sample.append(line)
+
+    def scan(text: str, start: int, stop: int) -> None:
+        """Test the lines of ``text[start:stop]`` (whole lines, ``stop`` at a line end)."""
+        if needle is None:
+            for line in text[start:stop].split("\n"):
+                test(line)
+            return
+        find, rfind = text.find, text.rfind
+        pos = find(needle, start, stop)
+        while pos != -1:  # each line holding the needle, once
+            begin = max(rfind("\n", start, pos) + 1, start)
+            end = find("\n", pos, stop)
+            if end == -1:
+                end = stop
+            test(text[begin:end])
+            pos = find(needle, end + 1, stop)
+
+    carry = ""  # the start of a line that continues in the next chunk
+    for chunk in chunks:
+        last = chunk.rfind("\n")
+        if last == -1:
+            carry += chunk
+            continue
+        first = chunk.find("\n")
+        total += chunk.count("\n")
+        line = carry + chunk[:first]
+        if needle is None or needle in line:
+            test(line)
+        if first < last:
+            scan(chunk, first + 1, last)
+        carry = chunk[last + 1 :]
+    if carry:
         total += 1
-        if literal is not None and literal not in line:
-            continue
-        vals = line.split(" ")
-        if len(vals) < 6:
-            continue
-        if language is not None and vals[2] != language:
-            continue
-        if search(vals[3]) is None:
-            continue
-        matched += 1
-        if len(sample) < SAMPLE_SIZE:
-            sample.append(line.rstrip("\r\n"))
+        if needle is None or needle in carry:
+            test(carry)
     return total, matched, sample
+
+
+def scan_parts(
+    parts: Iterable[Any], regex: str, language: str | None
+) -> tuple[int, int, list[str]]:
+    """Scan input parts (:mod:`daskburst.data.sources`) one after another, each on its own."""
+    return combine(scan_text(part.chunks(), regex, language) for part in parts)
 
 
 def combine(parts: Iterable[tuple[int, int, list[str]]]) -> tuple[int, int, list[str]]:
@@ -112,11 +164,14 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
+    import dask.bag as db
+
     regex, language = params["regex"], params["language"]
-    lines = wikistats_bag(params["input"], seed, params.get("sample"))
-    # Both outputs come from ONE pass: per-partition (count, matches, sample), then merge.
-    summary = lines.reduction(
-        lambda part: scan_partition(part, regex, language),
+    parts = wikistats_parts(params["input"], seed, params.get("sample"))
+    # Both outputs come from ONE pass: each task reads its part and returns (count,
+    # matches, sample); the results are merged in input order.
+    summary = db.from_sequence(parts, npartitions=len(parts)).reduction(
+        lambda part: scan_parts(part, regex, language),
         combine,
         split_every=16,
     )

@@ -1,0 +1,100 @@
+"""The bag scanner counts and matches exactly what the tutorial's line-by-line filter does.
+
+It never makes lines one by one, so every place a line can break is tried: lines cut at any
+chunk boundary, ``\\r\\n`` and lone ``\\r`` endings, a last line without a newline, short lines,
+the language in another field, non-ASCII titles, literal and non-literal patterns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+
+import dask.bag as db
+import pytest
+
+from daskburst.data.sources import TextPart, universal_newlines, wikistats_parts
+from daskburst.workloads.bag import scan_parts, scan_text
+
+TEXT = (
+    "20090505 000000 en Barack_Obama 997 123091092\n"
+    "20090505 000000 fr Barack_Obama 12 2000\n"
+    "20090505 000000 en Michelle_Obama 3 40\r\n"
+    "en en en Obama\n"  # five fields: never a match
+    "\n"
+    "20090505 000000 en Obama_(surname) 1 1\r"
+    "20090505 000000 de en_Obama 1 1 extra fields\n"
+    "20090505 000000 en Café_Obama_é 1 1\n"
+    "x y en Obama  \n"  # six fields, the last two empty
+    "20090505 000000 en obama_lowercase 1 1\n"
+    "20090505 000000 en Obama_last_line_without_newline 1 1"
+)
+
+
+def _tutorial(text: str, regex: str, language: str | None) -> tuple[int, int, list[str]]:
+    lines = io.StringIO(text, newline=None).readlines()
+
+    def find(line: str) -> bool:  # the tutorial's filter, verbatim logic
+        vals = line.split(" ")
+        if len(vals) < 6:
+            return False
+        tmp = re.search(regex, vals[3])
+        return not (tmp is None or (language is not None and vals[2] != language))
+
+    found = [ln.rstrip("\r\n") for ln in lines if find(ln)]
+    return len(lines), len(found), found[:5]
+
+
+@pytest.mark.parametrize(
+    ("regex", "language"),
+    [
+        ("Obama", "en"),
+        ("Obama", None),
+        ("O.ama", "en"),
+        ("^Obama$|Obama_", None),
+        ("é", "en"),
+        ("Obama", "de"),
+        ("nothing", "en"),
+    ],  # fmt: skip
+)
+def test_every_chunking_gives_the_tutorials_answer(regex: str, language: str | None) -> None:
+    want = _tutorial(TEXT, regex, language)
+    assert want[0] == 11
+    text = universal_newlines(TEXT)
+    for size in range(1, len(text) + 1):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        assert scan_text(chunks, regex, language) == want, size
+
+
+def test_empty_and_newline_only_texts() -> None:
+    assert scan_text([], "Obama", "en") == (0, 0, [])
+    assert scan_text([""], "Obama", "en") == (0, 0, [])
+    assert scan_text(["\n\n"], "Obama", "en") == (2, 0, [])
+
+
+def test_files_blocks_and_compressed_parts_match_dask_read_text(tmp_path, monkeypatch) -> None:
+    """Parts of plain files (in blocks ending at line ends) and of gzip files, each file on its
+    own (a file without a final newline does not run into the next), equal read_text's lines."""
+    body = TEXT * 40
+    (tmp_path / "a.txt").write_bytes(body.encode())
+    (tmp_path / "b.txt").write_bytes(b"")
+    (tmp_path / "c.txt").write_bytes(body.encode())
+    with gzip.open(tmp_path / "d.gz", "wb") as f:
+        f.write(body.encode())
+    lines = db.read_text(str(tmp_path / "*.txt")).compute(scheduler="sync")
+    monkeypatch.setattr("daskburst.data.sources.blocksize", lambda paths: None if any(
+        p.endswith(".gz") for p in paths) else "1KiB")  # fmt: skip
+    parts = wikistats_parts(str(tmp_path / "*.txt"), seed=1)
+    assert len(parts) > 2 and all(isinstance(p, TextPart) for p in parts)
+    matched = sum(1 for ln in lines if _tutorial(ln, "Obama", "en")[1])
+    assert scan_parts(parts, "Obama", "en")[:2] == (len(lines), matched)
+    (gz,) = wikistats_parts(str(tmp_path / "d.gz"), seed=1)
+    assert scan_parts([gz], "Obama", "en") == _tutorial(body, "Obama", "en")
+
+
+def test_a_bad_utf8_file_fails_loudly(tmp_path) -> None:
+    (tmp_path / "bad.txt").write_bytes(b"20090505 000000 en Obama\xff 1 1\n")
+    (part,) = wikistats_parts(str(tmp_path / "bad.txt"), seed=1)
+    with pytest.raises(UnicodeDecodeError):
+        scan_parts([part], "Obama", "en")
