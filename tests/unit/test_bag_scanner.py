@@ -14,8 +14,8 @@ import re
 import dask.bag as db
 import pytest
 
-from daskburst.data.sources import TextPart, universal_newlines, wikistats_parts
-from daskburst.workloads.bag import scan_parts, scan_text
+from daskburst.data.sources import TextPart, wikistats_parts
+from daskburst.workloads.bag import scan_bytes, scan_parts
 
 TEXT = (
     "20090505 000000 en Barack_Obama 997 123091092\n"
@@ -61,16 +61,29 @@ def _tutorial(text: str, regex: str, language: str | None) -> tuple[int, int, li
 def test_every_chunking_gives_the_tutorials_answer(regex: str, language: str | None) -> None:
     want = _tutorial(TEXT, regex, language)
     assert want[0] == 11
-    text = universal_newlines(TEXT)
-    for size in range(1, len(text) + 1):
-        chunks = [text[i : i + size] for i in range(0, len(text), size)]
-        assert scan_text(chunks, regex, language) == want, size
+    data = TEXT.encode()  # cut anywhere: inside \r\n and inside a two-byte character too
+    for size in range(1, len(data) + 1):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert scan_bytes(chunks, regex, language) == want, size
 
 
 def test_empty_and_newline_only_texts() -> None:
-    assert scan_text([], "Obama", "en") == (0, 0, [])
-    assert scan_text([""], "Obama", "en") == (0, 0, [])
-    assert scan_text(["\n\n"], "Obama", "en") == (2, 0, [])
+    assert scan_bytes([], "Obama", "en") == (0, 0, [])
+    assert scan_bytes([b""], "Obama", "en") == (0, 0, [])
+    assert scan_bytes([b"\n\n"], "Obama", "en") == (2, 0, [])
+    assert scan_bytes([b"\r", b"\r", b"\n", b"\r"], "Obama", "en") == (3, 0, [])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"x y en Obama\xff 1 1\n", b"ok\n\xc3", b"\xc3" + b"a" * 10, b"a\n\xe9t\xe9\n"],
+)
+def test_invalid_utf8_anywhere_raises_as_reading_text_does(data: bytes) -> None:
+    with pytest.raises(UnicodeDecodeError):
+        io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+    for size in (1, 2, len(data)):
+        with pytest.raises(UnicodeDecodeError):
+            scan_bytes([data[i : i + size] for i in range(0, len(data), size)], "Obama", "en")
 
 
 def test_files_blocks_and_compressed_parts_match_dask_read_text(tmp_path, monkeypatch) -> None:

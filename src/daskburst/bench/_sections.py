@@ -295,6 +295,24 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
 
     # The machine's decompression limit: one core only inflating, times the cores.
     t_gunzip = best_of(sizes.repeats, gunzip)
+
+    def gunzip_all_cores() -> None:
+        # The probe: every core inflating its share of the files at once (zlib releases
+        # the GIL while inflating), which is what the bag's tasks do together.
+        def inflate(share: list[str]) -> None:
+            for path in share:
+                with gzip.open(path, "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+
+        shares = [sorted(files)[i :: cores()] for i in range(cores())]
+        threads = [threading.Thread(target=inflate, args=(share,)) for share in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    t_gunzip_all = best_of(sizes.repeats, gunzip_all_cores)
     prep = prepare("bag", seed=1, input=str(wiki / "*.gz"))
     # The same scanner on one core (sync), then on every core (a LocalCluster).
     t_one = best_of(sizes.repeats, lambda: compute(prep, _sync_session()))
@@ -307,6 +325,7 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
             "plain_loop_one_core": t_loop,
             "scanner_one_core": t_one,
             "gunzip_one_core": t_gunzip,
+            "gunzip_all_cores": t_gunzip_all,
             "bag_local": t_bag,
         },
         # Kept for comparison with the first round: the optimized scanner vs the plain loop.
@@ -315,6 +334,10 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
         "bag_parallel_efficiency": t_one / (t_bag * n),
         # How close to only decompressing the data the whole scan runs.
         "bag_fraction_of_gzip_limit": (raw_bytes / t_bag) / (raw_bytes / t_gunzip * n),
+        # The same against every core inflating at once (how far the machine scales this
+        # kind of work: two hyperthreads of one core share its caches and units).
+        "bag_fraction_of_gzip_probe": t_gunzip_all / t_bag,
+        "gzip_all_cores_scaling": t_gunzip / (t_gunzip_all * n),
     }
 
 

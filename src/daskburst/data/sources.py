@@ -197,40 +197,34 @@ def _check_gzip(paths: Iterable[str]) -> None:
             )
 
 
-#: Characters of text a part hands the scanner at a time (4 MiB of ASCII): large enough that
-#: the per-chunk Python work is noise, small enough to bound a task's memory whatever the file.
-TEXT_CHUNK = 1 << 22
-
-
-def universal_newlines(text: str) -> str:
-    r"""Translate ``\r\n`` and lone ``\r`` to ``\n``, as text files are read (newline=None)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+#: Bytes a part hands the scanner at a time: large enough that the per-chunk Python work is
+#: noise, small enough to bound a task's memory whatever the size of the file.
+CHUNK_BYTES = 1 << 22
 
 
 @dataclass(frozen=True)
 class TextPart:
-    """A piece of a text input a task reads by itself, in chunks of whole lines or less.
+    """A piece of a text input a task reads by itself, as bytes, never whole.
 
-    ``length`` None: the whole file, streamed (compressed files cannot be split); else the
-    lines starting in ``[offset, offset + length)`` of an uncompressed file. Either way the
-    text is decoded as UTF-8 (strictly) with universal newlines, as ``dask.bag.read_text``
-    reads it, and never held whole.
+    ``length`` None: the whole file, decompressed and streamed (compressed files cannot be
+    split); else the lines starting in ``[offset, offset + length)`` of an uncompressed
+    file, as ``dask.bag.read_text`` splits it. Decoding (strict UTF-8) and newlines are
+    the reader's business (:func:`daskburst.workloads.bag.scan_bytes`).
     """
 
-    file: Any  # fsspec OpenFile (mode "rb"): small and picklable
+    file: Any  # fsspec OpenFile (mode "rb", compression inferred): small and picklable
     offset: int = 0
     length: int | None = None
 
-    def chunks(self) -> Iterator[str]:
-        """Yield the part's text, in pieces of up to :data:`TEXT_CHUNK` characters."""
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the part's bytes in order, in pieces of up to :data:`CHUNK_BYTES`."""
         if self.length is None:
-            with self.file as raw, io.TextIOWrapper(raw, encoding="utf-8", newline=None) as f:
-                while chunk := f.read(TEXT_CHUNK):
+            with self.file as f:
+                while chunk := f.read(CHUNK_BYTES):
                     yield chunk
             return
         with self.file as raw:
-            block = read_block(raw, self.offset, self.length, delimiter=b"\n")
-        yield universal_newlines(block.decode("utf-8"))
+            yield read_block(raw, self.offset, self.length, delimiter=b"\n")
 
 
 @dataclass(frozen=True)
@@ -241,9 +235,9 @@ class SyntheticPart:
     lines: int
     seed: int
 
-    def chunks(self) -> Iterator[str]:
-        """Yield the file's text (one piece: a sample file is small)."""
-        yield wikistats.text_bytes(self.index, self.lines, self.seed).decode("utf-8")
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the file's bytes (one piece: a sample file is small)."""
+        yield wikistats.text_bytes(self.index, self.lines, self.seed)
 
 
 def wikistats_parts(
