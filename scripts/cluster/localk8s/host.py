@@ -154,14 +154,21 @@ def write_sysctl(name: str, value: str) -> None:
     Path("/proc/sys", name).write_text(value + "\n")
 
 
+def read_record(s: Settings) -> dict[str, Any]:
+    """Return what ``record`` saved, or an empty dict when there is no record."""
+    if not s.host_record.exists():
+        return {}
+    return dict(json.loads(s.host_record.read_text()))
+
+
 def record(s: Settings) -> dict[str, Any]:
     """Save what ``down`` must restore (once: a restarted cluster keeps the first record).
 
     Returns:
         The record.
     """
-    if s.host_record.exists():
-        return dict(json.loads(s.host_record.read_text()))
+    if rec := read_record(s):
+        return rec
     rec = {
         "sysctls": {name: read_sysctl(name) for name in SYSCTLS},
         "preexisting": [str(p) for p in (*HARD_CODED, *SHARED_DIRS) if p.exists()],
@@ -325,9 +332,7 @@ def _ours(path: Path, rec: dict[str, Any], preexisting: set[str]) -> bool:
 
 def leftovers(s: Settings) -> dict[str, list[str]]:
     """Return everything a stopped cluster must not leave behind, by kind (empty: clean)."""
-    rec: dict[str, Any] = {}
-    if s.host_record.exists():
-        rec = json.loads(s.host_record.read_text())
+    rec = read_record(s)
     sysctls = [
         f"{name}={read_sysctl(name)} (was {before})"
         for name, before in rec.get("sysctls", {}).items()
@@ -532,12 +537,13 @@ def remove_netns() -> None:
 def restore(s: Settings) -> None:
     """Delete the bridge, restore sysctls and remove hard-coded paths the cluster created."""
     subprocess.run(["ip", "link", "delete", s.bridge], capture_output=True, check=False)
-    if not s.host_record.exists():
-        for path in HARD_CODED:
-            if _ours(path, {}, set()):
-                safe_rmtree(path)
+    rec = read_record(s)
+    preexisting = set(rec.get("preexisting", []))
+    for path in HARD_CODED:
+        if _ours(path, rec, preexisting):
+            safe_rmtree(path)
+    if not rec:
         return
-    rec = json.loads(s.host_record.read_text())
     for name, before in rec.get("sysctls", {}).items():
         if name == "net/ipv4/ip_forward" or before is None:
             continue
@@ -545,10 +551,6 @@ def restore(s: Settings) -> None:
             write_sysctl(name, before)
     for cached in Path("/var/lib/cni/results").glob(f"{s.cni_network}-*"):
         cached.unlink(missing_ok=True)
-    preexisting = set(rec.get("preexisting", []))
-    for path in HARD_CODED:
-        if _ours(path, rec, preexisting):
-            safe_rmtree(path)
     for path in SHARED_DIRS:
         if str(path) not in preexisting and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
