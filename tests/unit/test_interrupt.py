@@ -78,3 +78,26 @@ def test_ctrl_c_during_data_generation_leaves_no_output(tmp_path):
     )  # fmt: skip
     assert_clean(code, err)
     assert list(tmp_path.iterdir()) == []  # neither the directory nor a temporary one
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [("running", True), ("closing", False), ("closing_gracefully", False), ("closed", False)],
+)
+def test_a_failed_heartbeat_is_shown_only_while_the_worker_runs(status, shown):
+    """Closing a worker drops its connections; a heartbeat in flight then fails harmlessly."""
+    import logging
+    import types
+
+    from distributed.core import Status
+
+    from daskburst.backends._preload import _QuietWorker
+
+    quiet = _QuietWorker(types.SimpleNamespace(status=Status[status]))
+    record = logging.LogRecord(
+        "distributed.worker", logging.ERROR, __file__, 1,
+        "Failed to communicate with scheduler during heartbeat.", None, None,
+    )  # fmt: skip
+    assert quiet.filter(record) is shown
+    other = logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, "x", None, None)
+    assert quiet.filter(other) is True
