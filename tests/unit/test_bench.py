@@ -25,20 +25,21 @@ TINY = bench.Sizes(
 )
 
 
-def test_against_limit_records_the_hardware_ceiling_per_round() -> None:
-    scaling: list[float] = []
-    ratio = bench.against_limit(TINY, 1_000_000, lambda: None, rounds=3, scaling=scaling)
-    assert ratio > 1  # doing nothing beats drawing a million normals
-    assert len(scaling) == 3
-    assert all(0.2 < s < 2.0 for s in scaling), scaling  # a real machine's scaling
+def test_against_limit_records_the_hardware_ceiling_around_each_run() -> None:
+    rounds = bench.against_limit(TINY, 1_000_000, lambda: None, rounds=3, probe=True)
+    assert rounds.ratio > 1  # doing nothing beats drawing a million normals
+    assert rounds.probe is not None and 0.2 < rounds.probe < 2.0  # a real machine's scaling
+    assert rounds.vs_probe is not None and rounds.vs_probe > 1
+    assert bench.against_limit(TINY, 1_000_000, lambda: None, rounds=1).probe is None
 
 
 def test_efficiency_on_threads_is_a_fraction_with_its_ceiling() -> None:
     from daskburst.backends import open_backend
 
     with open_backend("threads") as session:
-        value, ceiling = bench.efficiency(session, TINY)
+        value, ceiling, vs_probe = bench.efficiency(session, TINY)
     assert 0.05 < value < 1.5 and 0.2 < ceiling < 2.0
+    assert vs_probe is not None and 0.05 < vs_probe < 3.0
 
 
 def _report(**results: object) -> dict[str, object]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -163,36 +163,48 @@ def rng_limit(sizes: Sizes) -> float:
     )
 
 
+class Rounds(NamedTuple):
+    """Medians over the rounds of :func:`against_limit`."""
+
+    #: ``draws`` per second of the run over the one-core limit times the cores.
+    ratio: float
+    #: All cores drawing at once over the limit (None unless asked for).
+    probe: float | None = None
+    #: The run's rate over the all-cores rate of the same round (None unless asked for).
+    vs_probe: float | None = None
+
+
 def against_limit(
-    sizes: Sizes,
-    draws: int,
-    run: Callable[[], Any],
-    rounds: int,
-    scaling: list[float] | None = None,
-) -> float:
+    sizes: Sizes, draws: int, run: Callable[[], Any], rounds: int, probe: bool = False
+) -> Rounds:
     """``draws`` per second of ``run`` over the limit, measured in alternation.
 
-    Each round measures the limit right before the run, and the figure is the
+    Each round measures the limit right before the run, and each figure is the
     median of the rounds' ratios: on a shared machine whose speed drifts, both
     sides of every ratio see the same conditions.
 
     Args:
-        sizes: Problem sizes (``limit_draws`` sets the probe's length).
+        sizes: Problem sizes (``limit_draws`` sets the probes' length).
         draws: Normals ``run`` draws.
         run: One run of the work.
-        rounds: Number of (limit, run) rounds.
-        scaling: When given, each round also appends all cores drawing at once
-            (:func:`rng_all_cores_once`) over that round's limit: the share of
-            the limit the bare hardware reached right after the run.
+        rounds: Number of rounds.
+        probe: Also measure all cores drawing at once (:func:`rng_all_cores_once`)
+            right before and right after each run: the share of the limit the bare
+            hardware reached around it, and the run against the mean of the two.
 
     Returns:
-        The median ratio.
+        The medians.
     """
-    ratios = []
+    ratios, probes, vs_probe = [], [], []
     for _ in range(rounds):
         limit = rng_limit_once(sizes.limit_draws // 2)
-        seconds = best_of(1, run)
-        ratios.append(draws / seconds / limit)
-        if scaling is not None:
-            scaling.append(rng_all_cores_once(sizes.limit_draws // 2) / limit)
-    return float(np.median(ratios))
+        before = rng_all_cores_once(sizes.limit_draws // 2) if probe else 0.0
+        rate = draws / best_of(1, run)
+        ratios.append(rate / limit)
+        if probe:
+            hardware = (before + rng_all_cores_once(sizes.limit_draws // 2)) / 2
+            probes.append(hardware / limit)
+            vs_probe.append(rate / hardware)
+    if not probe:
+        return Rounds(float(np.median(ratios)))
+    return Rounds(float(np.median(ratios)), float(np.median(probes)), float(np.median(vs_probe)))

@@ -61,7 +61,8 @@ def summary_markdown(report: dict[str, Any]) -> str:
     for backend, value in sorted(res.get("task_overhead_us", {}).items()):
         rows.append((f"task_overhead_us.{backend}", value))
     for key in (
-        "batched_map_speedup", "array_fraction_of_limit", "array_peak_rss_bytes",
+        "batched_map_speedup", "array_fraction_of_limit", "array_rng_parallel_scaling",
+        "array_vs_probe", "array_one_core_fraction", "array_peak_rss_bytes",
         "array_memory_bound_bytes", "dataframe_best_vs_tutorial_speedup",
         "dataframe_one_graph_speedup", "dataframe_vs_duckdb", "bag_efficiency",
         "bag_parallel_efficiency", "bag_fraction_of_gzip_limit", "bag_fraction_of_gzip_probe",

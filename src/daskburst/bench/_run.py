@@ -34,6 +34,13 @@ from daskburst.bench._sections import (
 SECTIONS = ("kernel", "backends", "batched", "array", "dataframe", "bag", "slurm", "k8s", "image")
 
 
+def _put_efficiency(res: dict[str, Any], backend: str, rounds: dict[str, Any]) -> None:
+    """File one backend's calc-mean rounds (:class:`~daskburst.bench._measure.Rounds`)."""
+    res.setdefault("efficiency", {})[backend] = rounds["ratio"]
+    res.setdefault("rng_parallel_scaling", {})[backend] = rounds["probe"]
+    res.setdefault("efficiency_vs_probe", {})[backend] = rounds["vs_probe"]
+
+
 def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> dict[str, Any]:
     """Run the benchmarks and write ``bench.json``, ``summary.md`` and PNG charts to ``out``.
 
@@ -60,14 +67,11 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
         _log("calc_mean kernel vs the tutorial's")
         res["calc_mean_kernel_speedup"] = kernel_speedup(sizes)
     if "backends" in sections:
-        res["efficiency"], res["task_overhead_us"], res["rng_parallel_scaling"] = {}, {}, {}
         for name in ("threads", "processes", "local"):
             _log(f"backend {name}: efficiency and task overhead")
             with open_backend(name) as session:
-                res["efficiency"][name], res["rng_parallel_scaling"][name] = efficiency(
-                    session, sizes
-                )
-                res["task_overhead_us"][name] = task_overhead_us(session, sizes)
+                _put_efficiency(res, name, efficiency(session, sizes)._asdict())
+                res.setdefault("task_overhead_us", {})[name] = task_overhead_us(session, sizes)
     if "batched" in sections:
         _log("batched map vs one task per item (local cluster)")
         with open_backend("local") as session:
@@ -88,10 +92,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
             namespace = str(config.get("kubernetes.namespace"))
             _log(f"Kubernetes: tiny job, pod start, scaling, efficiency (namespace {namespace})")
             k8s = k8s_bench(sizes, namespace)
-            res.setdefault("efficiency", {})["kubernetes"] = k8s["k8s_efficiency"]
-            res.setdefault("rng_parallel_scaling", {})["kubernetes"] = k8s.pop(
-                "k8s_rng_parallel_scaling"
-            )
+            _put_efficiency(res, "kubernetes", k8s.pop("k8s_rounds"))
             res.setdefault("task_overhead_us", {})["kubernetes"] = k8s["k8s_task_overhead_us"]
             res.update(k8s)
         else:
@@ -109,18 +110,11 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
         if slurm_available():
             _log("SLURM: first result, scale-down, efficiency")
             slurm = slurm_bench(sizes)
-            res.setdefault("efficiency", {})["slurm"] = slurm.pop("efficiency_slurm")
-            res.setdefault("rng_parallel_scaling", {})["slurm"] = slurm.pop(
-                "rng_parallel_scaling_slurm"
-            )
+            _put_efficiency(res, "slurm", slurm.pop("efficiency_slurm"))
             res.setdefault("task_overhead_us", {})["slurm"] = slurm.pop("task_overhead_us_slurm")
             res.update(slurm)
         else:
             _log("SLURM not running (make slurm-up): skipping the slurm figures")
-    probe = res.get("rng_parallel_scaling", {})
-    res["efficiency_vs_probe"] = {
-        b: v / probe[b] for b, v in res.get("efficiency", {}).items() if probe.get(b)
-    }
     write_bytes_atomic(out / "bench.json", (json.dumps(report, indent=2) + "\n").encode())
     write_bytes_atomic(out / "summary.md", summary_markdown(report).encode())
     charts(report, out)

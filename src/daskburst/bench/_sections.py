@@ -15,7 +15,7 @@ import numpy as np
 
 from daskburst import config
 from daskburst.backends import Session, open_backend
-from daskburst.bench._measure import Sizes, _log, against_limit, best_of, cores
+from daskburst.bench._measure import Rounds, Sizes, _log, against_limit, best_of, cores
 from daskburst.execute import compute, prepare
 from daskburst.rng import normal_moments, stream
 
@@ -48,21 +48,20 @@ def _inc(x: int) -> int:
     return x + 1
 
 
-def efficiency(session: Session, sizes: Sizes) -> tuple[float, float]:
+def efficiency(session: Session, sizes: Sizes) -> Rounds:
     """calc-mean draws per second on ``session`` divided by the machine's limit.
 
     Returns:
-        The efficiency, and the median share of the limit that all cores drawing
-        at once reached in the same rounds (the hardware's own ceiling then).
+        The efficiency (``ratio``), the median share of the limit that all cores
+        drawing at once reached around each run (``probe``: the hardware's own
+        ceiling then), and the runs against those probes (``vs_probe``).
     """
     replicates = sizes.calc_replicates_per_core * cores()
     prep = prepare("calc-mean", seed=1, replicates=replicates, n=sizes.calc_n)
     compute(prepare("calc-mean", seed=2, replicates=cores(), n=1000), session)  # warm up
-    scaling: list[float] = []
-    value = against_limit(
-        sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats, scaling
+    return against_limit(
+        sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats, probe=True
     )
-    return value, float(np.median(scaling))
 
 
 def task_overhead_us(session: Session, sizes: Sizes) -> float:
@@ -141,13 +140,27 @@ def array_bench(sizes: Sizes) -> dict[str, Any]:
         compute(prepare("array", seed=2, rows=2000, cols=2000), session)  # warm up
         with peak_rss() as mem:
             start = time.perf_counter()
-            fraction = against_limit(sizes, side * side, lambda: compute(prep, session), 3)
+            rounds = against_limit(
+                sizes, side * side, lambda: compute(prep, session), 3, probe=True
+            )
             seconds = (time.perf_counter() - start) / 3
         workers = session.workers
+    # The same graph on one core (sync), on a quarter of the matrix: what dask's graph
+    # itself costs (the row-mean reductions, scheduling) apart from how the cores scale.
+    small = prepare("array", seed=1, rows=side // 2, cols=side)
+    with open_backend("sync") as session:
+        one_core = (
+            cores()
+            * against_limit(sizes, side // 2 * side, lambda: compute(small, session), 3).ratio
+        )
     r, c = chunk_shape(side, side, "auto")
     in_flight = workers * r * c * 8
     return {
-        "array_fraction_of_limit": fraction,
+        "array_fraction_of_limit": rounds.ratio,
+        # All cores drawing at once, no Dask, around each run: what the hardware gave.
+        "array_rng_parallel_scaling": rounds.probe,
+        "array_vs_probe": rounds.vs_probe,
+        "array_one_core_fraction": one_core,
         "array_seconds_per_run_incl_limit_probe": seconds,
         "array_peak_rss_bytes": mem["peak"],
         "array_baseline_rss_bytes": mem["baseline"],
