@@ -160,6 +160,14 @@ def test_parquet_round_trip(tmp_path):
     from_csv = execute("dataframe", backend="sync", input=str(src / "*.csv"))["result"]
     from_pq = execute("dataframe", backend="sync", input=str(out / "*.parquet"))["result"]
     assert from_csv == from_pq
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+
+    schema = papq.read_schema(next(out.glob("*.parquet")))
+    # the codes are stored and read as dictionaries (pandas categories), not a string per row
+    assert pa.types.is_dictionary(schema.field("UniqueCarrier").type)
+    assert pa.types.is_dictionary(schema.field("Dest").type)
+    assert pa.types.is_floating(schema.field("DepDelay").type)
     mx, mn, by, rows = _oracle(sorted(src.glob("*.csv")))
     assert from_pq["dep_delay_max"] == mx and from_pq["rows"] == rows
     assert from_pq["mean_dep_delay_by_dest"] == pytest.approx(by, rel=1e-12)

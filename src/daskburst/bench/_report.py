@@ -26,6 +26,7 @@ MAX_TARGETS: dict[str, float] = {
     "k8s_apply_to_success_s": 10.0,
     "k8s_scale_down_s": 30.0,
     "image_compressed_bytes": 250e6,
+    "dataframe_vs_duckdb": 1.5,
 }
 
 
