@@ -195,16 +195,19 @@ def against_limit(
     Returns:
         The medians.
     """
+    n = sizes.limit_draws // 2
     ratios, probes, vs_probe = [], [], []
     for _ in range(rounds):
-        limit = rng_limit_once(sizes.limit_draws // 2)
-        before = rng_all_cores_once(sizes.limit_draws // 2) if probe else 0.0
+        limit = rng_limit_once(n)
+        before = rng_all_cores_once(n) if probe else 0.0
         rate = draws / best_of(1, run)
         ratios.append(rate / limit)
         if probe:
-            hardware = (before + rng_all_cores_once(sizes.limit_draws // 2)) / 2
+            hardware = (before + rng_all_cores_once(n)) / 2
             probes.append(hardware / limit)
             vs_probe.append(rate / hardware)
-    if not probe:
-        return Rounds(float(np.median(ratios)))
-    return Rounds(float(np.median(ratios)), float(np.median(probes)), float(np.median(vs_probe)))
+
+    def median(values: list[float]) -> float | None:
+        return float(np.median(values)) if values else None
+
+    return Rounds(float(np.median(ratios)), median(probes), median(vs_probe))

@@ -18,7 +18,7 @@ from daskburst.bench._clusters import (
     slurm_available,
     slurm_bench,
 )
-from daskburst.bench._measure import FULL, QUICK, _log, machine, rng_limit
+from daskburst.bench._measure import FULL, QUICK, Rounds, _log, machine, rng_limit
 from daskburst.bench._report import summary_markdown
 from daskburst.bench._sections import (
     array_bench,
@@ -34,11 +34,11 @@ from daskburst.bench._sections import (
 SECTIONS = ("kernel", "backends", "batched", "array", "dataframe", "bag", "slurm", "k8s", "image")
 
 
-def _put_efficiency(res: dict[str, Any], backend: str, rounds: dict[str, Any]) -> None:
-    """File one backend's calc-mean rounds (:class:`~daskburst.bench._measure.Rounds`)."""
-    res.setdefault("efficiency", {})[backend] = rounds["ratio"]
-    res.setdefault("rng_parallel_scaling", {})[backend] = rounds["probe"]
-    res.setdefault("efficiency_vs_probe", {})[backend] = rounds["vs_probe"]
+def _put_efficiency(res: dict[str, Any], backend: str, rounds: Rounds) -> None:
+    """File one backend's calc-mean rounds under the three figures they give."""
+    res.setdefault("efficiency", {})[backend] = rounds.ratio
+    res.setdefault("rng_parallel_scaling", {})[backend] = rounds.probe
+    res.setdefault("efficiency_vs_probe", {})[backend] = rounds.vs_probe
 
 
 def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
         for name in ("threads", "processes", "local"):
             _log(f"backend {name}: efficiency and task overhead")
             with open_backend(name) as session:
-                _put_efficiency(res, name, efficiency(session, sizes)._asdict())
+                _put_efficiency(res, name, efficiency(session, sizes))
                 res.setdefault("task_overhead_us", {})[name] = task_overhead_us(session, sizes)
     if "batched" in sections:
         _log("batched map vs one task per item (local cluster)")
@@ -92,7 +92,9 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
             namespace = str(config.get("kubernetes.namespace"))
             _log(f"Kubernetes: tiny job, pod start, scaling, efficiency (namespace {namespace})")
             k8s = k8s_bench(sizes, namespace)
-            _put_efficiency(res, "kubernetes", k8s.pop("k8s_rounds"))
+            rounds = k8s.pop("k8s_efficiency")
+            _put_efficiency(res, "kubernetes", rounds)
+            res["k8s_efficiency"] = rounds.ratio
             res.setdefault("task_overhead_us", {})["kubernetes"] = k8s["k8s_task_overhead_us"]
             res.update(k8s)
         else:
