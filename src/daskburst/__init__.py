@@ -40,6 +40,39 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'daskburst' has no attribute {name!r}")
 
 
+def seed() -> int:
+    """The run's master seed: ``daskburst run SCRIPT --seed S``, else ``daskburst.seed``.
+
+    Read it once in your script and pass it to each task with the task's key; inside the
+    task, :func:`stream` gives that task's own generator::
+
+        seed = daskburst.seed()
+        parts = [dask.delayed(simulate)(seed, i) for i in range(100)]
+
+        def simulate(seed, i):
+            rng = daskburst.stream(seed, (i,))   # the same numbers on every backend
+    """
+    from daskburst.usercode import seed as _seed
+
+    return _seed()
+
+
+def stream(seed: int, key: Any) -> Any:
+    """The ``numpy.random.Generator`` of one task: independent of every other key's.
+
+    ``stream(seed, (i,))`` is the i-th child of ``numpy.random.SeedSequence(seed)`` (PCG64),
+    so results do not depend on which worker, process or machine runs the task, nor on how
+    many there are. The built-in workloads draw from these streams too.
+
+    Args:
+        seed: The run's master seed (:func:`seed`).
+        key: The task's position: an int, or a tuple of ints for nested loops.
+    """
+    from daskburst.rng import stream as _stream
+
+    return _stream(seed, (key,) if isinstance(key, int) else tuple(key))
+
+
 def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run a workload and return its result dict (with ``digest``).
 
@@ -57,4 +90,6 @@ __all__ = [
     "calc_mean_vargs2",
     "map_batched",
     "run",
+    "seed",
+    "stream",
 ]

@@ -17,7 +17,12 @@ PROG = "daskburst"
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit code 2."""
 
+    #: Added to "unrecognized arguments" errors (e.g. where a script's arguments go).
+    unrecognized_hint = ""
+
     def error(self, message: str) -> NoReturn:
+        if self.unrecognized_hint and message.startswith("unrecognized arguments"):
+            message = f"{message}; {self.unrecognized_hint}"
         sys.stderr.write(f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
 

@@ -68,7 +68,10 @@ _SHOW_WARNING = warnings.showwarning
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv, script_args = run.route(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if script_args is not None:
+        args.script_args = script_args
     debug = bool(getattr(args, "debug", False))
     if debug:
         logging.basicConfig(level=logging.DEBUG)

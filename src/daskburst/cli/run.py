@@ -1,15 +1,17 @@
-"""``daskburst workloads``, ``daskburst run WORKLOAD`` and ``daskburst demo``."""
+"""``daskburst workloads``, ``daskburst run WORKLOAD|SCRIPT`` and ``daskburst demo``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from daskburst import config
 from daskburst.backends import BACKENDS
-from daskburst.cli._args import Parser, backend_flags, common, int_arg, progress_wanted
+from daskburst.cli._args import PROG, Parser, backend_flags, common, int_arg, progress_wanted
 from daskburst.cli.slurm import add_slurm_arguments, slurm_extra
 from daskburst.workloads import WORKLOADS
 
@@ -89,6 +91,125 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.output not in ("-", "/dev/stdout"):
         print(summarize(record))
     return 0
+
+
+# ---- run SCRIPT ----------------------------------------------------------------------------
+
+#: The hidden command ``daskburst run SCRIPT ...`` is routed to (see :func:`route`).
+SCRIPT_COMMAND = "run-script"
+
+
+def route(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Send ``run SCRIPT ...`` (not a built-in workload) to the script command.
+
+    Everything after the first ``--`` belongs to the script, whatever it looks like.
+
+    Returns:
+        ``(arguments for the parser, the script's arguments or None)``.
+    """
+    argv = list(argv)
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is None or argv[at] != "run" or at + 1 >= len(argv):
+        return argv, None
+    target = argv[at + 1]
+    if target.startswith("-") or (target in WORKLOADS and not Path(target).is_file()):
+        return argv, None
+    rest = argv[at + 2 :]
+    script_args: list[str] = []
+    if "--" in rest:
+        cut = rest.index("--")
+        rest, script_args = rest[:cut], rest[cut + 1 :]
+    return [*argv[:at], SCRIPT_COMMAND, target, *rest], script_args
+
+
+def _cmd_run_script(args: argparse.Namespace) -> int:
+    from daskburst.backends import BackendOptions
+    from daskburst.backends._base import check_options, resolve_adapt
+    from daskburst.execute import check_output, write_json_atomic
+    from daskburst.usercode import execute_user_code, prepare, ship_mode
+
+    check_output(args.output)
+    extra = slurm_extra(args)
+    if args.image:
+        extra["image"] = args.image
+    options = BackendOptions(
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=resolve_adapt(args.adapt),
+        address=args.address,
+        progress=progress_wanted(args.progress),
+        extra=extra,
+    )
+    backend = check_options(args.backend, options)
+    ship = ship_mode(backend, args.ship)
+    user_run = prepare(
+        args.target,
+        args.script_args or [],
+        workdir=args.workdir,
+        ship=ship,
+        workloads=list(WORKLOADS),
+    )
+    if user_run.workdir is not None and ship != "off":
+        wd = user_run.workdir
+        sys.stderr.write(
+            f"{PROG}: {wd.root} travels with the script ({ship}): {len(wd.files)} files, "
+            f"{wd.compressed:,} bytes compressed\n"
+        )
+
+    def on_start(session: Any) -> None:
+        if session.dashboard_link:
+            sys.stderr.write(f"dashboard: {session.dashboard_link}\n")
+
+    status, record = execute_user_code(
+        user_run, backend=backend, options=options, ship=ship, seed=args.seed, on_start=on_start
+    )
+    if args.output:
+        write_json_atomic(args.output, record)
+    n = record["workers"]
+    sys.stderr.write(
+        f"{PROG}: {user_run.target.name} on {record['backend']} ({n} worker{'s' if n != 1 else ''})"
+        f": {record['seconds']:.2f} s, exit {status}\n"
+    )
+    return status
+
+
+def _register_script(sub: Any) -> None:
+    p = sub.add_parser(
+        SCRIPT_COMMAND,
+        prog=f"{PROG} run",
+        usage=f"{PROG} run SCRIPT.py|package.module:function [options] [-- SCRIPT ARGS]",
+        description="Run your own Dask code with the chosen backend as the default scheduler: "
+        "dask.compute, .compute(), .persist(), Client() and get_client() in it all use the "
+        "backend. The script's directory (or --workdir) travels with it to the workers.",
+    )
+    p.unrecognized_hint = (
+        "arguments for the script go after --, e.g. `daskburst run my.py -- --n 5`"
+    )
+    common(p)
+    p.add_argument("target", metavar="SCRIPT", help="a Python script, or package.module:function")
+    backend_flags(p)
+    o = p.add_argument_group("your code")
+    o.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="directory importable on every worker (default: the script's directory)",
+    )
+    o.add_argument(
+        "--ship",
+        metavar="MODE",
+        help="how DIR reaches the workers: auto, upload, shared, off "
+        f"(default: {config.shown('daskburst.user-code.ship')})",
+    )
+    o.add_argument("--image", metavar="IMAGE", help="worker image (--backend kubernetes)")
+    o.add_argument(
+        "--seed",
+        type=int_arg("--seed"),
+        help="master seed, daskburst.seed() in the script "
+        f"(default: {config.shown('daskburst.seed')})",
+    )
+    o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
+    add_slurm_arguments(p)
+    p.set_defaults(func=_cmd_run_script, script_args=[])
 
 
 # ---- demo ------------------------------------------------------------------------------------
@@ -173,7 +294,13 @@ def register(sub: Any) -> None:
     common(p)
     p.set_defaults(func=_cmd_workloads)
 
-    run = sub.add_parser("run", help="run a workload on a backend")
+    run = sub.add_parser(
+        "run",
+        help="run a workload, or your own script, on a backend",
+        usage=f"{PROG} run WORKLOAD [options] | {PROG} run SCRIPT.py [options] [-- ARGS]",
+        description="Run a built-in workload (below), or your own Dask script: "
+        f"`{PROG} run my_analysis.py --backend local -- ARGS` (see `{PROG} run SCRIPT.py --help`).",
+    )
     common(run)
     wsub = run.add_subparsers(dest="workload", metavar="WORKLOAD", parser_class=Parser)
     for w in WORKLOADS.values():
@@ -195,8 +322,11 @@ def register(sub: Any) -> None:
         add_slurm_arguments(wp)
         wp.set_defaults(func=_cmd_run)
     run.set_defaults(
-        func=lambda a: run.error("missing WORKLOAD; expected one of " + ", ".join(WORKLOADS))
+        func=lambda a: run.error(
+            "missing WORKLOAD or SCRIPT; expected one of " + ", ".join(WORKLOADS) + ", or a script"
+        )
     )
+    _register_script(sub)
 
     demo = sub.add_parser("demo", help="run all workloads at demo sizes and print a table")
     common(demo)

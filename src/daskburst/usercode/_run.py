@@ -1,0 +1,306 @@
+"""Run a user's script (or installed function) with a backend as the default Dask scheduler.
+
+Inside the script, ``dask.compute``, ``.compute()``, ``.persist()``, ``Client()`` with no
+arguments and ``get_client()`` all use the backend: its local scheduler through dask config,
+or its cluster's client, which is the default client, and whose address is
+``scheduler-address`` so that ``Client()`` connects to it instead of starting a cluster.
+The script runs as ``__main__`` with ``sys.argv`` = the script and its arguments, from the
+directory the user ran daskburst in, with its own directory first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import runpy
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+
+from daskburst import config
+from daskburst.backends import BackendOptions, Session, open_backend
+from daskburst.backends._base import check_options, note
+from daskburst.errors import BackendError, UserError
+from daskburst.usercode._scan import Override, scan_file, scan_source
+from daskburst.usercode._target import Target, resolve
+from daskburst.usercode._workdir import Workdir, collect, max_bytes
+
+#: How the working directory reaches the workers: see daskburst.user-code.ship.
+SHIP_MODES = ("auto", "upload", "shared", "off")
+#: Backends whose tasks run in this process or its children: sys.path is enough.
+_SAME_MACHINE = ("sync", "threads", "processes")
+
+
+def ship_mode(backend: str, given: str | None = None) -> str:
+    """Resolve ``daskburst.user-code.ship`` for a backend.
+
+    ``auto`` is ``off`` for sync, threads and processes (their tasks see this process's
+    ``sys.path``), ``shared`` for slurm (worker jobs share the filesystem) and ``upload``
+    for the other clusters.
+    """
+    mode = config.get_choice("user-code.ship", SHIP_MODES, override_with=given, flag="--ship")
+    if mode != "auto":
+        return mode
+    if backend in _SAME_MACHINE:
+        return "off"
+    return "shared" if backend == "slurm" else "upload"
+
+
+@dataclass
+class UserRun:
+    """A user's code, checked and ready to run on any backend."""
+
+    target: Target
+    args: list[str]
+    workdir: Workdir | None
+    overrides: list[Override] = field(default_factory=list)
+
+    def importable(self) -> Path | None:
+        """The directory that must be importable (the working directory)."""
+        return self.workdir.root if self.workdir is not None else None
+
+
+def prepare(
+    text: str,
+    args: Sequence[str],
+    *,
+    workdir: str | None,
+    ship: str,
+    workloads: Sequence[str] = (),
+) -> UserRun:
+    """Check everything about the user's code before any backend starts.
+
+    Args:
+        text: Script path or ``module:function``.
+        args: The script's arguments (after ``--``).
+        workdir: ``--workdir`` (None: the script's directory; none for a function).
+        ship: The resolved ship mode (:func:`ship_mode`): ``upload`` checks the size limit.
+        workloads: Built-in workload names, which a file may not shadow.
+
+    Raises:
+        UserError: For a bad target or working directory (see :func:`resolve`, :func:`collect`).
+    """
+    target = resolve(text, tuple(workloads))
+    root: Path | None = Path(workdir) if workdir else None
+    if root is None and target.path is not None:
+        root = target.path.parent
+    selected = None
+    if root is not None:
+        selected = collect(root, "--workdir" if workdir else "working directory",
+                           limit=max_bytes() if ship == "upload" else None)  # fmt: skip
+    overrides: list[Override] = []
+    if target.path is not None:
+        shown = os.path.relpath(target.path) if not os.path.isabs(text) else str(target.path)
+        overrides += scan_file(target.path, shown)
+    if selected is not None:
+        for f in selected.files:
+            path = selected.root / f.relpath
+            if f.relpath.endswith(".py") and path != target.path:
+                overrides += scan_source(f.data, os.path.relpath(path))
+    return UserRun(target, list(args), selected, overrides)
+
+
+# ---- making the backend the default --------------------------------------------------------
+
+
+def _ship(session: Session, run: UserRun, mode: str) -> None:
+    """Make the working directory importable on the session's workers."""
+    if session.client is None or run.workdir is None or mode == "off":
+        return
+    root = run.workdir.root
+    if mode == "shared":
+        from daskburst.usercode._plugins import SharedPath
+
+        session.client.register_plugin(SharedPath(str(root)), name="daskburst-workdir")
+        return
+    from distributed.diagnostics.plugin import UploadDirectory
+
+    keep = run.workdir.relpaths()
+
+    def skipped(filename: str) -> bool:
+        return Path(filename).relative_to(root).as_posix() not in keep
+
+    # restart_workers: a worker process puts the directory on its sys.path only when it
+    # starts; workers that join later (adaptive scaling) start after the upload anyway.
+    plugin = UploadDirectory(
+        str(root), restart_workers=True, update_path=True, skip_words=(), skip=(skipped,)
+    )
+    session.client.register_plugin(plugin)
+
+
+@contextlib.contextmanager
+def _default_scheduler(session: Session) -> Iterator[None]:
+    if session.client is not None:
+        address = session.client.scheduler.address
+        with session.client.as_current(), dask.config.set({"scheduler-address": address}):
+            yield
+        return
+    settings: dict[str, Any] = {"scheduler": session.scheduler}
+    if session.pool is not None:
+        settings["pool"] = session.pool
+    elif session.scheduler in ("threads", "processes"):
+        settings["num_workers"] = session.workers
+    with dask.config.set(settings):
+        yield
+
+
+@contextlib.contextmanager
+def _as_main(run: UserRun) -> Iterator[None]:
+    """``sys.argv`` and ``sys.path[0]`` as ``python SCRIPT ARGS...`` would have them."""
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    first = str(run.target.path) if run.target.path is not None else run.target.text
+    sys.argv = [first, *run.args]
+    root = run.importable()
+    if root is not None:
+        sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved_argv
+        sys.path[:] = saved_path
+
+
+def _call(target: Target) -> int:
+    """Run the target; return its exit status (SystemExit's code, a function's int)."""
+    try:
+        if target.path is not None:
+            runpy.run_path(str(target.path), run_name="__main__")
+            return 0
+        import importlib
+
+        func: Callable[[], Any] = getattr(importlib.import_module(str(target.module)),
+                                          str(target.function))  # fmt: skip
+        value = func()
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        sys.stderr.write(f"{code}\n")
+        return 1
+
+
+def _user_traceback(exc: BaseException, run: UserRun) -> str:
+    """The exception's traceback from the first frame of the user's code on."""
+    tbe = traceback.TracebackException.from_exception(exc)
+    root = str(run.importable() or "")
+    frames = list(tbe.stack)
+    for i, frame in enumerate(frames):
+        in_script = run.target.path is not None and frame.filename == str(run.target.path)
+        if (
+            in_script
+            or (root and frame.filename.startswith(root + os.sep))
+            or (run.target.module and run.target.module.replace(".", os.sep) in frame.filename)
+        ):
+            tbe.stack = traceback.StackSummary.from_list(frames[i:])
+            break
+    return "".join(tbe.format())
+
+
+def missing_module_hint(exc: BaseException) -> str | None:
+    """One line for a module the cluster lacks (raised in a task), with the fix."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    return (
+        f"module {exc.name!r} is not installed where the task ran; expected it in the working "
+        "directory that travels with the script (--workdir), or in an image built with "
+        "`make user-image` and passed with --image (README: Your own code)"
+    )
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+
+def execute_user_code(
+    run: UserRun,
+    *,
+    backend: str | None,
+    options: BackendOptions,
+    ship: str,
+    seed: int | None = None,
+    on_start: Callable[[Session], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Run user code on a backend and always tear the backend down.
+
+    Args:
+        run: From :func:`prepare`.
+        backend: Backend name (None: ``daskburst.backend``).
+        options: Backend options.
+        ship: The resolved ship mode.
+        seed: Master seed (``daskburst.seed()`` inside the script; None: the setting).
+        on_start: Called with the session once the backend is up.
+
+    Returns:
+        ``(exit status, run record)``.
+    """
+    from daskburst.execute import versions
+
+    concrete = check_options(backend, options)
+    seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    for override in run.overrides:
+        note(f"daskburst: warning: {override.warning(concrete)}")
+    status = 1
+    error: str | None = None
+    start = time.perf_counter()
+    with _as_main(run), dask.config.set({"daskburst.seed": seed_int}):
+        with open_backend(concrete, options) as session:
+            if on_start is not None:
+                on_start(session)
+            _ship(session, run, ship)
+            start = time.perf_counter()
+            try:
+                with _default_scheduler(session):
+                    status = _call(run.target)
+            except (KeyboardInterrupt, BackendError, UserError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the user's code failed: show its traceback
+                sys.stderr.write(_user_traceback(exc, run))
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                hint = missing_module_hint(exc)
+                if hint:
+                    note(f"daskburst: {hint}")
+                status = 1
+            seconds = time.perf_counter() - start
+            workers = session.peak_workers or session.workers
+            if session.client is not None:
+                with contextlib.suppress(Exception):
+                    workers = max(workers, len(session.client.scheduler_info(n_workers=-1)
+                                                .get("workers", {})))  # fmt: skip
+            publish = session.publish
+            backend_name = session.backend
+    record: dict[str, Any] = {
+        "script": run.target.text,
+        "args": run.args,
+        "sha256": run.target.sha256(),
+        "backend": backend_name,
+        "workers": workers,
+        "seed": seed_int,
+        "seconds": round(seconds, 3),
+        "exit_code": status,
+        "workdir": run.workdir.summary(ship) if run.workdir is not None else None,
+        "scheduler_overrides": [o.as_dict() for o in run.overrides],
+        "versions": versions(),
+    }
+    if error:
+        record["error"] = error
+    if publish is not None:
+        with contextlib.suppress(Exception):
+            publish(record)
+    return status, record
+
+
+def seed() -> int:
+    """The run's master seed: ``daskburst run ... --seed S``, else ``daskburst.seed``.
+
+    Call it in the script (the client), and pass it to tasks with their keys: see
+    :func:`daskburst.stream`.
+    """
+    return config.get_int("seed", minimum=0)
