@@ -67,14 +67,14 @@ bench: venv ## Benchmark every workload (writes $(BENCH_OUT)/bench.json, summary
 
 .PHONY: lint
 lint: venv ## Run ruff and mypy
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 	$(BIN)/mypy
 
 .PHONY: format
 format: venv ## Reformat the code with ruff
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts examples
+	$(BIN)/ruff check --fix src tests scripts examples
 
 .PHONY: lock
 lock: ## Re-resolve requirements/constraints.txt (every extra) from pyproject.toml in a scratch venv

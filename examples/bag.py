@@ -6,6 +6,7 @@ sees); without, each partition makes its own synthetic lines from its random str
 """
 
 import argparse
+import functools
 import re
 
 import dask.bag as db
@@ -55,7 +56,7 @@ else:
     wiki = db.from_sequence(range(args.partitions), npartitions=args.partitions).map_partitions(
         lambda parts: [line for p in parts for line in synthetic(seed, p, args.lines)]
     )
-matches = wiki.filter(find, regex=args.regex, language=args.language)
+matches = wiki.filter(functools.partial(find, regex=args.regex, language=args.language))
 # one compute for both results (tutorial 6.3): the lines are read once
 import dask  # noqa: E402
 

@@ -21,7 +21,7 @@ from daskburst.cli._args import PROG, Parser, common
 from daskburst.errors import DaskburstError, InternalError, UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """Return the full argument parser (every command group)."""
     parser = Parser(
         prog=PROG,
@@ -69,6 +69,9 @@ _SHOW_WARNING = warnings.showwarning
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv, script_args = run.route(sys.argv[1:] if argv is None else argv)
+    if script_args is not None:
+        # argparse reports a subcommand's unknown flags from the top parser.
+        parser.unrecognized_hint = run.SCRIPT_ARGS_HINT
     args = parser.parse_args(argv)
     if script_args is not None:
         args.script_args = script_args

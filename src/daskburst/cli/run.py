@@ -97,6 +97,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 #: The hidden command ``daskburst run SCRIPT ...`` is routed to (see :func:`route`).
 SCRIPT_COMMAND = "run-script"
+#: Said when a flag daskburst does not know comes before ``--``.
+SCRIPT_ARGS_HINT = "arguments for the script go after --, e.g. `daskburst run my.py -- --n 5`"
 
 
 def route(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
@@ -181,9 +183,6 @@ def _register_script(sub: Any) -> None:
         description="Run your own Dask code with the chosen backend as the default scheduler: "
         "dask.compute, .compute(), .persist(), Client() and get_client() in it all use the "
         "backend. The script's directory (or --workdir) travels with it to the workers.",
-    )
-    p.unrecognized_hint = (
-        "arguments for the script go after --, e.g. `daskburst run my.py -- --n 5`"
     )
     common(p)
     p.add_argument("target", metavar="SCRIPT", help="a Python script, or package.module:function")

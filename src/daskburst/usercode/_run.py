@@ -11,6 +11,7 @@ directory the user ran daskburst in, with its own directory first on ``sys.path`
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import runpy
 import sys
@@ -26,6 +27,7 @@ import dask
 from daskburst import config
 from daskburst.backends import BackendOptions, Session, open_backend
 from daskburst.backends._base import check_options, note
+from daskburst.backends._progress import LineProgress, mode_of
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
@@ -146,7 +148,15 @@ def _default_scheduler(session: Session) -> Iterator[None]:
         settings["pool"] = session.pool
     elif session.scheduler in ("threads", "processes"):
         settings["num_workers"] = session.workers
-    with dask.config.set(settings):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(dask.config.set(settings))
+        mode = mode_of(session.progress)
+        if mode == "bar":
+            from dask.diagnostics import ProgressBar
+
+            stack.enter_context(ProgressBar(minimum=1.0, out=sys.stderr))
+        elif mode == "lines":
+            stack.enter_context(LineProgress(config.get_seconds("progress-interval")))
         yield
 
 
@@ -164,6 +174,12 @@ def _as_main(run: UserRun) -> Iterator[None]:
     finally:
         sys.argv[:] = saved_argv
         sys.path[:] = saved_path
+        if root is not None:
+            # The next script in this process may have its own calc_mean.py: forget ours.
+            prefix = str(root) + os.sep
+            for name, module in list(sys.modules.items()):
+                if str(getattr(module, "__file__", None) or "").startswith(prefix):
+                    del sys.modules[name]
 
 
 def _call(target: Target) -> int:
@@ -216,6 +232,17 @@ def missing_module_hint(exc: BaseException) -> str | None:
     )
 
 
+def _drop_cancelled_gathers(record: logging.LogRecord) -> bool:
+    """Drop asyncio's "Task exception was never retrieved" for distributed's ``AllExit``.
+
+    When Ctrl-C interrupts a ``dask.compute`` in the script, distributed's gather coroutine
+    ends with ``AllExit`` (its own cancellation signal) that nobody awaits any more, and
+    asyncio logs it with a traceback after the one line daskburst prints. Nothing was lost.
+    """
+    exc = record.exc_info[1] if record.exc_info else None
+    return type(exc).__name__ != "AllExit" or type(exc).__module__ != "distributed.client"
+
+
 # ---- the run -------------------------------------------------------------------------------
 
 
@@ -244,6 +271,9 @@ def execute_user_code(
     from daskburst.execute import versions
 
     concrete = check_options(backend, options)
+    asyncio_log = logging.getLogger("asyncio")
+    if _drop_cancelled_gathers not in asyncio_log.filters:
+        asyncio_log.addFilter(_drop_cancelled_gathers)
     seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
     for override in run.overrides:
         note(f"daskburst: warning: {override.warning(concrete)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,12 @@ def resolve(text: str, workloads: tuple[str, ...] | list[str] = ()) -> Target:
         return _script(path)
     if _ENTRY.match(text):
         return _function(text)
-    hint = "" if text.endswith(".py") else " or package.module:function"
-    raise UserError(f"run {text!r}: no such file; expected a Python script{hint}")
+    if text.endswith(".py") or os.sep in text:
+        raise UserError(f"run {text!r}: no such file; expected a Python script")
+    raise UserError(
+        f"run {text!r}: no such workload or file; expected one of {', '.join(workloads)}, "
+        "a Python script, or package.module:function"
+    )
 
 
 def _script(path: Path) -> Target:
