@@ -389,17 +389,60 @@ def test_record_counts_the_workers_that_really_ran(tmp_path):
 @pytest.mark.parametrize("kind", ["airline", "wikistats"])
 def test_data_refuses_a_directory_that_holds_files(tmp_path, kind):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.csv").write_text("old")
     size = "--rows" if kind == "airline" else "--lines"
     args = ["data", kind, "--out", str(out), size, "20", "--files", "2", "--backend", "sync"]
+    assert cli(*args).returncode == 0
+    first = sorted(p.name for p in out.iterdir())
+    assert len(first) == 3 and ".daskburst-output.json" in first  # two files and the marker
     assert_user_error(cli(*args), "--out", "already holds files", "--force")
-    assert [p.name for p in out.iterdir()] == ["old.csv"]
-    proc = cli(*args, "--force")
+    proc = cli(*args, "--force", "--seed", "9")  # its own output: replaced
     assert proc.returncode == 0, proc.stderr
-    names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 2 and "old.csv" not in names
+    assert sorted(p.name for p in out.iterdir()) == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+
+
+@pytest.mark.parametrize("kind", ["airline", "wikistats"])
+def test_force_never_deletes_files_daskburst_did_not_write(tmp_path, kind):
+    size = "--rows" if kind == "airline" else "--lines"
+    proj = tmp_path / "proj"
+    (proj / "src").mkdir(parents=True)
+    (proj / "src" / "thesis.tex").write_text("\\section{Results}")
+    (proj / "notes.md").write_text("notes")
+    args = ["data", kind, size, "20", "--files", "2", "--backend", "sync", "--force"]
+    assert_user_error(cli(*args, "--out", str(proj)), "did not write there", "--force replaces only")
+    assert (proj / "src" / "thesis.tex").read_text() == "\\section{Results}"
+    # daskburst's own output with a file of the user's added later: refused too
+    data = tmp_path / "data"
+    assert cli(*args, "--out", str(data)).returncode == 0
+    (data / "my-notes.txt").write_text("mine")
+    assert_user_error(cli(*args, "--out", str(data)), "(e.g. my-notes.txt)")
+    assert (data / "my-notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "proj"]
+
+
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [("", "empty"), (".", "the current directory"), ("..", "a directory above this one"),
+     ("/", "a directory above this one"), ("~", "the home directory")],
+)  # fmt: skip
+def test_data_refuses_the_places_that_are_never_its_own(tmp_path, out, says):
+    (tmp_path / "keep.txt").write_text("keep")
+    proc = subprocess.run(
+        [*CMD, "data", "wikistats", "--lines", "20", "--backend", "sync", "--force", "--out", out],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path) if out == "~" else os.environ.get("HOME", "/")},
+    )  # fmt: skip
+    assert_user_error(proc, f"--out {out!r}: ", says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_a_glob_of_daskburst_output_skips_its_marker(tmp_path):
+    out = tmp_path / "wiki"
+    args = ["--lines", "200", "--files", "2", "--backend", "sync"]
+    assert cli("data", "wikistats", "--out", str(out), *args).returncode == 0
+    proc = cli("run", "bag", "--input", f"{out}/*", "--backend", "sync")
+    assert proc.returncode == 0, proc.stderr
+    assert "lines: 200" in proc.stdout
 
 
 def test_data_into_an_empty_directory(tmp_path):
@@ -407,7 +450,7 @@ def test_data_into_an_empty_directory(tmp_path):
     out.mkdir()
     proc = cli("data", "wikistats", "--out", str(out), "--lines", "10", "--backend", "sync")
     assert proc.returncode == 0, proc.stderr
-    assert len(list(out.iterdir())) == 4
+    assert len(list(out.glob("*.gz"))) == 4 and (out / ".daskburst-output.json").is_file()
 
 
 def test_progress_lines_when_stderr_is_not_a_terminal():

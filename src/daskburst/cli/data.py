@@ -18,15 +18,40 @@ def _positive(flag: str, value: int) -> int:
 
 
 def _check_out(out: str, force: bool) -> Path:
-    """Check ``--out``: a new or empty directory, or any directory with ``--force``."""
-    path = Path(out)
+    """Check ``--out``: a new or empty directory, or daskburst's own output with ``--force``.
+
+    ``--force`` replaces a directory only when everything in it is what ``daskburst data``
+    wrote there (its marker file lists it): never a user's own files. The current directory,
+    a directory above it, the home directory and ``/`` are refused outright.
+    """
+    from daskburst.data._io import MARKER, foreign_files
+
+    expected = "expected a directory of its own for the data, e.g. --out data/airline"
+    if not out.strip():
+        raise UserError(f"--out {out!r}: empty; {expected}")
+    path = Path(out).expanduser()
+    resolved = path.resolve()
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents or resolved == Path.home().resolve():
+        what = "the home directory" if resolved == Path.home().resolve() else (
+            "the current directory" if resolved == here else "a directory above this one"
+        )  # fmt: skip
+        raise UserError(f"--out {out!r}: is {what}; {expected}")
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {out!r}: exists and is not a directory; expected a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise UserError(
-            f"--out {out!r}: already holds files; expected a new or empty directory "
-            "(--force replaces it)"
-        )
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise UserError(
+                f"--out {out!r}: already holds files; expected a new or empty directory "
+                "(--force replaces daskburst's own output)"
+            )
+        foreign = foreign_files(path)
+        if foreign:
+            raise UserError(
+                f"--out {out!r}: holds {len(foreign)} file(s) daskburst did not write there "
+                f"(e.g. {foreign[0]}); --force replaces only daskburst's own output (listed in "
+                f"its {MARKER}): expected a new or empty directory"
+            )
     return path
 
 
@@ -41,7 +66,7 @@ def _data_session(args: argparse.Namespace) -> Any:
 
 def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
     from daskburst.data import airline
-    from daskburst.data._io import replacing_directory
+    from daskburst.data._io import replacing_directory, write_marker
     from daskburst.data.sources import airline_tasks, wikistats_tasks
 
     total = _positive(size_flag, size)
@@ -58,6 +83,7 @@ def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) 
         else:
             tasks = wikistats_tasks(tmp, counts, seed)
         (paths,) = session.compute([tasks])
+        write_marker(tmp, kind)
     print(f"wrote {len(paths)} {kind} files ({total} {size_flag[2:]}) to {out}")
     return 0
 
@@ -72,7 +98,7 @@ def _cmd_data_wikistats(args: argparse.Namespace) -> int:
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
     from daskburst.data._inputs import explained
-    from daskburst.data._io import replacing_directory
+    from daskburst.data._io import replacing_directory, write_marker
     from daskburst.data.sources import to_parquet_graph, to_parquet_problem
 
     out = _check_out(args.out, args.force)
@@ -80,6 +106,7 @@ def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
         graph = to_parquet_graph(args.input, tmp)
         with _data_session(args) as session:
             explained(lambda: session.compute([graph]), lambda: to_parquet_problem(args.input))
+        write_marker(tmp, "parquet")
     print(f"wrote Parquet data set {out}")
     return 0
 
@@ -115,7 +142,9 @@ def register(sub: Any) -> None:
     pq.set_defaults(func=_cmd_data_to_parquet)
     for dp in (air, wiki, pq):
         dp.add_argument(
-            "--force", action="store_true", help="replace --out if it already holds files"
+            "--force",
+            action="store_true",
+            help="replace --out when it holds what daskburst data wrote there (never other files)",
         )
         dp.add_argument(
             "--backend", default="processes", help="where to generate (default: %(default)s)"

@@ -53,6 +53,12 @@ def _names(fs: Any, paths: Sequence[str]) -> list[str]:
     return [fs.unstrip_protocol(p) for p in paths]
 
 
+def _is_marker(path: str) -> bool:
+    from daskburst.data._io import MARKER
+
+    return path.rsplit("/", 1)[-1] == MARKER
+
+
 def find_files(pattern: str, what: str, expected: str, parquet_dir: bool = False) -> Inputs:
     """Return the files ``pattern`` names, or fail with what was expected.
 
@@ -75,7 +81,8 @@ def find_files(pattern: str, what: str, expected: str, parquet_dir: bool = False
     except (ImportError, ValueError) as exc:
         raise UserError(f"{what} {pattern!r}: cannot open ({exc}); expected {expected}") from None
     if any(c in path for c in _MAGIC):
-        matches = sorted(p for p in fs.glob(path) if not fs.isdir(p))
+        # DIR/* of a directory `daskburst data` wrote: its marker is no input.
+        matches = sorted(p for p in fs.glob(path) if not fs.isdir(p) and not _is_marker(p))
         if not matches:
             raise UserError(
                 f"{what} {pattern!r}: no file matches; expected a glob of existing files"

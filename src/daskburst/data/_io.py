@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -95,3 +96,39 @@ def replacing_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.rename(tmp, dest)  # over an empty directory, too
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Written into every directory ``daskburst data`` fills: what it wrote there. ``--force``
+#: replaces a directory only when this file lists everything in it.
+MARKER = ".daskburst-output.json"
+
+
+def write_marker(directory: Path, kind: str) -> None:
+    """Record in ``directory`` that daskburst wrote it, and which files (call it last)."""
+    from daskburst._version import __version__
+
+    files = sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != MARKER
+    )
+    payload = {"written_by": f"daskburst {__version__}", "kind": kind, "files": files}
+    write_bytes_atomic(directory / MARKER, (json.dumps(payload, indent=1) + "\n").encode())
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """Files in ``directory`` that daskburst's marker does not list (all, without a marker).
+
+    Returns:
+        Relative paths, sorted; empty when daskburst wrote everything there.
+    """
+    present = sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.name != MARKER
+    )
+    try:
+        listed = set(json.loads((directory / MARKER).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return present or [MARKER + " (missing)"]
+    return [p for p in present if p not in listed]
