@@ -3,7 +3,7 @@
 Importing the command line imports dask, which reads every dask config file; a
 malformed one fails there, before :func:`daskburst.cli.main` could report it.
 This entry point reports it in one line instead. After Ctrl-C it also exits at
-once, without waiting for threads still finishing a task.
+once, without waiting for threads still finishing a task, and so after SIGTERM.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {message}\n")
         return 2
     code = cli_main(argv)
-    if code == 130:
-        # Interrupted: the cluster and worker processes are already gone; do not wait
-        # for the threads of a thread pool to finish the task they are running.
+    if code in (130, 143):
+        # Ctrl-C or SIGTERM: the cluster and worker processes are already gone; do not
+        # wait for the threads of a thread pool to finish the task they are running.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -30,6 +30,14 @@ class BackendError(DaskburstError, RuntimeError):
     exit_code = 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``scancel``, Kubernetes, ``timeout``): unwinds like Ctrl-C, exit code 143.
+
+    Raised in the main thread by the CLI's signal handler, so every ``with`` block that
+    stops a cluster, a pool or a temporary directory on Ctrl-C does the same here.
+    """
+
+
 class InternalError(DaskburstError, RuntimeError):
     """daskburst broke one of its own invariants: a bug, never the user's input."""
 

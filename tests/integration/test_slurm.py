@@ -505,7 +505,10 @@ def test_signal_to_the_run_cancels_its_worker_jobs(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode != 0, stderr
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), stderr
+    said = "terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted"
+    assert f"daskburst: {said}; stopped everything it started" in stderr
+    assert "Traceback" not in stderr
     wait_until(lambda: not queued(job_name), 30, "the worker jobs to be cancelled")
 
 

@@ -18,8 +18,11 @@ CMD = [sys.executable, "-m", "daskburst"]
 pytestmark = pytest.mark.slow
 
 
-def interrupt_when_busy(args, env=None):
-    """Start daskburst, wait for its first progress line, Ctrl-C it; return (code, stderr)."""
+def interrupt_when_busy(args, env=None, sig=signal.SIGINT, cwd=None):
+    """Start daskburst, wait for its first progress line, Ctrl-C it; return (code, stderr).
+
+    SIGTERM goes to daskburst's process alone, as `timeout`, `scancel` and Kubernetes send it.
+    """
     full_env = {**os.environ, "DASK_DASKBURST__PROGRESS_INTERVAL": "0.3", **(env or {})}
     proc = subprocess.Popen(
         [*CMD, *args],
@@ -28,6 +31,7 @@ def interrupt_when_busy(args, env=None):
         text=True,
         env=full_env,
         start_new_session=True,
+        cwd=cwd,
     )
     children: list[psutil.Process] = []
     try:
@@ -39,7 +43,10 @@ def interrupt_when_busy(args, env=None):
             if line.startswith("progress: "):
                 break
         children = psutil.Process(proc.pid).children(recursive=True)
-        os.killpg(proc.pid, signal.SIGINT)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
         code = proc.wait(timeout=60)
         err = "".join(lines) + proc.stderr.read()
         gone, alive = psutil.wait_procs(children, timeout=15)
@@ -54,11 +61,39 @@ def interrupt_when_busy(args, env=None):
                 child.kill()
 
 
-def assert_clean(code, err):
-    assert code == 130, err
+def assert_clean(code, err, sig=signal.SIGINT):
+    assert code == (130 if sig == signal.SIGINT else 143), err
     assert "Traceback" not in err and "AllExit" not in err and "KeyboardInterrupt" not in err, err
-    others = [ln for ln in err.splitlines() if not ln.startswith(("progress: ", "dashboard: "))]
-    assert others == ["daskburst: interrupted; stopped everything it started"], err
+    assert "leaked semaphore" not in err, err
+    others = [
+        ln
+        for ln in err.splitlines()
+        if not ln.startswith(("progress: ", "dashboard: ", "daskburst: /"))  # fmt: skip
+    ]
+    said = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert others == [f"daskburst: {said}; stopped everything it started"], err
+
+
+@pytest.mark.parametrize("backend", ["local", "processes", "threads"])
+def test_sigterm_during_a_run_unwinds_like_ctrl_c(backend):
+    code, err = interrupt_when_busy(
+        ["run", "calc-mean", "--replicates", "4", "--n", "1e11", "--backend", backend,
+         "--workers", "2"], sig=signal.SIGTERM,
+    )  # fmt: skip
+    assert_clean(code, err, signal.SIGTERM)
+
+
+def test_sigterm_during_a_users_script(tmp_path):
+    (tmp_path / "slow.py").write_text(
+        "import sys, time, dask\n"
+        "print('progress: started', file=sys.stderr, flush=True)\n"
+        "dask.compute([dask.delayed(time.sleep)(60) for _ in range(2)])\n"
+    )
+    code, err = interrupt_when_busy(
+        ["run", "slow.py", "--backend", "local", "--workers", "2"], sig=signal.SIGTERM,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_clean(code, err, signal.SIGTERM)
 
 
 @pytest.mark.parametrize("backend", ["local", "processes", "threads"])

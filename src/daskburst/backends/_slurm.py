@@ -29,7 +29,7 @@ import dask.config
 
 from daskburst import config
 from daskburst.backends._base import BackendOptions, Session
-from daskburst.errors import UserError
+from daskburst.errors import Terminated, UserError
 from daskburst.slurm._control import _Watchdog, cancel, job_header, preflight, squeue
 from daskburst.slurm._jobs import (
     JOB_KEYS,
@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def _exit_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit while the cluster is open, so that it is closed.
+    """Turn SIGTERM into :class:`Terminated` while the cluster is open, so that it is closed.
 
     ``scancel`` of a driver job, or its walltime, sends SIGTERM; without this the
     process would die without cancelling the worker jobs it submitted.
@@ -76,7 +76,8 @@ def _exit_on_sigterm() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

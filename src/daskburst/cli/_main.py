@@ -6,19 +6,21 @@ stderr naming the bad value; ``--debug`` adds the traceback), 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.cli import bench, data, k8s, run, slurm
 from daskburst.cli._args import PROG, Parser, common
-from daskburst.errors import DaskburstError, InternalError, UserError
+from daskburst.errors import DaskburstError, InternalError, Terminated, UserError
 
 
 def build_parser() -> Parser:
@@ -44,9 +46,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_unwinds():
         warnings.showwarning = _show_warning
         return _main(argv)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread while the command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        # Once: a second SIGTERM during the clean-up must not interrupt it.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(
@@ -93,6 +114,9 @@ def _main(argv: Sequence[str] | None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
+    except Terminated:
+        sys.stderr.write(f"{PROG}: terminated (SIGTERM); stopped everything it started\n")
+        return 143
     except KeyboardInterrupt:
         # Every backend and output directory was closed on the way out.
         sys.stderr.write(f"{PROG}: interrupted; stopped everything it started\n")
