@@ -247,3 +247,24 @@ def test_ctrl_c_stops_the_cluster_and_leaves_nothing(tmp_path: Path) -> None:
     assert "Traceback" not in err
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"left running: {alive}"
+
+
+def test_a_module_only_the_client_has_fails_loudly_instead_of_hanging(tmp_path: Path) -> None:
+    """Each worker dies on the task it cannot unpickle; dask.compute would wait for ever."""
+    write(tmp_path / "extra" / "clientonly.py", "def double(x):\n    return 2 * x\n")
+    write(
+        tmp_path / "analysis.py",
+        """
+        import os, sys
+        import dask
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "extra"))
+        from clientonly import double  # importable here, not on the workers
+        print(dask.compute(dask.delayed(double)(21)))
+        """,
+    )
+    r = daskburst("run", "analysis.py", "--backend", "local", "--workers", "1", cwd=tmp_path,
+                  env={"DASK_DASKBURST__WORKER_TIMEOUT": "5"}, timeout=90)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("daskburst: failed: local: no worker for 5 s"), r.stderr
+    assert "clientonly (" in last and "make user-image" in last

@@ -31,6 +31,7 @@ from daskburst.backends._progress import LineProgress, mode_of
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
+from daskburst.usercode._watchdog import unshipped_modules, watching
 from daskburst.usercode._workdir import Workdir, collect, max_bytes
 
 #: How the working directory reaches the workers: see daskburst.user-code.ship.
@@ -62,6 +63,8 @@ class UserRun:
     args: list[str]
     workdir: Workdir | None
     overrides: list[Override] = field(default_factory=list)
+    #: ``sys.path`` before the script ran: where installed code comes from.
+    environment: list[str] = field(default_factory=lambda: sys.path[:])
 
     def importable(self) -> Path | None:
         """The directory that must be importable (the working directory)."""
@@ -232,6 +235,19 @@ def missing_module_hint(exc: BaseException) -> str | None:
     )
 
 
+def _no_workers(reason: str, run: UserRun) -> str:
+    """The one line for a run whose workers all went away while the script waited."""
+    shipped = run.importable()
+    missing = unshipped_modules(shipped, run.environment)
+    if missing:
+        return (
+            f"{reason}; the workers died as they got tasks, and the script imports modules "
+            f"they do not have: {', '.join(missing[:3])}; expected them in the working "
+            f"directory that travels ({shipped}), or in an image (`make user-image`, --image)"
+        )
+    return f"{reason}; check that the cluster can start workers and that they stay up"
+
+
 def _drop_cancelled_gathers(record: logging.LogRecord) -> bool:
     """Drop asyncio's "Task exception was never retrieved" for distributed's ``AllExit``.
 
@@ -286,9 +302,15 @@ def execute_user_code(
                 on_start(session)
             _ship(session, run, ship)
             start = time.perf_counter()
+            timeout = config.get_seconds("worker-timeout")
             try:
-                with _default_scheduler(session):
-                    status = _call(run.target)
+                with watching(session, timeout) as dog, _default_scheduler(session):
+                    try:
+                        status = _call(run.target)
+                    except KeyboardInterrupt:
+                        if dog is not None and dog.reason:
+                            raise BackendError(_no_workers(dog.reason, run)) from None
+                        raise
             except (KeyboardInterrupt, BackendError, UserError):
                 raise
             except Exception as exc:  # noqa: BLE001 - the user's code failed: show its traceback

@@ -1,0 +1,131 @@
+"""While user code waits on a cluster: say so, and fail instead of waiting for ever.
+
+A script's ``dask.compute`` blocks in distributed until its results come. When every worker
+is gone and none comes back (typically: each worker dies at once on a task that imports a
+module only the client has), it would block for ever. The watchdog counts the cluster's
+workers every second while some client of this process waits for results; after 10 s without
+any it says so every 10 s, and after ``daskburst.worker-timeout`` seconds it interrupts the
+script and the run fails in one line that names the modules the workers probably lack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from daskburst.backends._base import note
+
+#: Seconds between two looks at the cluster, and between two "waiting" lines.
+_TICK = 1.0
+_NOTE_EVERY = 10.0
+
+
+def _waiting_for_results(client: Any) -> bool:
+    """Whether any client of this process holds futures (a compute is waiting)."""
+    from distributed.client import default_client
+
+    clients = {id(client): client}
+    with contextlib.suppress(ValueError):
+        other = default_client()
+        clients[id(other)] = other
+    return any(getattr(c, "futures", None) for c in clients.values())
+
+
+class Watchdog:
+    """Interrupts the main thread with a reason once the cluster has had no worker too long."""
+
+    def __init__(self, client: Any, timeout: float, what: str) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.what = what
+        self.reason: str | None = None
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._run, name="daskburst-watchdog", daemon=True)
+
+    def _workers(self) -> int:
+        return int(self.client.scheduler_info(n_workers=0).get("n_workers", 0))
+
+    def _run(self) -> None:
+        since: float | None = None
+        noted = 0.0
+        while not self._stop.wait(_TICK):
+            try:
+                if self._workers() > 0 or not _waiting_for_results(self.client):
+                    since = None
+                    continue
+            except Exception:  # noqa: BLE001 - counting is best effort
+                continue
+            now = time.monotonic()
+            since = since or now
+            waited = now - since
+            if waited >= _NOTE_EVERY and now - noted >= _NOTE_EVERY:
+                noted = now
+                note(f"waiting for workers: 0 connected after {waited:.0f} s, results pending")
+            if waited >= self.timeout:
+                self.reason = (
+                    f"{self.what}: no worker for {self.timeout:g} s while the script waited for "
+                    "results (daskburst.worker-timeout)"
+                )
+                if self._main is not None and not self._stop.is_set():
+                    signal.pthread_kill(self._main, signal.SIGINT)
+                return
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def watching(session: Any, timeout: float) -> Iterator[Watchdog | None]:
+    """A :class:`Watchdog` for a cluster session (None for dask's local schedulers)."""
+    if session.client is None or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    with Watchdog(session.client, timeout, session.backend) as dog:
+        yield dog
+
+
+def _importable_from(path: Path, name: str, root: Path) -> bool:
+    """Whether top-level module ``name`` at ``path`` is found with ``root`` on sys.path."""
+    return path in (root / f"{name}.py", root / name / "__init__.py") or path.parent == root / name
+
+
+def unshipped_modules(shipped: Path | None, environment: list[str]) -> list[str]:
+    """Modules the client imported from files the workers cannot import.
+
+    That is, from neither the environment's own paths (``environment``: ``sys.path`` before
+    the script ran, where installed packages are) nor the top of the shipped directory
+    (a module in a subdirectory that the script put on its own ``sys.path`` does not count:
+    the workers do not run that line). The likely cause of workers that die as soon as they
+    get a task.
+    """
+    installed = tuple(
+        str(Path(p).resolve()) + os.sep
+        for p in environment
+        if p and Path(p).is_dir() and not Path(p, "daskburst").is_file()  # not the bin dir
+    )
+    root = shipped.resolve() if shipped is not None else None
+    found = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or "." in name or name.startswith("__"):
+            continue
+        path = Path(file).resolve()
+        if str(path).startswith(installed):
+            continue
+        if root is not None and _importable_from(path, name, root):
+            continue
+        found.append(f"{name} ({file})")
+    return sorted(found)
