@@ -37,6 +37,8 @@ def _config_error(exc: ValueError) -> str | None:
             yaml.safe_load(f)
     except yaml.YAMLError as yexc:
         problem = f"invalid YAML ({yaml_problem(yexc)})"
+    except UnicodeDecodeError as uexc:
+        problem = f"not UTF-8 text (byte {uexc.start} is {uexc.object[uexc.start]:#04x})"
     except OSError as oexc:
         problem = oexc.strerror or str(oexc)
     given = os.environ.get("DASK_CONFIG")

@@ -448,9 +448,22 @@ def cache_dir() -> Path:
     """
     configured = get_optional_text("cache-dir")
     if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "daskburst"
+        path = Path(configured).expanduser()
+        where = label("cache-dir")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "daskburst"
+        where = "the cache directory ($XDG_CACHE_HOME or ~/.cache, daskburst.cache-dir unset)"
+    # The first existing ancestor must be a directory: samples are generated below it.
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(
+                    f"{where} {str(path)!r}: {str(parent)!r} is not a directory; expected a "
+                    "directory for the generated samples"
+                )
+            break
+    return path
 
 
 reconfigure()

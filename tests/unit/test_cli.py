@@ -409,7 +409,9 @@ def test_force_never_deletes_files_daskburst_did_not_write(tmp_path, kind):
     (proj / "src" / "thesis.tex").write_text("\\section{Results}")
     (proj / "notes.md").write_text("notes")
     args = ["data", kind, size, "20", "--files", "2", "--backend", "sync", "--force"]
-    assert_user_error(cli(*args, "--out", str(proj)), "did not write there", "--force replaces only")
+    assert_user_error(
+        cli(*args, "--out", str(proj)), "did not write there", "--force replaces only"
+    )
     assert (proj / "src" / "thesis.tex").read_text() == "\\section{Results}"
     # daskburst's own output with a file of the user's added later: refused too
     data = tmp_path / "data"
@@ -434,6 +436,15 @@ def test_data_refuses_the_places_that_are_never_its_own(tmp_path, out, says):
     )  # fmt: skip
     assert_user_error(proc, f"--out {out!r}: ", says)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_data_into_a_place_it_cannot_write_is_one_line(tmp_path):
+    proc = cli("data", "airline", "--rows", "10", "--backend", "sync", "--out", "/proc/x")
+    assert_user_error(proc, "--out '/proc/x': cannot write in '/proc'")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = cli("data", "airline", "--rows", "10", "--backend", "sync", "--out", f"{blocker}/x")
+    assert_user_error(proc, "is not a directory")
 
 
 def test_a_glob_of_daskburst_output_skips_its_marker(tmp_path):

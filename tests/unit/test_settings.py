@@ -95,6 +95,33 @@ def test_broken_yaml_in_dask_config_is_one_line(tmp_path):
     assert "DASK_CONFIG" in line
 
 
+def test_a_binary_file_in_dask_config_is_one_line(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\x00\xae\xff" * 100)
+    proc = cli("workloads", env={"DASK_CONFIG": str(tmp_path)})
+    one_line_error(proc, str(path), "(DASK_CONFIG): not UTF-8 text")
+
+
+@pytest.mark.parametrize("below", ["", "/sub"])
+def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path, below):
+    afile = tmp_path / "hostname"
+    afile.write_text("x")
+    proc = cli("run", "bag", "--backend", "sync",
+               env={"DASK_DASKBURST__CACHE_DIR": f"{afile}{below}"})  # fmt: skip
+    one_line_error(proc, "daskburst.cache-dir", "DASK_DASKBURST__CACHE_DIR", "is not a directory")
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`daskburst workloads | head -1`: no BrokenPipeError, the status a closed pipe gives."""
+    proc = subprocess.run(
+        f"{sys.executable} -m daskburst workloads | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith("calc-mean: ")
+
+
 def test_a_null_value_in_a_yaml_file_is_one_line(tmp_path):
     path = tmp_path / "null.yaml"
     path.write_text("daskburst:\n  calc-mean:\n    n: null\n")

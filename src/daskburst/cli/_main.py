@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -121,6 +122,11 @@ def _main(argv: Sequence[str] | None) -> int:
         # Every backend and output directory was closed on the way out.
         sys.stderr.write(f"{PROG}: interrupted; stopped everything it started\n")
         return 130
+    except BrokenPipeError:
+        # `daskburst workloads | head -1`: the reader has gone; say nothing, as `cat` does.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except InternalError as exc:
         if debug:
             traceback.print_exc()

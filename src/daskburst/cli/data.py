@@ -39,6 +39,7 @@ def _check_out(out: str, force: bool) -> Path:
         raise UserError(f"--out {out!r}: is {what}; {expected}")
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {out!r}: exists and is not a directory; expected a directory")
+    _check_writable(out, resolved)
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise UserError(
@@ -53,6 +54,22 @@ def _check_out(out: str, force: bool) -> Path:
                 f"its {MARKER}): expected a new or empty directory"
             )
     return path
+
+
+def _check_writable(out: str, resolved: Path) -> None:
+    """The output is written beside ``--out`` (then renamed): its parent must take files."""
+    import tempfile
+
+    parent = next(p for p in resolved.parents if p.exists())
+    if resolved.parent.exists() and not resolved.parent.is_dir():
+        raise UserError(f"--out {out!r}: {str(resolved.parent)!r} is not a directory")
+    try:
+        tempfile.TemporaryDirectory(prefix=".daskburst-probe.", dir=parent).cleanup()
+    except OSError as exc:
+        raise UserError(
+            f"--out {out!r}: cannot write in {str(parent)!r} ({exc.strerror or exc}); expected "
+            "a directory you can write in"
+        ) from None
 
 
 def _data_session(args: argparse.Namespace) -> Any:
