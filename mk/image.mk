@@ -104,3 +104,52 @@ image-info: ## Show size, OCI labels and the versions inside the image IMG
 	  --format '{{.Size}} bytes{{range $$k, $$v := .Labels}}{{"\n"}}{{$$k}}={{$$v}}{{end}}{{"\n"}}'
 	$(CONTAINER_TOOL) run --rm --read-only --tmpfs /tmp --cap-drop=ALL '$(IMG)' \
 	  python -c 'import dask, distributed, daskburst; print("daskburst", daskburst.__version__, "dask", dask.__version__, "distributed", distributed.__version__)'
+
+# `make user-image`: IMG plus your code and packages (images/user/Dockerfile), for code or
+# packages that cannot travel with `daskburst run`. USER_IMAGE has no default: name your own.
+# podman builds with --layers=false: one commit, so a failed build leaves no cached intermediate
+# images behind (a pip cache mount keeps rebuilds quick); docker's BuildKit leaves none anyway.
+USER_IMAGE ?=
+# Copied to /opt/daskburst/code (on PYTHONPATH); empty for none.
+USER_CODE ?= images/user/code
+# pip requirements installed with the image's own packages held at their versions; empty for none.
+USER_REQUIREMENTS ?= images/user/requirements.txt
+
+.PHONY: user-image
+user-image: ## Build USER_IMAGE=NAME:TAG: IMG plus USER_CODE=DIR (PYTHONPATH) and USER_REQUIREMENTS=FILE
+	@image='$(USER_IMAGE)'; code='$(USER_CODE)'; reqs='$(USER_REQUIREMENTS)'; \
+	fail() { echo "user-image: $$*" >&2; exit 2; }; \
+	case "$${image##*/}" in \
+	  '') fail "set USER_IMAGE=NAME:TAG (e.g. registry.example.org/me/analysis:1)";; \
+	  *:latest) fail "USER_IMAGE=$$image: expected an exact tag, not latest (workers and clients must agree)";; \
+	  *:*) ;; \
+	  *) fail "USER_IMAGE=$$image: expected NAME:TAG (e.g. $$image:1)";; \
+	esac; \
+	if [ -n "$$code" ] && [ ! -d "$$code" ]; then \
+	  fail "USER_CODE=$$code: no such directory; expected the code to copy to /opt/daskburst/code (USER_CODE= for none)"; fi; \
+	if [ -n "$$reqs" ] && [ ! -f "$$reqs" ]; then \
+	  fail "USER_REQUIREMENTS=$$reqs: no such file; expected a pip requirements file (USER_REQUIREMENTS= for none)"; fi; \
+	$(CONTAINER_TOOL) image inspect '$(IMG)' >/dev/null 2>&1 || $(MAKE) image; \
+	ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	cp images/user/Dockerfile "$$ctx/"; \
+	mkdir "$$ctx/code"; \
+	if [ -n "$$code" ]; then \
+	  tar -C "$$code" --exclude=.git --exclude=__pycache__ --exclude='*.pyc' --exclude=.venv \
+	    --exclude=venv --exclude=.mypy_cache --exclude=.pytest_cache -cf - . | tar -C "$$ctx/code" -xf -; fi; \
+	chmod -R a+rX "$$ctx/code"; \
+	if [ -n "$$reqs" ]; then cp "$$reqs" "$$ctx/requirements.txt"; else : > "$$ctx/requirements.txt"; fi; \
+	extra=(); \
+	if [ '$(CONTAINER_TOOL)' = podman ]; then \
+	  extra+=(--layers=false); \
+	  if [ -f '$(BUILD_CA_DIR)/ca-certificates.crt' ]; then extra+=(-v '$(BUILD_CA_DIR):/etc/ssl/certs:ro'); fi; \
+	fi; \
+	echo "user-image: building $$image from $(IMG) with $(CONTAINER_TOOL)" \
+	  "(code: $${code:-none}, requirements: $${reqs:-none})"; \
+	old=$$($(CONTAINER_TOOL) image inspect --format '{{.Id}}' "$$image" 2>/dev/null || true); \
+	$(CONTAINER_TOOL) build "$${extra[@]}" -t "$$image" --build-arg BASE='$(IMG)' "$$ctx"; \
+	new=$$($(CONTAINER_TOOL) image inspect --format '{{.Id}}' "$$image"); \
+	if [ -n "$$old" ] && [ "$$old" != "$$new" ]; then \
+	  $(CONTAINER_TOOL) rmi "$$old" >/dev/null 2>&1 \
+	    && echo "user-image: removed the image $$image replaced ($${old:0:12})" || true; \
+	fi; \
+	$(CONTAINER_TOOL) image inspect "$$image" --format "user-image: $$image {{.Size}} bytes"
