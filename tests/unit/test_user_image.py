@@ -88,7 +88,9 @@ def test_a_module_missing_where_the_task_runs_names_it_and_the_fix(tmp_path: Pat
     assert 'analysis.py", line 8, in <module>' in r.stderr  # the script's compute line
     assert ", in load\n" in r.stderr  # the task's frame, run on the worker
     assert "ModuleNotFoundError: No module named 'daskburst_no_such_module'" in r.stderr
-    hints = [line for line in r.stderr.splitlines() if "is not installed where the task ran" in line]
+    hints = [
+        line for line in r.stderr.splitlines() if "is not installed where the task ran" in line
+    ]
     assert len(hints) == 1, r.stderr
     assert "'daskburst_no_such_module'" in hints[0]
     assert "make user-image" in hints[0] and "--image" in hints[0]

@@ -10,7 +10,7 @@ import hashlib
 
 import dask
 from draws import replicate
-from tabulate import tabulate
+from tabulate import tabulate  # type: ignore[import-untyped]
 
 import daskburst
 
@@ -24,7 +24,7 @@ seed = daskburst.seed()
 def row(i: int) -> str:
     """One formatted table row, made on a worker: the workers need tabulate too."""
     mean, std = replicate(i, args.n, seed)
-    return tabulate([[i, mean, std]], tablefmt="plain", floatfmt=".12f")
+    return str(tabulate([[i, mean, std]], tablefmt="plain", floatfmt=".12f"))
 
 
 rows = dask.compute(*[dask.delayed(row)(i) for i in range(args.p)])
