@@ -89,7 +89,7 @@ def test_a_module_missing_where_the_task_runs_names_it_and_the_fix(tmp_path: Pat
     assert ", in load\n" in r.stderr  # the task's frame, run on the worker
     assert "ModuleNotFoundError: No module named 'daskburst_no_such_module'" in r.stderr
     hints = [
-        line for line in r.stderr.splitlines() if "is not installed where the task ran" in line
+        line for line in r.stderr.splitlines() if "is not importable where the code ran" in line
     ]
     assert len(hints) == 1, r.stderr
     assert "'daskburst_no_such_module'" in hints[0]

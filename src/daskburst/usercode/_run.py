@@ -11,6 +11,7 @@ directory the user ran daskburst in, with its own directory first on ``sys.path`
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import runpy
@@ -229,7 +230,8 @@ def missing_module_hint(exc: BaseException) -> str | None:
     if not isinstance(exc, ModuleNotFoundError) or not exc.name:
         return None
     return (
-        f"module {exc.name!r} is not installed where the task ran; expected it in the working "
+        f"module {exc.name!r} is not importable where the code ran (this process or a "
+        "worker); expected it in the working "
         "directory that travels with the script (--workdir), or in an image built with "
         "`make user-image` and passed with --image (README: Your own code)"
     )
@@ -241,9 +243,9 @@ def _no_workers(reason: str, run: UserRun) -> str:
     missing = unshipped_modules(shipped, run.environment)
     if missing:
         return (
-            f"{reason}; the workers died as they got tasks, and the script imports modules "
-            f"they do not have: {', '.join(missing[:3])}; expected them in the working "
-            f"directory that travels ({shipped}), or in an image (`make user-image`, --image)"
+            f"{reason}; the script imports modules the workers cannot: {', '.join(missing[:3])}; "
+            f"expected them at the top of the working directory that travels ({shipped}), or "
+            "in an image (`make user-image`, --image)"
         )
     return f"{reason}; check that the cluster can start workers and that they stay up"
 
@@ -304,7 +306,8 @@ def execute_user_code(
             start = time.perf_counter()
             timeout = config.get_seconds("worker-timeout")
             try:
-                with watching(session, timeout) as dog, _default_scheduler(session):
+                unshipped = functools.partial(unshipped_modules, run.importable(), run.environment)
+                with watching(session, timeout, unshipped) as dog, _default_scheduler(session):
                     try:
                         status = _call(run.target)
                     except KeyboardInterrupt:

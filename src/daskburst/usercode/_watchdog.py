@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from daskburst.backends._base import note
 #: Seconds between two looks at the cluster, and between two "waiting" lines.
 _TICK = 1.0
 _NOTE_EVERY = 10.0
+#: Seconds without any worker, after having had some, before blaming modules they lack.
+_LOST_GRACE = 15.0
 
 
 def _waiting_for_results(client: Any) -> bool:
@@ -41,11 +43,16 @@ def _waiting_for_results(client: Any) -> bool:
 class Watchdog:
     """Interrupts the main thread with a reason once the cluster has had no worker too long."""
 
-    def __init__(self, client: Any, timeout: float, what: str) -> None:
+    def __init__(
+        self, client: Any, timeout: float, what: str, unshipped: Callable[[], list[str]]
+    ) -> None:
         self.client = client
+        #: The modules the workers cannot import (see :func:`unshipped_modules`).
+        self.unshipped = unshipped
         self.timeout = timeout
         self.what = what
         self.reason: str | None = None
+        self._initial = 0
         self._stop = threading.Event()
         self._main = threading.main_thread().ident
         self._thread = threading.Thread(target=self._run, name="daskburst-watchdog", daemon=True)
@@ -56,9 +63,12 @@ class Watchdog:
     def _run(self) -> None:
         since: float | None = None
         noted = 0.0
+        had_workers = self._initial > 0
         while not self._stop.wait(_TICK):
             try:
-                if self._workers() > 0 or not _waiting_for_results(self.client):
+                n = self._workers()
+                had_workers = had_workers or n > 0
+                if n > 0 or not _waiting_for_results(self.client):
                     since = None
                     continue
             except Exception:  # noqa: BLE001 - counting is best effort
@@ -69,16 +79,31 @@ class Watchdog:
             if waited >= _NOTE_EVERY and now - noted >= _NOTE_EVERY:
                 noted = now
                 note(f"waiting for workers: 0 connected after {waited:.0f} s, results pending")
+            # Every worker went away while tasks wait, and the script uses code the workers
+            # cannot import: they died unpickling it and will again. A restarting worker is
+            # back within seconds, so a short grace is enough to tell.
+            lost = had_workers and waited >= min(self.timeout, _LOST_GRACE)
+            if lost and self.unshipped():
+                self._fire(f"{self.what}: every worker died once it got a task")
+                return
             if waited >= self.timeout:
-                self.reason = (
+                self._fire(
                     f"{self.what}: no worker for {self.timeout:g} s while the script waited for "
                     "results (daskburst.worker-timeout)"
                 )
-                if self._main is not None and not self._stop.is_set():
-                    signal.pthread_kill(self._main, signal.SIGINT)
                 return
 
+    def _fire(self, reason: str) -> None:
+        self.reason = reason
+        if self._main is not None and not self._stop.is_set():
+            signal.pthread_kill(self._main, signal.SIGINT)
+
     def __enter__(self) -> Watchdog:
+        # Counted now: a worker that dies on the first task may be gone before the first tick.
+        try:
+            self._initial = self._workers()
+        except Exception:  # noqa: BLE001 - counting is best effort
+            self._initial = 0
         self._thread.start()
         return self
 
@@ -88,12 +113,14 @@ class Watchdog:
 
 
 @contextlib.contextmanager
-def watching(session: Any, timeout: float) -> Iterator[Watchdog | None]:
+def watching(
+    session: Any, timeout: float, unshipped: Callable[[], list[str]]
+) -> Iterator[Watchdog | None]:
     """A :class:`Watchdog` for a cluster session (None for dask's local schedulers)."""
     if session.client is None or threading.current_thread() is not threading.main_thread():
         yield None
         return
-    with Watchdog(session.client, timeout, session.backend) as dog:
+    with Watchdog(session.client, timeout, session.backend, unshipped) as dog:
         yield dog
 
 
