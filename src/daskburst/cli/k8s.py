@@ -138,11 +138,23 @@ def _submit(args: argparse.Namespace) -> int:
         "queue_timeout": config.get_seconds("kubernetes.job-timeout", args.timeout),
     }
     retries = parse_retries(_cfg("retries", args.retries), "--retries")
+    job_path: Any = args.manifest
+    if _is_user_code(args):
+        if options["params"]:
+            raise UserError("--param: only for built-in jobs; give a script its arguments after --")
+        job_path = _user_objects(args, namespace)
+        options["seed"] = None  # in the runner's command already
+        options["image"] = None
+    elif args.script_args or args.workdir or args.adapt:
+        raise UserError(
+            f"{args.manifest!r}: a DaskJob manifest takes no --workdir, --adapt or script "
+            "arguments; expected a .py script or module:function for those"
+        )
     api = _api(args)
     if not args.wait:
         if retries:
             raise UserError(f"--retries {retries}: retries need --wait (the CLI resubmits)")
-        name = k8s.submit(args.manifest, namespace, api=api, **options)
+        name = k8s.submit(job_path, namespace, api=api, **options)
         sys.stderr.write(f"daskjob/{name} submitted to namespace {namespace}\n")
         print(name)
         return 0
@@ -152,7 +164,7 @@ def _submit(args: argparse.Namespace) -> int:
         # The first attempt's name is only known once submitted: logs go to DIR/<that name>.
         artifacts = root / "pending"
     outcome, attempts = k8s.submit_and_wait(
-        args.manifest,
+        job_path,
         namespace,
         retries=retries,
         retry_on_timeout=args.retry_on_timeout,
@@ -189,9 +201,9 @@ def _submit(args: argparse.Namespace) -> int:
     if outcome.timed_out:
         from daskburst.k8s._lifecycle import time_limit_of
 
+        docs = job_path if not isinstance(job_path, str) else k8s.load_file(job_path)
         limit = options["time_limit"] or next(
-            (time_limit_of(d) for d in k8s.load_file(args.manifest) if d["kind"] == "DaskJob"),
-            None,
+            (time_limit_of(d) for d in docs if d["kind"] == "DaskJob"), None
         )
         why = f"time limit {fmt_duration(limit) if limit else '(activeDeadlineSeconds)'} reached"
     elif outcome.reason == "Deleted":
@@ -208,6 +220,89 @@ def _submit(args: argparse.Namespace) -> int:
     if record:
         print(json.dumps(record, indent=2, sort_keys=True))
     return 1
+
+
+def _is_user_code(args: argparse.Namespace) -> bool:
+    from daskburst.usercode import looks_like_target
+
+    text = str(args.manifest)
+    return not text.endswith((".yaml", ".yml", ".json")) and looks_like_target(text)
+
+
+def _adapt(value: str | None) -> tuple[int, int]:
+    text = value or "1:3"
+    lo, sep, hi = text.partition(":")
+    try:
+        lo_n, hi_n = int(lo), int(hi if sep else lo)
+    except ValueError:
+        lo_n, hi_n = -1, -1
+    if lo_n < 1 or hi_n < lo_n:
+        raise UserError(f"--adapt {text!r}: expected MIN:MAX workers, 1 <= MIN <= MAX (e.g. 1:3)")
+    return lo_n, hi_n
+
+
+def _user_objects(args: argparse.Namespace, namespace: str | None) -> list[dict[str, Any]]:
+    """The DaskJob and working-directory ConfigMap of a user's script (checked first)."""
+    from daskburst.k8s import _specs as specs
+    from daskburst.k8s import _usercode as usercode
+    from daskburst.usercode import collect, resolve
+    from daskburst.workloads import WORKLOADS
+
+    target = resolve(str(args.manifest), tuple(WORKLOADS))
+    adapt = _adapt(args.adapt)
+    workdir = None
+    script = target.text
+    if target.path is not None:
+        root = Path(args.workdir) if args.workdir else target.path.resolve().parent
+        workdir = collect(root)
+        try:
+            script = target.path.resolve().relative_to(workdir.root).as_posix()
+        except ValueError:
+            raise UserError(
+                f"--workdir {str(root)!r}: does not hold {str(args.manifest)!r}; expected the "
+                "script's directory or one above it"
+            ) from None
+    elif args.workdir:
+        workdir = collect(args.workdir)
+    stem = target.path.stem if target.path is not None else str(target.function)
+    base = "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")[:30] or "job"
+    image = args.image or _cfg("image", None) or specs.DEFAULT_IMAGE
+    return usercode.user_job(
+        base,
+        script,
+        workdir,
+        args.script_args,
+        namespace=namespace,
+        adapt=adapt,
+        seed=args.seed,
+        image=str(image),
+    )
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    import yaml
+
+    from daskburst.k8s._lifecycle import TTL, with_time_limit
+
+    namespace = args.namespace or None
+    objs = _user_objects(args, namespace)
+    job = objs[0]
+    limit = _configured_duration("time-limit", args.time_limit)
+    if limit is not None:
+        with_time_limit(job, limit)
+    ttl = _configured_duration("ttl-after-finished", args.ttl_after_finished)
+    if ttl is not None:
+        job["metadata"]["annotations"][TTL] = str(int(ttl))
+    if args.name:
+        from daskburst.k8s import _usercode as usercode
+        from daskburst.k8s._manifests import prepare_submission
+
+        new = prepare_submission(job, [], args.name, namespace or "default")[0]
+        if namespace is None:
+            del new["metadata"]["namespace"]
+        objs = usercode.rename([new, *objs[1:]], args.name)
+    sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False, width=1000))
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -283,6 +378,47 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ScriptArgsParser(argparse.ArgumentParser):
+    """A subcommand parser that gives everything after the first ``--`` to the script.
+
+    argparse fills every positional at the first one it meets, so ``SCRIPT --wait -- ARGS``
+    would leave ARGS unrecognized.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = list(sys.argv[1:] if args is None else args)
+        tail: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, tail = args[:cut], args[cut + 1 :]
+        ns, rest = super().parse_known_args(args, namespace)
+        ns.script_args = [*(getattr(ns, "script_args", None) or []), *tail]
+        return ns, rest
+
+
+def _script_parser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """``sub.add_parser`` with :class:`_ScriptArgsParser` (argparse takes one class for all)."""
+    default = sub._parser_class
+    sub._parser_class = _ScriptArgsParser
+    try:
+        return sub.add_parser(name, **kwargs)  # type: ignore[no-any-return]
+    finally:
+        sub._parser_class = default
+
+
+def _user_code_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="the directory that travels with the script (default: the script's own), "
+        "at most daskburst.user-code.max-bytes compressed",
+    )
+    p.add_argument("--adapt", metavar="MIN:MAX", help="workers of the job's cluster (default: 1:3)")
+    p.add_argument("script_args", nargs="*", metavar="-- ARGS", help="the script's arguments")
+
+
 def register(subparsers: Any) -> None:
     """Add ``daskburst k8s ...`` to the CLI.
 
@@ -339,14 +475,21 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(func=_install)
 
-    p = sub.add_parser(
+    p = _script_parser(
+        sub,
         "submit",
         parents=[common],
         help="submit a DaskJob manifest under a unique name",
         description="Submit jobs/X.yaml (and the DaskAutoscaler next to it) under a unique "
         "name; with --wait follow it to the end; the exit code follows the job.",
     )
-    p.add_argument("manifest", help="a DaskJob manifest, e.g. jobs/calc-mean.yaml")
+    p.add_argument(
+        "manifest",
+        help="a DaskJob manifest, e.g. jobs/calc-mean.yaml; or your script (my_analysis.py) "
+        "or package.module:function: its directory (--workdir) goes in a ConfigMap owned by "
+        "the job, mounted read-only by the runner and every worker",
+    )
+    _user_code_flags(p)
     p.add_argument("--wait", action="store_true", help="wait until Successful or Failed")
     p.add_argument(
         "--timeout",
@@ -406,6 +549,38 @@ def register(subparsers: Any) -> None:
         "instead of failing",
     )
     p.set_defaults(func=_submit)
+
+    p = _script_parser(
+        sub,
+        "manifest",
+        parents=[common],
+        help="print the DaskJob and ConfigMap of your script, for kubectl apply -f",
+        description="Write the objects `k8s submit SCRIPT` creates (a DaskJob and the "
+        "ConfigMap holding the working directory) as YAML, for `kubectl apply -f` and GitOps. "
+        "kubectl knows no job uid, so the ConfigMap has no owner: it carries the labels "
+        "daskburst.io/workdir-of=<job> and app.kubernetes.io/instance=<job>; `daskburst k8s "
+        "delete <job>` and `daskburst k8s gc` (the daskburst-gc CronJob) delete it with its "
+        "job, or `kubectl delete -f job.yaml` deletes both.",
+    )
+    p.add_argument("manifest", help="your script (my_analysis.py) or package.module:function")
+    _user_code_flags(p)
+    p.add_argument("--name", help="the job's name (default: the script's)")
+    p.add_argument("--image", help="image of runner, scheduler and workers")
+    p.add_argument("--seed", type=_int_arg, help="master seed (daskburst.seed in the script)")
+    p.add_argument(
+        "--time-limit",
+        type=_duration("--time-limit"),
+        metavar="TIME",
+        help=f"runner's activeDeadlineSeconds (default: {config.shown(_KEY + 'time-limit')})",
+    )
+    p.add_argument(
+        "--ttl-after-finished",
+        type=_duration("--ttl-after-finished"),
+        metavar="TIME",
+        help="let `daskburst k8s gc` delete the job (and its ConfigMap) this long after it "
+        f"ended (default: {config.shown(_KEY + 'ttl-after-finished')})",
+    )
+    p.set_defaults(func=_manifest)
 
     p = sub.add_parser(
         "results",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any, Protocol, TextIO
 
 from daskburst import config
 from daskburst.errors import BackendError, UserError
+from daskburst.k8s import _usercode as usercode
 from daskburst.k8s._apply import create_or_patch, create_strict, to_object
 from daskburst.k8s._lifecycle import TTL, with_time_limit
 from daskburst.k8s._manifests import (
@@ -351,7 +353,7 @@ def check_quota(
 
 
 def build_submission(
-    job_path: str | Path,
+    job_path: str | Path | Sequence[Manifest],
     namespace: str,
     name: str | None = None,
     image: str | None = None,
@@ -364,7 +366,8 @@ def build_submission(
     """Return the objects one submission creates, all checked (pure but for reading the file).
 
     Args:
-        job_path: A ``jobs/*.yaml`` file with one DaskJob.
+        job_path: A ``jobs/*.yaml`` file with one DaskJob, or built objects (a user's
+            script: ``[job, configmap]`` from :func:`daskburst.k8s._usercode.user_job`).
         namespace: Namespace to create it in.
         name: Exact name to use (default: the manifest's name plus a unique suffix).
         image: Replace every container image (e.g. your registry's copy).
@@ -380,7 +383,11 @@ def build_submission(
     Raises:
         UserError: When the file holds no DaskJob or a parameter is wrong.
     """
-    docs = load_file(job_path)
+    if isinstance(job_path, str | Path):
+        path: str | Path | None = job_path
+        docs = load_file(job_path)
+    else:
+        path, docs = None, [copy.deepcopy(d) for d in job_path]
     jobs = [d for d in docs if d["kind"] == "DaskJob"]
     if len(jobs) != 1:
         raise UserError(f"{str(job_path)!r}: expected exactly one DaskJob, found {len(jobs)}")
@@ -397,7 +404,12 @@ def build_submission(
     if notes:
         job["metadata"].setdefault("annotations", {}).update(notes)
     base = job["metadata"]["name"]
-    scalers = [d for d in docs if d["kind"] == "DaskAutoscaler"] or find_autoscalers(job_path, base)
+    if path is None:
+        # A user's script: the job and its working-directory ConfigMap, renamed together.
+        new = prepare_submission(job, [], name or unique_name(base), namespace, image)[0]
+        others = [d for d in docs if d is not job]
+        return usercode.rename([new, *others], new["metadata"]["name"])
+    scalers = [d for d in docs if d["kind"] == "DaskAutoscaler"] or find_autoscalers(path, base)
     return prepare_submission(job, scalers, name or unique_name(base), namespace, image)
 
 
@@ -410,8 +422,18 @@ def create_all(manifests: Sequence[Manifest], api: Any = None) -> None:
     """
     created: list[Any] = []
     for manifest in manifests:
+        if created and manifest["kind"] == "ConfigMap":
+            # Owned by the job just created: it goes when the job goes.
+            first = manifests[0]
+            manifest = usercode.own(manifest, first, created[0].raw["metadata"]["uid"])
         try:
             obj = create_strict(manifest, api)
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C or SIGTERM between two objects: leave nothing half-created.
+            for done in reversed(created):
+                with contextlib.suppress(Exception):
+                    done.delete()
+            raise
         except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
             for done in reversed(created):
                 with contextlib.suppress(Exception):
@@ -430,7 +452,7 @@ def create_all(manifests: Sequence[Manifest], api: Any = None) -> None:
 
 
 def submit(
-    job_path: str | Path,
+    job_path: str | Path | Sequence[Manifest],
     namespace: str,
     name: str | None = None,
     image: str | None = None,
@@ -483,7 +505,7 @@ class Attempt:
 
 
 def submit_and_wait(
-    job_path: str | Path,
+    job_path: str | Path | Sequence[Manifest],
     namespace: str,
     *,
     retries: int | None = None,
