@@ -53,6 +53,16 @@ def _scan_tree(tmp: Path) -> None:
             made = render_job(job, "daskburst", workers=2)
             objs = [made["runner"], made["scheduler"], made["service"], *made["workers"]]
             _write(tmp / f"operator_{path.stem}.yaml", objs + platform)
+    # A user's script (`daskburst k8s manifest examples/delayed_loop.py`): job, ConfigMap, pods.
+    from daskburst.k8s._usercode import user_job
+    from daskburst.usercode import collect
+
+    job, cm = user_job(
+        "user-code", "delayed_loop.py", collect(m.ROOT / "examples"), namespace="daskburst"
+    )
+    made = render_job(job, "daskburst", workers=2)
+    _write(tmp / "usercode_job.yaml", [job, cm])
+    _write(tmp / "operator_usercode.yaml", [made["runner"], *made["workers"]] + platform)
     for overlay in ("kind", "cloud"):
         (cluster,) = [
             o

@@ -171,7 +171,8 @@ def _submit(args: argparse.Namespace) -> int:
         backoff=config.get_seconds("kubernetes.retry-backoff"),
         timeout=config.get_seconds("kubernetes.job-timeout", args.timeout),
         api=api,
-        stream=sys.stderr if args.logs else None,
+        # A script's own output is what its user waits for: --wait streams it.
+        stream=sys.stderr if args.logs or not isinstance(job_path, str) else None,
         artifacts=artifacts,
         **options,
     )
@@ -284,7 +285,7 @@ def _manifest(args: argparse.Namespace) -> int:
 
     from daskburst.k8s._lifecycle import TTL, with_time_limit
 
-    namespace = args.namespace or None
+    namespace = str(_cfg("namespace", args.namespace))
     objs = _user_objects(args, namespace)
     job = objs[0]
     limit = _configured_duration("time-limit", args.time_limit)
@@ -297,9 +298,7 @@ def _manifest(args: argparse.Namespace) -> int:
         from daskburst.k8s import _usercode as usercode
         from daskburst.k8s._manifests import prepare_submission
 
-        new = prepare_submission(job, [], args.name, namespace or "default")[0]
-        if namespace is None:
-            del new["metadata"]["namespace"]
+        new = prepare_submission(job, [], args.name, namespace)[0]
         objs = usercode.rename([new, *objs[1:]], args.name)
     sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False, width=1000))
     return 0

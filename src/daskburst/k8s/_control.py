@@ -975,6 +975,22 @@ def gc(
                             label_selector={"dask.org/cluster-name": job.name}):  # fmt: skip
             with contextlib.suppress(kr8s.NotFoundError):
                 pod.delete()
+    # Working directories of jobs that are gone: `kubectl apply -f` of `k8s manifest` output
+    # gives them no owner (kubectl knows no uid), so nothing else would delete them.
+    alive = {j["metadata"]["name"] for j in jobs} - {
+        j.name for j in expired(jobs, now, default_ttl)
+    }
+    if dry_run:
+        alive = {j["metadata"]["name"] for j in jobs}
+    for cm in kr8s.get("configmaps", namespace=namespace, api=api,
+                       label_selector=usercode.WORKDIR_LABEL):  # fmt: skip
+        job_name = cm.raw["metadata"]["labels"].get(usercode.WORKDIR_LABEL)
+        if job_name in alive:
+            continue
+        lines.append(f"configmap/{cm.name} (working directory of the deleted job {job_name})")
+        if not dry_run:
+            with contextlib.suppress(kr8s.NotFoundError):
+                cm.delete()
     return lines
 
 
@@ -997,11 +1013,12 @@ def delete(names: Sequence[str], namespace: str, api: Any = None) -> list[str]:
     deleted = [n for n in targets if _delete("DaskJob", n, namespace, api)]
     for n in targets:
         _delete("DaskAutoscaler", n, namespace, api)
-        cm = to_object(
-            {"apiVersion": "v1", "kind": "ConfigMap",
-             "metadata": {"name": result_name(n), "namespace": namespace}},
-            api,
-        )  # fmt: skip
-        with contextlib.suppress(kr8s.NotFoundError):
-            cm.delete()
+        for cm_name in (result_name(n), usercode.configmap_name(n)):
+            cm = to_object(
+                {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": cm_name, "namespace": namespace}},
+                api,
+            )  # fmt: skip
+            with contextlib.suppress(kr8s.NotFoundError):
+                cm.delete()
     return deleted
