@@ -62,13 +62,12 @@ def test_runner_and_workers_mount_it_read_only_on_pythonpath(tmp_path: Path) -> 
     job, _ = _objs(_tree(tmp_path), seed=7)
     worker = job["spec"]["cluster"]["spec"]["worker"]["spec"]
     scheduler = job["spec"]["cluster"]["spec"]["scheduler"]["spec"]
-    for pod in (job["spec"]["job"]["spec"], worker):
+    for pod in (job["spec"]["job"]["spec"], worker, scheduler):
         (c,) = pod["containers"]
         (mount,) = [v for v in c["volumeMounts"] if v["name"] == uc.VOLUME]
         assert mount == {"name": uc.VOLUME, "mountPath": MOUNT_PATH, "readOnly": True}
         assert {"name": "PYTHONPATH", "value": MOUNT_PATH} in c["env"]
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
-    assert all(v["name"] != uc.VOLUME for v in scheduler["volumes"])
     runner = job["spec"]["job"]["spec"]["containers"][0]
     assert runner["args"] == [
         "daskburst", "run", f"{MOUNT_PATH}/main.py", "--backend", "kubernetes",

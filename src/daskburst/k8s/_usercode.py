@@ -2,7 +2,7 @@
 
 ``daskburst k8s submit my_analysis.py`` and ``daskburst k8s manifest my_analysis.py`` build
 the same two objects here, from the same spec builders as ``jobs/*.yaml``
-(:func:`daskburst.k8s.specs.daskjob`): the runner and every worker mount the ConfigMap
+(:func:`daskburst.k8s.specs.daskjob`): the runner, the scheduler and every worker mount the ConfigMap
 read-only at :data:`daskburst.usercode.MOUNT_PATH`, which is on their ``PYTHONPATH``, and the
 runner runs ``daskburst run MOUNT_PATH/<script> --backend kubernetes`` against the job's
 own cluster with shipping off (the files are already there).
@@ -126,8 +126,14 @@ def user_job(
         return [job]
     cm, items = workdir_configmap(name, workdir, namespace)
     job["metadata"]["labels"][WORKDIR_LABEL] = name
-    _mount(job["spec"]["job"]["spec"], cm["metadata"]["name"], items)
-    _mount(job["spec"]["cluster"]["spec"]["worker"]["spec"], cm["metadata"]["name"], items)
+    # The scheduler too: it unpickles the task graph, which names the script's modules.
+    cluster = job["spec"]["cluster"]["spec"]
+    for pod in (
+        job["spec"]["job"]["spec"],
+        cluster["worker"]["spec"],
+        cluster["scheduler"]["spec"],
+    ):
+        _mount(pod, cm["metadata"]["name"], items)
     return [job, cm]
 
 
@@ -147,7 +153,12 @@ def rename(objs: Sequence[Manifest], name: str) -> list[Manifest]:
                 o["metadata"]["namespace"] = job["metadata"]["namespace"]
     if WORKDIR_LABEL in job["metadata"].get("labels", {}):
         job["metadata"]["labels"][WORKDIR_LABEL] = name
-    for pod in (job["spec"]["job"]["spec"], job["spec"]["cluster"]["spec"]["worker"]["spec"]):
+    cluster = job["spec"]["cluster"]["spec"]
+    for pod in (
+        job["spec"]["job"]["spec"],
+        cluster["worker"]["spec"],
+        cluster["scheduler"]["spec"],
+    ):
         for volume in pod.get("volumes", []):
             if volume["name"] == VOLUME:
                 volume["configMap"]["name"] = configmap_name(name)
