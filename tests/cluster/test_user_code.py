@@ -71,6 +71,8 @@ def test_kubectl_apply_of_the_manifest_gives_the_same_digest(
     assert job_phase(cluster, name) == "Successful", log[-3000:]
     assert _digest(log) == want
     cluster.kubectl("delete", "-f", str(path), "--wait=true")
+    # The kept result outlives a job deleted with kubectl (only `k8s delete` removes it).
+    cluster.kubectl("delete", "configmap", f"{name}-result", "-n", NAMESPACE, "--ignore-not-found")
     wait_until(lambda: not _workdir_configmaps(cluster, name), 60, "the ConfigMap to go")
 
 
