@@ -4,6 +4,9 @@ Run it anywhere: ``daskburst run examples/delayed_loop.py --backend local -- --p
 """
 
 import argparse
+import json
+import os
+from pathlib import Path
 
 import dask
 from _report import report
@@ -17,6 +20,9 @@ import daskburst
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--p", type=int, default=10, help="replicates")
 parser.add_argument("--n", type=int, default=100_000, help="draws per replicate")
+parser.add_argument(
+    "--save", metavar="FILE", help="also write the results to $DASKBURST_OUTPUT/FILE"
+)
 args = parser.parse_args()
 seed = daskburst.seed()
 
@@ -31,3 +37,8 @@ again = dask.compute([dask.delayed(calc_mean)(i, args.n, seed) for i in range(ar
 assert again == results, "the same replicates gave different numbers"
 
 report("replicates", results[0])
+if args.save:
+    # $DASKBURST_OUTPUT: the current directory here; on Kubernetes, a directory whose files
+    # `daskburst k8s submit --wait --artifacts DIR` brings back.
+    out = Path(os.environ.get("DASKBURST_OUTPUT", ".")) / args.save
+    out.write_text(json.dumps(results[0]) + "\n")

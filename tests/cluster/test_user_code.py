@@ -5,9 +5,11 @@ of `--backend sync`, and each job's working-directory ConfigMap goes with it.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -37,16 +39,20 @@ def _workdir_configmaps(cluster: Cluster, job: str) -> list[str]:
 
 
 def test_submit_wait_runs_the_script_and_its_configmap_goes_with_the_job(
-    cluster: Cluster, cleanup_jobs: list[str]
+    cluster: Cluster, cleanup_jobs: list[str], tmp_path: Path
 ) -> None:
     want = _sync_digest(cluster, "examples/delayed_loop.py")
     started = time.monotonic()
     proc = cluster.daskburst("k8s", "submit", "examples/delayed_loop.py", "--seed", SEED, "--wait",
+                             "--artifacts", str(tmp_path), "--", "--save", "replicates.json",
                              timeout=600)  # fmt: skip
     name = proc.stderr.split("daskjob/")[1].split()[0]
     cleanup_jobs.append(name)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _digest(proc.stderr) == want
+    # what the script wrote under $DASKBURST_OUTPUT came back
+    saved = json.loads((tmp_path / name / "outputs" / "replicates.json").read_text())
+    assert len(saved) == 10 and all(len(r) == 2 for r in saved)
     print(f"k8s submit examples/delayed_loop.py --wait: {time.monotonic() - started:.1f} s")
     assert _workdir_configmaps(cluster, name) == [f"configmap/{name}-workdir"]
     cluster.daskburst("k8s", "delete", name, check=True)
@@ -76,14 +82,11 @@ def test_kubectl_apply_of_the_manifest_gives_the_same_digest(
     wait_until(lambda: not _workdir_configmaps(cluster, name), 60, "the ConfigMap to go")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (usercode shipping, not k8s/): distributed's UploadDirectory reaches the "
-    "workers only, and the scheduler pod, which unpickles the task graph, cannot import "
-    "calc_mean; futures_map.py also fails on --backend sync/threads here (Nanny spawn)",
-)
 def test_run_script_from_outside_ships_it_to_a_new_cluster(cluster: Cluster) -> None:
-    want = _sync_digest(cluster, "examples/futures_map.py")
+    # futures need a cluster: the reference is a local one
+    want = _digest(cluster.daskburst("run", "examples/futures_map.py", "--backend", "local",
+                                     "--workers", "1", "--seed", SEED, "--no-progress",
+                                     check=True).stdout)  # fmt: skip
     proc = cluster.daskburst("run", "examples/futures_map.py", "--backend", "kubernetes",
                              "--seed", SEED, "--no-progress", timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

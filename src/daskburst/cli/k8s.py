@@ -119,6 +119,24 @@ def _configured_duration(key: str, given: int | None) -> int | None:
     return None if value is None else parse_duration(str(value), config.label(f"kubernetes.{key}"))
 
 
+def _outputs_back(outputs: dict[str, Any], artifacts: Path | None) -> dict[str, Any]:
+    """Unpack the files the script wrote under $DASKBURST_OUTPUT into ``artifacts/outputs``.
+
+    Returns:
+        What the printed record says of them (never the packed bytes).
+    """
+    from daskburst.usercode import unpack_outputs
+
+    summary = {k: v for k, v in outputs.items() if k != "zip_base64"}
+    if artifacts is not None and outputs.get("zip_base64"):
+        written = unpack_outputs(outputs, artifacts / "outputs")
+        summary["saved_in"] = str(artifacts / "outputs")
+        sys.stderr.write(f"{len(written)} output files of the script in {artifacts / 'outputs'}\n")
+    elif outputs.get("zip_base64"):
+        summary["note"] = "--artifacts DIR saves them"
+    return summary
+
+
 def _submit(args: argparse.Namespace) -> int:
     from daskburst import k8s
     from daskburst.k8s._lifecycle import fmt_duration, parse_retries
@@ -185,6 +203,9 @@ def _submit(args: argparse.Namespace) -> int:
         artifacts.rename(final)
         artifacts = final
     record = dict(outcome.result or {})
+    outputs = record.pop("outputs", None)
+    if outputs:
+        record["outputs"] = _outputs_back(outputs, artifacts)
     if record or len(attempts) > 1:
         record["attempts"] = [a.as_dict() for a in attempts]
     if artifacts is not None and record:

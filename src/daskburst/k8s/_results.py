@@ -31,7 +31,13 @@ def configmap(job: str, namespace: str, record: dict[str, Any]) -> dict[str, Any
     """
     text = json.dumps(record, indent=2, sort_keys=True)
     if len(text) > LIMIT:
-        slim = {**record, "result": {"digest": record["result"].get("digest")}, "truncated": True}
+        slim = {k: v for k, v in record.items() if k != "outputs"}
+        if "result" in record:
+            slim["result"] = {"digest": record["result"].get("digest")}
+        if "outputs" in record:
+            slim["outputs"] = {k: v for k, v in record["outputs"].items() if k != "zip_base64"}
+            slim["outputs"]["dropped"] = "the record was over the ConfigMap's limit"
+        slim["truncated"] = True
         text = json.dumps(slim, indent=2, sort_keys=True)
     return {
         "apiVersion": "v1",

@@ -13,9 +13,12 @@ from daskburst.usercode._run import (
     UserRun,
     execute_user_code,
     missing_module_hint,
+    output_dir,
+    pack_outputs,
     prepare,
     seed,
     ship_mode,
+    unpack_outputs,
 )
 from daskburst.usercode._scan import Override, scan_source
 from daskburst.usercode._target import Target, looks_like_target, resolve
@@ -33,10 +36,13 @@ __all__ = [
     "execute_user_code",
     "looks_like_target",
     "missing_module_hint",
+    "output_dir",
+    "pack_outputs",
     "prepare",
     "resolve",
     "scan_source",
     "seed",
     "ship_mode",
+    "unpack_outputs",
     "zip_bytes",
 ]

@@ -30,7 +30,7 @@ from daskburst.backends import BackendOptions, Session, open_backend
 from daskburst.backends._base import check_options, note
 from daskburst.backends._progress import LineProgress, mode_of
 from daskburst.errors import BackendError, UserError
-from daskburst.usercode._scan import Override, scan_file, scan_source
+from daskburst.usercode._scan import Override, needs_a_cluster, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
 from daskburst.usercode._watchdog import unshipped_modules, watching
 from daskburst.usercode._workdir import Workdir, collect, max_bytes
@@ -134,9 +134,12 @@ def _ship(session: Session, run: UserRun, mode: str) -> None:
 
     # restart_workers: a worker process puts the directory on its sys.path only when it
     # starts; workers that join later (adaptive scaling) start after the upload anyway.
+    # mode="all": the scheduler too, which unpickles the task graph (a remote one, e.g. a
+    # Kubernetes scheduler pod, cannot import calc_mean otherwise).
     plugin = UploadDirectory(
-        str(root), restart_workers=True, update_path=True, skip_words=(), skip=(skipped,)
-    )
+        str(root), restart_workers=True, update_path=True, skip_words=(), skip=(skipped,),
+        mode="all",
+    )  # fmt: skip
     session.client.register_plugin(plugin)
 
 
@@ -293,8 +296,16 @@ def execute_user_code(
     if _drop_cancelled_gathers not in asyncio_log.filters:
         asyncio_log.addFilter(_drop_cancelled_gathers)
     seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    out_dir = output_dir()
     for override in run.overrides:
         note(f"daskburst: warning: {override.warning(concrete)}")
+    if concrete in _SAME_MACHINE and run.target.path is not None:
+        for use in needs_a_cluster(run.target.path.read_bytes(), run.target.name):
+            note(
+                f"daskburst: warning: {use.file}:{use.line}: {use.what} needs a cluster backend "
+                f"(local, address, slurm, kubernetes); --backend {concrete} has none, so it "
+                "would start a cluster of its own"
+            )
     status = 1
     error: str | None = None
     start = time.perf_counter()
@@ -346,10 +357,85 @@ def execute_user_code(
     }
     if error:
         record["error"] = error
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and publish is not None:
+        # A DaskJob's runner: its output files travel back with the record.
+        outputs = pack_outputs(out_dir)
+        if outputs["files"]:
+            record["outputs"] = outputs
     if publish is not None:
         with contextlib.suppress(Exception):
             publish(record)
     return status, record
+
+
+#: Most bytes (zip-compressed) of ``$DASKBURST_OUTPUT`` kept in a run record, to travel back
+#: from a DaskJob's runner with its result (a ConfigMap holds about 1 MiB).
+OUTPUTS_LIMIT = 256 * 1024
+
+
+def output_dir() -> Path:
+    """``$DASKBURST_OUTPUT``, created if need be; set to the current directory when unset.
+
+    Scripts write their files there (``os.environ["DASKBURST_OUTPUT"]``): in the current
+    directory locally, and in a DaskJob's runner into a directory whose files come back with
+    ``k8s submit --wait --artifacts DIR``.
+    """
+    path = Path(os.environ.setdefault("DASKBURST_OUTPUT", os.getcwd()))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"DASKBURST_OUTPUT {str(path)!r}: cannot create it ({exc.strerror}); expected a "
+            "writable directory"
+        ) from None
+    return path
+
+
+def pack_outputs(directory: Path) -> dict[str, Any]:
+    """The files under ``directory`` as a base64 zip for the run record (bounded).
+
+    Returns:
+        ``{"files", "bytes", "zip_base64"}``, or ``{"files", "bytes", "dropped"}`` when
+        they are over :data:`OUTPUTS_LIMIT` compressed.
+    """
+    import base64
+
+    from daskburst.usercode._workdir import WorkFile, zip_bytes
+
+    files = [
+        WorkFile(p.relative_to(directory).as_posix(), p.read_bytes())
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    ]
+    size = sum(len(f.data) for f in files)
+    packed = zip_bytes(files)
+    if len(packed) > OUTPUTS_LIMIT:
+        return {"files": len(files), "bytes": size,
+                "dropped": f"{len(packed)} bytes compressed, over {OUTPUTS_LIMIT}; write large "
+                           "outputs to storage the cluster keeps"}  # fmt: skip
+    return {"files": len(files), "bytes": size, "zip_base64": base64.b64encode(packed).decode()}
+
+
+def unpack_outputs(outputs: dict[str, Any], into: Path) -> list[Path]:
+    """Write the files of :func:`pack_outputs` under ``into`` (paths kept inside it)."""
+    import base64
+    import io
+    import zipfile
+
+    data = outputs.get("zip_base64")
+    if not data:
+        return []
+    written = []
+    base = into.resolve()
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(data))) as z:
+        for name in z.namelist():
+            dest = (base / name).resolve()
+            if not dest.is_relative_to(base) or name.endswith("/"):
+                continue  # never outside DIR
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(z.read(name))
+            written.append(dest)
+    return written
 
 
 def seed() -> int:

@@ -76,6 +76,30 @@ def _override(call: ast.Call) -> str | None:
     return None
 
 
+#: What a script needs a cluster backend for (local, address, slurm, kubernetes).
+_NEEDS_A_CLUSTER = frozenset({"Client", "get_client"})
+
+
+def needs_a_cluster(source: str | bytes, filename: str) -> list[Override]:
+    """``Client()`` and ``get_client()``: futures need a cluster, sync/threads/processes have none.
+
+    On those backends ``Client()`` would start a LocalCluster of its own (failing at once in
+    a script without a ``__main__`` guard).
+    """
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return []
+    found = [
+        Override(filename, node.lineno, f"{_name(node.func).rsplit('.', 1)[-1]}()")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and _name(node.func).rsplit(".", 1)[-1] in _NEEDS_A_CLUSTER
+        and _override(node) is None
+    ]
+    return sorted(found, key=lambda o: o.line)
+
+
 def scan_source(source: str | bytes, filename: str) -> list[Override]:
     """Return the scheduler overrides in one file's source (none if it does not parse)."""
     try:
