@@ -3,9 +3,9 @@
 ``daskburst k8s submit my_analysis.py`` and ``daskburst k8s manifest my_analysis.py`` build
 the same two objects here, from the same spec builders as ``jobs/*.yaml``
 (:func:`daskburst.k8s.specs.daskjob`): the runner, the scheduler and every worker mount the
-ConfigMap read-only at :data:`daskburst.usercode.MOUNT_PATH`, which is on their ``PYTHONPATH``, and the
-runner runs ``daskburst run MOUNT_PATH/<script> --backend kubernetes`` against the job's
-own cluster with shipping off (the files are already there).
+ConfigMap read-only at :data:`daskburst.usercode.MOUNT_PATH`, which is on their
+``PYTHONPATH``, and the runner runs ``daskburst run MOUNT_PATH/<script> --backend
+kubernetes`` against the job's own cluster with shipping off (the files are already there).
 
 ConfigMap keys may not contain ``/``: each file gets a flat key (``f0``, ``f1``...) and the
 volume's ``items`` maps it back to its relative path; non-UTF-8 files go in ``binaryData``.
