@@ -203,6 +203,12 @@ def _submit(args: argparse.Namespace) -> int:
         artifacts.rename(final)
         artifacts = final
     record = dict(outcome.result or {})
+    if not record and not isinstance(job_path, str):
+        # A script's runner prints the script's output, not the record: read the record the
+        # runner kept in the job's result ConfigMap.
+        from daskburst.k8s import _results
+
+        record = dict(_results.read(outcome.name, namespace, api) or {})
     outputs = record.pop("outputs", None)
     if outputs:
         record["outputs"] = _outputs_back(outputs, artifacts)
