@@ -155,7 +155,7 @@ def test_the_record_says_what_travelled(tmp_path: Path) -> None:
     import hashlib
 
     assert record["sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
-    assert "travels with the script (upload): 3 files" in r.stderr
+    assert "(3 files) travels with the script (upload)" in r.stderr
 
 
 def test_installed_function(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ARGS: dict[str, list[str]] = {
     "delayed_loop.py": ["--p", "4", "--n", "20000"],
     "nested_sweep.py": ["--replicates", "3", "--n", "5000"],
-    "array.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
+    "row_means.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
     "bag.py": ["--partitions", "4", "--lines", "2000"],
     "dataframe.py": ["--partitions", "4", "--rows", "5000"],
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from daskburst import config
 from daskburst.backends import BACKENDS
@@ -25,6 +25,36 @@ class Parser(argparse.ArgumentParser):
             message = f"{message}; {self.unrecognized_hint}"
         sys.stderr.write(f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
+
+
+class ScriptArgsParser(Parser):
+    """A subcommand parser that gives everything after the first ``--`` to the script.
+
+    argparse fills every positional at the first one it meets, so ``SCRIPT --wait -- ARGS``
+    would leave ARGS unrecognized.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = list(sys.argv[1:] if args is None else args)
+        tail: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, tail = args[:cut], args[cut + 1 :]
+        ns, rest = super().parse_known_args(args, namespace)
+        ns.script_args = [*(getattr(ns, "script_args", None) or []), *tail]
+        return ns, rest
+
+
+def script_parser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """``sub.add_parser`` with :class:`ScriptArgsParser` (argparse takes one class for all)."""
+    default = sub._parser_class
+    sub._parser_class = ScriptArgsParser
+    try:
+        return sub.add_parser(name, **kwargs)  # type: ignore[no-any-return]
+    finally:
+        sub._parser_class = default
 
 
 def common(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
+from daskburst.cli._args import script_parser
 from daskburst.errors import UserError
 
 _KEY = "daskburst.kubernetes."
@@ -404,36 +405,6 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-class _ScriptArgsParser(argparse.ArgumentParser):
-    """A subcommand parser that gives everything after the first ``--`` to the script.
-
-    argparse fills every positional at the first one it meets, so ``SCRIPT --wait -- ARGS``
-    would leave ARGS unrecognized.
-    """
-
-    def parse_known_args(  # type: ignore[override]
-        self, args: Any = None, namespace: Any = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        args = list(sys.argv[1:] if args is None else args)
-        tail: list[str] = []
-        if "--" in args:
-            cut = args.index("--")
-            args, tail = args[:cut], args[cut + 1 :]
-        ns, rest = super().parse_known_args(args, namespace)
-        ns.script_args = [*(getattr(ns, "script_args", None) or []), *tail]
-        return ns, rest
-
-
-def _script_parser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """``sub.add_parser`` with :class:`_ScriptArgsParser` (argparse takes one class for all)."""
-    default = sub._parser_class
-    sub._parser_class = _ScriptArgsParser
-    try:
-        return sub.add_parser(name, **kwargs)  # type: ignore[no-any-return]
-    finally:
-        sub._parser_class = default
-
-
 def _user_code_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workdir",
@@ -501,7 +472,7 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(func=_install)
 
-    p = _script_parser(
+    p = script_parser(
         sub,
         "submit",
         parents=[common],
@@ -576,7 +547,7 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(func=_submit)
 
-    p = _script_parser(
+    p = script_parser(
         sub,
         "manifest",
         parents=[common],

@@ -153,10 +153,12 @@ def _cmd_run_script(args: argparse.Namespace) -> int:
     )
     if user_run.workdir is not None and ship != "off":
         wd = user_run.workdir
-        sys.stderr.write(
-            f"{PROG}: {wd.root} travels with the script ({ship}): {len(wd.files)} files, "
-            f"{wd.compressed:,} bytes compressed\n"
+        how = (
+            "is imported in place by the workers (shared filesystem)"
+            if ship == "shared"
+            else f"travels with the script ({ship}): {wd.compressed:,} bytes compressed"
         )
+        sys.stderr.write(f"{PROG}: {wd.root} ({len(wd.files)} files) {how}\n")
 
     def on_start(session: Any) -> None:
         if session.dashboard_link:

@@ -15,6 +15,7 @@ import argparse
 from typing import Any
 
 from daskburst import config
+from daskburst.cli._args import script_parser
 from daskburst.errors import UserError
 
 # (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
@@ -136,13 +137,89 @@ def _cmd_runner(args: argparse.Namespace) -> int:
     return run_in_allocation(command, args.scheduler_file)
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    import datetime
+    import re
+    import sys
+    from pathlib import Path
+
+    from daskburst.slurm import _submit
+    from daskburst.usercode import resolve
+    from daskburst.workloads import WORKLOADS
+
+    if args.mode not in _submit.MODES:
+        raise UserError(f"--mode {args.mode!r}: expected one of {', '.join(_submit.MODES)}")
+    target = resolve(args.target, list(WORKLOADS))
+    if target.path is None:
+        raise UserError(
+            f"slurm submit {args.target!r}: expected a script file (installed functions run "
+            "with `daskburst run MODULE:FUNCTION` inside a job)"
+        )
+    workdir = Path(args.workdir).resolve() if args.workdir else target.path.parent
+    if not workdir.is_dir():
+        raise UserError(f"--workdir {args.workdir!r}: not a directory")
+    if args.ntasks < 3 and args.mode == "runner":
+        raise UserError(f"--ntasks {args.ntasks}: runner mode needs at least 3 (scheduler, "
+                        "script, one worker)")  # fmt: skip
+    if args.max_workers < 1:
+        raise UserError(f"--max-workers {args.max_workers}: expected a positive integer")
+    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0) if args.seed else None
+    from daskburst.slurm._jobs import slurm_time
+
+    if slurm_time(args.time) is None:
+        raise UserError(f"--time {args.time!r}: expected a SLURM time such as 30, 1:00:00 or 1-0")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", target.path.stem)
+    exe = Path(sys.executable).with_name("daskburst")
+    sub = _submit.Submission(
+        script=target.path,
+        args=tuple(args.script_args or ()),
+        workdir=workdir,
+        chdir=Path.cwd().resolve(),
+        mode=args.mode,
+        job_name=args.job_name or f"daskburst-{stem}",
+        ntasks=args.ntasks,
+        max_workers=args.max_workers,
+        time=args.time,
+        partition=args.partition,
+        mem=args.mem,
+        overcommit=args.overcommit,
+        seed=seed,
+        daskburst=str(exe) if exe.exists() else "daskburst",
+    )
+    text = _submit.batch_script(sub)
+    if args.print:
+        print(text, end="")
+        return 0
+    _submit.check_reachable(target.path, workdir, sub.chdir)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = sub.chdir / ".daskburst" / f"{sub.job_name}-{stamp}.sbatch"
+    _submit.write_atomic(path, text)
+    try:
+        _submit.test_only(path)
+    except UserError:
+        path.unlink()
+        raise
+    output = str(sub.chdir / f"{sub.job_name}-%j.out")
+    if not args.wait:
+        job_id = _submit.submit(path)
+        sys.stderr.write(
+            f"slurm: submitted batch job {job_id} ({path}); output in "
+            f"{output.replace('%j', job_id)}\n"
+        )
+        print(job_id)
+        return 0
+    job_id, code = _submit.submit_and_follow(path, output)
+    sys.stderr.write(f"slurm: batch job {job_id} ended with exit code {code}\n")
+    return code
+
+
 def register(subparsers: Any) -> None:
     """Add ``daskburst slurm job-script`` and ``daskburst slurm runner``.
 
     Args:
         subparsers: The ``add_subparsers()`` object of the main parser.
     """
-    slurm = subparsers.add_parser("slurm", help="SLURM helpers: job-script, runner")
+    slurm = subparsers.add_parser("slurm", help="SLURM: submit a script, job-script, runner")
     slurm.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = slurm.add_subparsers(dest="slurm_command", metavar="COMMAND", parser_class=type(slurm))
 
@@ -187,4 +264,59 @@ def register(subparsers: Any) -> None:
     rn.add_argument("command", nargs=argparse.REMAINDER, help="daskburst arguments after --")
     rn.set_defaults(func=_cmd_runner)
 
-    slurm.set_defaults(func=lambda a: slurm.error("missing COMMAND; expected job-script or runner"))
+    sb = script_parser(
+        sub,
+        "submit",
+        help="run your own script as one sbatch job: submit SCRIPT.py [-- ARGS]",
+        usage="daskburst slurm submit SCRIPT.py [options] [-- SCRIPT ARGS]",
+        description="Write an sbatch script that runs SCRIPT.py on a Dask cluster "
+        "(runner: the cluster lives in the allocation; adapt: the job submits worker jobs) "
+        "and submit it. Nothing is copied: the script's directory must be on a filesystem "
+        "the compute nodes share (paths under /tmp, /var/tmp, /dev/shm are refused unless "
+        "SLURM's only node is this machine), and `sbatch --test-only` checks the job first. "
+        "The script is kept in ./.daskburst/, the job's output in ./JOB_NAME-JOBID.out.",
+    )
+    sb.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sb.add_argument("target", metavar="SCRIPT", help="the Python script to run")
+    sb.add_argument(
+        "script_args", nargs="*", metavar="ARGS", help="the script's arguments, after --"
+    )
+    sb.add_argument("--mode", default="runner", help="runner (default) or adapt")
+    sb.add_argument("--workdir", metavar="DIR", help="importable directory (default: the script's)")
+    sb.add_argument(
+        "--ntasks",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runner: tasks in the allocation, workers = N - 2 (default: %(default)s)",
+    )
+    sb.add_argument(
+        "--max-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="adapt: most worker jobs at once (default: %(default)s)",
+    )
+    sb.add_argument("--time", default="00:30:00", help="time limit (default: %(default)s)")
+    sb.add_argument("--partition", help="SLURM partition (default: SLURM's)")
+    sb.add_argument("--mem", help="memory of the job, e.g. 4G (default: SLURM's)")
+    sb.add_argument("--job-name", metavar="NAME", help="default: daskburst-SCRIPT")
+    sb.add_argument(
+        "--overcommit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="runner: let the ranks share CPUs, as on a small test node "
+        "(default: on; --no-overcommit on a real cluster)",
+    )
+    sb.add_argument("--seed", type=int, metavar="S", help="master seed: daskburst.seed()")
+    sb.add_argument("--print", action="store_true", help="print the batch script; submit nothing")
+    sb.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the job's output until it ends; exit with its exit code",
+    )
+    sb.set_defaults(func=_cmd_submit)
+
+    slurm.set_defaults(
+        func=lambda a: slurm.error("missing COMMAND; expected job-script, runner or submit")
+    )

@@ -1,6 +1,6 @@
 """Tutorial 4.3: row means of a random matrix that is never in memory whole (dask.array).
 
-``daskburst run examples/array.py --backend threads -- --rows 4000 --cols 4000``
+``daskburst run examples/row_means.py --backend threads -- --rows 4000 --cols 4000``
 """
 
 import argparse
