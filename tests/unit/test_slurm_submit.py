@@ -16,7 +16,8 @@ DASKBURST = str(Path(sys.executable).with_name("daskburst"))
 
 def sub(**kw: object) -> Submission:
     base = {"script": Path("/home/u/an alysis/main.py"), "args": ("a b", "it's", "--n", "5"),
-            "workdir": Path("/home/u/an alysis"), "chdir": Path("/home/u/run")}  # fmt: skip
+            "workdir": Path("/home/u/an alysis"), "chdir": Path("/home/u/run"), "mode": "runner",
+            "job_name": "j", "ntasks": 3, "max_workers": 2, "time": "10", "daskburst": "db"}  # fmt: skip
     return Submission(**{**base, **kw})  # type: ignore[arg-type]
 
 

@@ -158,16 +158,21 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve() if args.workdir else target.path.parent
     if not workdir.is_dir():
         raise UserError(f"--workdir {args.workdir!r}: not a directory")
-    if args.ntasks < 3 and args.mode == "runner":
-        raise UserError(f"--ntasks {args.ntasks}: runner mode needs at least 3 (scheduler, "
+    ntasks = config.get_int("slurm.submit.ntasks", args.ntasks, flag="--ntasks")
+    if ntasks < 3 and args.mode == "runner":
+        raise UserError(f"--ntasks {ntasks}: runner mode needs at least 3 (scheduler, "
                         "script, one worker)")  # fmt: skip
-    if args.max_workers < 1:
-        raise UserError(f"--max-workers {args.max_workers}: expected a positive integer")
+    max_workers = config.get_int("slurm.submit.max-workers", args.max_workers,
+                                 flag="--max-workers")  # fmt: skip
+    time_limit = str(config.get("slurm.submit.time", override_with=args.time))
     seed = config.get_int("seed", args.seed, flag="--seed", minimum=0) if args.seed else None
     from daskburst.slurm._jobs import slurm_time
 
-    if slurm_time(args.time) is None:
-        raise UserError(f"--time {args.time!r}: expected a SLURM time such as 30, 1:00:00 or 1-0")
+    if slurm_time(time_limit) is None:
+        raise UserError(
+            f"{config.label('slurm.submit.time', '--time', args.time)} {time_limit!r}: "
+            "expected a SLURM time such as 30, 1:00:00 or 1-0"
+        )
     stem = re.sub(r"[^A-Za-z0-9_.-]", "-", target.path.stem)
     exe = Path(sys.executable).with_name("daskburst")
     sub = _submit.Submission(
@@ -177,9 +182,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         chdir=Path.cwd().resolve(),
         mode=args.mode,
         job_name=args.job_name or f"daskburst-{stem}",
-        ntasks=args.ntasks,
-        max_workers=args.max_workers,
-        time=args.time,
+        ntasks=ntasks,
+        max_workers=max_workers,
+        time=time_limit,
         partition=args.partition,
         mem=args.mem,
         overcommit=args.overcommit,
@@ -272,7 +277,7 @@ def register(subparsers: Any) -> None:
         description="Write an sbatch script that runs SCRIPT.py on a Dask cluster "
         "(runner: the cluster lives in the allocation; adapt: the job submits worker jobs) "
         "and submit it. Nothing is copied: the script's directory must be on a filesystem "
-        "the compute nodes share (paths under /tmp, /var/tmp, /dev/shm are refused unless "
+        "the compute nodes share (paths under /tmp, /var/tmp, /dev/shm, /run are refused unless "
         "SLURM's only node is this machine), and `sbatch --test-only` checks the job first. "
         "The script is kept in ./.daskburst/, the job's output in ./JOB_NAME-JOBID.out.",
     )
@@ -286,18 +291,20 @@ def register(subparsers: Any) -> None:
     sb.add_argument(
         "--ntasks",
         type=int,
-        default=3,
         metavar="N",
-        help="runner: tasks in the allocation, workers = N - 2 (default: %(default)s)",
+        help="runner: tasks in the allocation, workers = N - 2 "
+        f"(default: {config.shown('daskburst.slurm.submit.ntasks')})",
     )
     sb.add_argument(
         "--max-workers",
         type=int,
-        default=2,
         metavar="N",
-        help="adapt: most worker jobs at once (default: %(default)s)",
+        help="adapt: most worker jobs at once "
+        f"(default: {config.shown('daskburst.slurm.submit.max-workers')})",
     )
-    sb.add_argument("--time", default="00:30:00", help="time limit (default: %(default)s)")
+    sb.add_argument(
+        "--time", help=f"time limit (default: {config.shown('daskburst.slurm.submit.time')})"
+    )
     sb.add_argument("--partition", help="SLURM partition (default: SLURM's)")
     sb.add_argument("--mem", help="memory of the job, e.g. 4G (default: SLURM's)")
     sb.add_argument("--job-name", metavar="NAME", help="default: daskburst-SCRIPT")

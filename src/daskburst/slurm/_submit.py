@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daskburst.errors import BackendError, UserError
+from daskburst.slurm._control import _run
 
 MODES = ("runner", "adapt")
 #: Directories each node has its own of: a path there is not on the compute nodes.
@@ -33,22 +34,22 @@ NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
 @dataclass(frozen=True)
 class Submission:
-    """What the batch job runs and asks SLURM for."""
+    """What the batch job runs and asks SLURM for (sizes from ``daskburst.slurm.submit.*``)."""
 
     script: Path
     args: tuple[str, ...]
     workdir: Path
     chdir: Path
-    mode: str = "runner"
-    job_name: str = "daskburst"
-    ntasks: int = 3
-    max_workers: int = 2
-    time: str = "00:30:00"
+    mode: str
+    job_name: str
+    ntasks: int
+    max_workers: int
+    time: str
+    daskburst: str
     partition: str | None = None
     mem: str | None = None
     overcommit: bool = True
     seed: int | None = None
-    daskburst: str = "daskburst"
 
 
 def batch_script(sub: Submission) -> str:
@@ -107,18 +108,6 @@ def batch_script(sub: Submission) -> str:
 
 
 # ---- checks --------------------------------------------------------------------------------
-
-
-def _run(cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise BackendError(
-            f"{cmd[0]} not found: `slurm submit` needs the SLURM client commands on PATH "
-            "(for a local test cluster: `make slurm-up`)"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"{' '.join(cmd[:2])} did not answer within {timeout:g} s") from None
 
 
 def _one_node_here() -> bool:
