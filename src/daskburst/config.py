@@ -24,6 +24,7 @@ from typing import Any
 
 import dask.config
 import yaml
+from dask.utils import parse_bytes
 
 from daskburst.errors import UserError, yaml_problem
 
@@ -365,6 +366,22 @@ def get_seconds(key: str, override_with: Any = None, *, flag: str | None = None)
     """Return ``daskburst.<key>`` as a validated positive number of seconds."""
     value = get(key, override_with)
     return parse_seconds(label(key, flag, override_with), value)
+
+
+def get_bytes(key: str, *, expected: str = "a size such as 1MiB") -> int:
+    """Return ``daskburst.<key>`` as a positive number of bytes (``8GB``, ``1MiB``, 1024).
+
+    Raises:
+        UserError: Naming the setting, its source and ``expected``.
+    """
+    value = get(key)
+    try:
+        number = value if isinstance(value, int) else parse_bytes(str(value))
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(number, bool) or number < 1:
+        raise UserError(f"{label(key)} {value!r}: expected {expected}")
+    return int(number)
 
 
 def get_choice(

@@ -9,6 +9,10 @@ Anything else that goes wrong while running is a failure (exit code 1):
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -36,6 +40,28 @@ class Terminated(KeyboardInterrupt):
     Raised in the main thread by the CLI's signal handler, so every ``with`` block that
     stops a cluster, a pool or a temporary directory on Ctrl-C does the same here.
     """
+
+
+@contextlib.contextmanager
+def sigterm_raises_terminated() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread while the block runs.
+
+    Only once: a second SIGTERM during the clean-up is ignored, so the clean-up finishes.
+    Outside the main thread (where no signal handler can be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class InternalError(DaskburstError, RuntimeError):

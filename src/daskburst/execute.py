@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dask.utils import format_bytes, parse_bytes
+from dask.utils import format_bytes
 
 from daskburst import config
 from daskburst._version import __version__
@@ -63,15 +63,7 @@ def memory_limit() -> int:
         import psutil
 
         return int(psutil.virtual_memory().total * 0.8)
-    try:
-        number = value if isinstance(value, int) else parse_bytes(str(value))
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(number, bool) or number < 1:
-        raise UserError(
-            f"{config.label('limits.memory')} {value!r}: expected 'auto' or a size such as 8GB"
-        )
-    return int(number)
+    return config.get_bytes("limits.memory", expected="'auto' or a size such as 8GB")
 
 
 def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) -> None:

@@ -17,10 +17,8 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import dask.config
 
 from daskburst import config
 from daskburst.backends._base import BackendOptions, Session
-from daskburst.errors import Terminated, UserError
+from daskburst.errors import UserError, sigterm_raises_terminated
 from daskburst.slurm._control import _Watchdog, cancel, job_header, preflight, squeue
 from daskburst.slurm._jobs import (
     JOB_KEYS,
@@ -62,28 +60,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while the cluster is open, so that it is closed.
-
-    ``scancel`` of a driver job, or its walltime, sends SIGTERM; without this the
-    process would die without cancelling the worker jobs it submitted.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_for_workers(client: Any, n: int, dog: _Watchdog) -> None:
@@ -126,7 +102,9 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
     scheduler_options = {"dashboard_address": ":0", **(_jobqueue("scheduler-options") or {})}
     timeout = float(config.get("worker-timeout"))
     # The scheduler runs here: it gets the cluster settings from dask config.
-    with _exit_on_sigterm(), dask.config.set(config.cluster_settings()):
+    # scancel of a driver job, or its walltime, sends SIGTERM: unwind, so that the worker
+    # jobs it submitted are cancelled.
+    with sigterm_raises_terminated(), dask.config.set(config.cluster_settings()):
         cluster: Any = cluster_cls(scheduler_options=scheduler_options, **kwargs)
         with _closing(cluster, opts, timeout) as session:
             yield session

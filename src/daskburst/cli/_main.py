@@ -9,19 +9,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.cli import bench, data, k8s, run, slurm
 from daskburst.cli._args import PROG, Parser, common
-from daskburst.errors import DaskburstError, InternalError, Terminated, UserError
+from daskburst.errors import (
+    DaskburstError,
+    InternalError,
+    Terminated,
+    UserError,
+    sigterm_raises_terminated,
+)
 
 
 def build_parser() -> Parser:
@@ -47,28 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    with warnings.catch_warnings(), _sigterm_unwinds():
+    with warnings.catch_warnings(), sigterm_raises_terminated():
         warnings.showwarning = _show_warning
         return _main(argv)
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` in the main thread while the command runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum: int, frame: Any) -> None:
-        # Once: a second SIGTERM during the clean-up must not interrupt it.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dask.utils import format_bytes, parse_bytes
+from dask.utils import format_bytes
 
 from daskburst import config
 from daskburst.errors import UserError
@@ -91,16 +91,7 @@ def max_bytes() -> int:
     Raises:
         UserError: When it is not a positive size such as ``1MiB``.
     """
-    value = config.get("user-code.max-bytes")
-    try:
-        number = value if isinstance(value, int) else parse_bytes(str(value))
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(number, bool) or number < 1:
-        raise UserError(
-            f"{config.label('user-code.max-bytes')} {value!r}: expected a size such as 1MiB"
-        )
-    return int(number)
+    return config.get_bytes("user-code.max-bytes")
 
 
 def _patterns() -> tuple[str, ...]:
