@@ -85,28 +85,44 @@ class Session:
         """
         if self.client is not None:
             return self._compute_on_client(collections)
-        kwargs: dict[str, Any] = {"scheduler": self.scheduler}
-        if self.pool is not None:
-            kwargs["pool"] = self.pool
-            # dask batches 6 tasks per submission by default, which leaves cores idle
-            # when there are few long tasks (8 replicates on 2 cores ran as 6 + 2).
-            kwargs["chunksize"] = 1
-        elif self.scheduler in ("threads", "processes") and self.workers:
-            kwargs["num_workers"] = self.workers
         peak = PeakConcurrency()
-        mode = mode_of(self.progress)
         with contextlib.ExitStack() as stack:
             stack.enter_context(peak)
-            if mode == "bar":
-                from dask.diagnostics import ProgressBar
-
-                stack.enter_context(ProgressBar(minimum=1.0, out=sys.stderr))
-            elif mode == "lines":
-                stack.enter_context(LineProgress(config.get_seconds("progress-interval")))
+            stack.enter_context(self.local_progress())
             try:
-                return tuple(dask.compute(*collections, **kwargs))
+                return tuple(dask.compute(*collections, **self.local_settings()))
             finally:
                 self.peak_workers = max(self.peak_workers, peak.peak)
+
+    def local_settings(self) -> dict[str, Any]:
+        """Dask's keywords for this session's local scheduler (the dask config keys too).
+
+        For ``processes`` the session's one pool, with tasks handed out one by one: dask
+        batches 6 per submission by default, which leaves cores idle when there are few
+        long tasks (8 replicates on 2 cores ran as 6 + 2).
+        """
+        settings: dict[str, Any] = {"scheduler": self.scheduler}
+        if self.pool is not None:
+            settings["pool"] = self.pool
+            settings["chunksize"] = 1
+        elif self.scheduler in ("threads", "processes") and self.workers:
+            settings["num_workers"] = self.workers
+        return settings
+
+    @contextlib.contextmanager
+    def local_progress(self) -> Iterator[None]:
+        """Progress of dask's local schedulers on stderr, as :attr:`progress` says."""
+        mode = mode_of(self.progress)
+        if mode == "bar":
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar(minimum=1.0, out=sys.stderr):
+                yield
+        elif mode == "lines":
+            with LineProgress(config.get_seconds("progress-interval")):
+                yield
+        else:
+            yield
 
     def _workers_now(self) -> int:
         if self.count_workers is not None:

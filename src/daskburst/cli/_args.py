@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from daskburst import config
-from daskburst.backends import BACKENDS
+from daskburst.backends import BACKENDS, BackendOptions
 from daskburst.errors import UserError
 
 PROG = "daskburst"
@@ -100,6 +100,22 @@ def backend_flags(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+
+
+def backend_options(
+    args: argparse.Namespace, extra: dict[str, Any] | None = None
+) -> BackendOptions:
+    """The :class:`BackendOptions` of the flags :func:`backend_flags` added (validated)."""
+    from daskburst.backends._base import resolve_adapt
+
+    return BackendOptions(
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        adapt=resolve_adapt(args.adapt),
+        address=args.address,
+        progress=progress_wanted(args.progress),
+        extra=dict(extra or {}),
     )
 
 

@@ -11,7 +11,15 @@ from typing import Any
 
 from daskburst import config
 from daskburst.backends import BACKENDS
-from daskburst.cli._args import PROG, Parser, backend_flags, common, int_arg, progress_wanted
+from daskburst.cli._args import (
+    PROG,
+    Parser,
+    backend_flags,
+    backend_options,
+    common,
+    int_arg,
+    progress_wanted,
+)
 from daskburst.cli.slurm import add_slurm_arguments, slurm_extra
 from daskburst.workloads import WORKLOADS
 
@@ -125,8 +133,7 @@ def route(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _cmd_run_script(args: argparse.Namespace) -> int:
-    from daskburst.backends import BackendOptions
-    from daskburst.backends._base import check_options, resolve_adapt
+    from daskburst.backends._base import check_options
     from daskburst.execute import check_output, write_json_atomic
     from daskburst.usercode import execute_user_code, prepare, ship_mode
 
@@ -134,14 +141,7 @@ def _cmd_run_script(args: argparse.Namespace) -> int:
     extra = slurm_extra(args)
     if args.image:
         extra["image"] = args.image
-    options = BackendOptions(
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        adapt=resolve_adapt(args.adapt),
-        address=args.address,
-        progress=progress_wanted(args.progress),
-        extra=extra,
-    )
+    options = backend_options(args, extra)
     backend = check_options(args.backend, options)
     ship = ship_mode(backend, args.ship)
     user_run = prepare(
@@ -225,18 +225,12 @@ DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from daskburst.backends import BackendOptions, open_backend
-    from daskburst.backends._base import check_options, resolve_adapt
+    from daskburst.backends import open_backend
+    from daskburst.backends._base import check_options
     from daskburst.execute import compute, prepare
 
     rows: list[tuple[str, str, str, str]] = []
-    opts = BackendOptions(
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        adapt=resolve_adapt(args.adapt),
-        address=args.address,
-        progress=progress_wanted(args.progress),
-    )
+    opts = backend_options(args)
     backend = check_options(args.backend, opts)
     print("preparing inputs (generated once into the cache directory) ...", flush=True)
     parallel = config.get_optional_int("workers", args.workers, flag="--workers")

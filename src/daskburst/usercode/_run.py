@@ -28,7 +28,6 @@ import dask
 from daskburst import config
 from daskburst.backends import BackendOptions, Session, open_backend
 from daskburst.backends._base import check_options, note
-from daskburst.backends._progress import LineProgress, mode_of
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, needs_a_cluster, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
@@ -150,20 +149,7 @@ def _default_scheduler(session: Session) -> Iterator[None]:
         with session.client.as_current(), dask.config.set({"scheduler-address": address}):
             yield
         return
-    settings: dict[str, Any] = {"scheduler": session.scheduler}
-    if session.pool is not None:
-        settings["pool"] = session.pool
-    elif session.scheduler in ("threads", "processes"):
-        settings["num_workers"] = session.workers
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(dask.config.set(settings))
-        mode = mode_of(session.progress)
-        if mode == "bar":
-            from dask.diagnostics import ProgressBar
-
-            stack.enter_context(ProgressBar(minimum=1.0, out=sys.stderr))
-        elif mode == "lines":
-            stack.enter_context(LineProgress(config.get_seconds("progress-interval")))
+    with dask.config.set(session.local_settings()), session.local_progress():
         yield
 
 
@@ -345,7 +331,7 @@ def execute_user_code(
     record: dict[str, Any] = {
         "script": run.target.text,
         "args": run.args,
-        "sha256": run.target.sha256(),
+        "sha256": run.target.sha256,
         "backend": backend_name,
         "workers": workers,
         "seed": seed_int,

@@ -28,6 +28,8 @@ class Target:
     path: Path | None = None
     module: str | None = None
     function: str | None = None
+    #: The sha256 of the script's bytes as compiled (None for a function).
+    sha256: str | None = None
 
     @property
     def is_script(self) -> bool:
@@ -38,12 +40,6 @@ class Target:
     def name(self) -> str:
         """The script's file name, or ``module:function``."""
         return self.path.name if self.path is not None else self.text
-
-    def sha256(self) -> str | None:
-        """The sha256 of the script's bytes (None for a function)."""
-        if self.path is None:
-            return None
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 def looks_like_target(text: str) -> bool:
@@ -106,7 +102,7 @@ def _script(path: Path) -> Target:
         raise UserError(f"{where}: {exc.msg}; expected a Python script that compiles") from None
     except ValueError as exc:  # e.g. null bytes: not a Python script at all
         raise UserError(f"run {str(path)!r}: {exc}; expected a Python script") from None
-    return Target(text=str(path), path=path.resolve())
+    return Target(text=str(path), path=path.resolve(), sha256=hashlib.sha256(source).hexdigest())
 
 
 def _function(text: str) -> Target:
