@@ -44,3 +44,23 @@ def kubectl() -> str:
     if built.exists():
         return str(built)
     return shutil.which("kubectl") or "kubectl"
+
+
+#: Every script of examples/ with small sizes, as its arguments after ``--``.
+EXAMPLE_ARGS: dict[str, list[str]] = {
+    "delayed_loop.py": ["--p", "4", "--n", "20000"],
+    "futures_map.py": ["--p", "4", "--n", "20000"],
+    "nested_sweep.py": ["--replicates", "3", "--n", "5000"],
+    "row_means.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
+    "bag.py": ["--partitions", "4", "--lines", "2000"],
+    "dataframe.py": ["--partitions", "4", "--rows", "5000"],
+}
+#: Examples that need a cluster backend (futures).
+NEEDS_A_CLUSTER = frozenset({"futures_map.py"})
+
+
+def reference_backend(example: str) -> list[str]:
+    """Where an example's reference digest is computed: sync, or a local cluster for futures."""
+    if example in NEEDS_A_CLUSTER:
+        return ["--backend", "local", "--workers", "1"]
+    return ["--backend", "sync"]

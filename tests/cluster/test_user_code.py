@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import NAMESPACE, Cluster, job_phase, wait_until
+from tests.helpers import EXAMPLE_ARGS, reference_backend
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -82,25 +83,11 @@ def test_kubectl_apply_of_the_manifest_gives_the_same_digest(
     wait_until(lambda: not _workdir_configmaps(cluster, name), 60, "the ConfigMap to go")
 
 
-#: Every example, with small sizes (the same as tests/usercode).
-EXAMPLES = {
-    "delayed_loop.py": ["--p", "4", "--n", "20000"],
-    "futures_map.py": ["--p", "4", "--n", "20000"],
-    "nested_sweep.py": ["--replicates", "3", "--n", "5000"],
-    "row_means.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
-    "bag.py": ["--partitions", "4", "--lines", "2000"],
-    "dataframe.py": ["--partitions", "4", "--rows", "5000"],
-}
-
-
-@pytest.mark.parametrize("example", list(EXAMPLES))
+@pytest.mark.parametrize("example", list(EXAMPLE_ARGS))
 def test_run_script_from_outside_ships_it_to_a_new_cluster(cluster: Cluster, example: str) -> None:
     """Each example on a DaskCluster made for the run: the digest of this machine's run."""
-    script, args = f"examples/{example}", ["--", *EXAMPLES[example]]
-    # futures need a cluster: their reference is a local one
-    here = (
-        ["--backend", "local", "--workers", "1"] if "futures" in example else ["--backend", "sync"]
-    )
+    script, args = f"examples/{example}", ["--", *EXAMPLE_ARGS[example]]
+    here = reference_backend(example)
     want = _digest(cluster.daskburst("run", script, *here, "--seed", SEED, "--no-progress", *args,
                                      check=True).stdout)  # fmt: skip
     proc = cluster.daskburst("run", script, "--backend", "kubernetes", "--seed", SEED,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers import require
+from tests.helpers import EXAMPLE_ARGS, reference_backend, require
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -83,26 +83,12 @@ def want() -> str:
     return digest(proc.stdout)
 
 
-#: Every example, with small sizes (the same as tests/usercode).
-EXAMPLES = {
-    "delayed_loop.py": ["--p", "4", "--n", "20000"],
-    "futures_map.py": ["--p", "4", "--n", "20000"],
-    "nested_sweep.py": ["--replicates", "3", "--n", "5000"],
-    "row_means.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
-    "bag.py": ["--partitions", "4", "--lines", "2000"],
-    "dataframe.py": ["--partitions", "4", "--rows", "5000"],
-}
-
-
-@pytest.mark.parametrize("example", list(EXAMPLES))
+@pytest.mark.parametrize("example", list(EXAMPLE_ARGS))
 def test_run_with_worker_jobs_on_the_shared_filesystem(
     example: str, env: dict[str, str], tmp_path: Path, name: str
 ) -> None:
-    script, args = str(ROOT / "examples" / example), ["--", *EXAMPLES[example]]
-    # futures need a cluster: their reference is a local one
-    here = (
-        ["--backend", "local", "--workers", "1"] if "futures" in example else ["--backend", "sync"]
-    )
+    script, args = str(ROOT / "examples" / example), ["--", *EXAMPLE_ARGS[example]]
+    here = reference_backend(example)
     ref = daskburst("run", script, *here, "--seed", "5", *args, env=env, cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr[-3000:]
     proc = daskburst("run", script, "--backend", "slurm", "--workers", "1", "--seed", "5",

@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from daskburst.cli import main
+from tests.helpers import EXAMPLE_ARGS, NEEDS_A_CLUSTER, reference_backend
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-#: Small sizes, as script arguments.
-ARGS: dict[str, list[str]] = {
-    "delayed_loop.py": ["--p", "4", "--n", "20000"],
-    "nested_sweep.py": ["--replicates", "3", "--n", "5000"],
-    "row_means.py": ["--rows", "600", "--cols", "300", "--chunk-rows", "150"],
-    "bag.py": ["--partitions", "4", "--lines", "2000"],
-    "dataframe.py": ["--partitions", "4", "--rows", "5000"],
-}
-#: Futures need a cluster.
-DISTRIBUTED_ONLY = {"futures_map.py": ["--p", "4", "--n", "20000"]}
+#: Small sizes, as script arguments; futures need a cluster.
+ARGS = {k: v for k, v in EXAMPLE_ARGS.items() if k not in NEEDS_A_CLUSTER}
+DISTRIBUTED_ONLY = {k: v for k, v in EXAMPLE_ARGS.items() if k in NEEDS_A_CLUSTER}
 
 
 def run_example(capsys: pytest.CaptureFixture[str], script: str, *flags: str) -> str:
@@ -54,10 +48,7 @@ def scheduler_address() -> Iterator[str]:
 
 def _want(capsys: pytest.CaptureFixture[str], cache: dict[str, str], script: str) -> str:
     if script not in cache:
-        flags = (
-            ("--backend", "sync") if script in ARGS else ("--backend", "local", "--workers", "1")
-        )
-        cache[script] = run_example(capsys, script, *flags)
+        cache[script] = run_example(capsys, script, *reference_backend(script))
     return cache[script]
 
 

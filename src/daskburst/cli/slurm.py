@@ -144,6 +144,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from daskburst.slurm import _submit
+    from daskburst.slurm._control import preflight
     from daskburst.usercode import resolve
     from daskburst.workloads import WORKLOADS
 
@@ -198,12 +199,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     _submit.check_reachable(target.path, workdir, sub.chdir)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = sub.chdir / ".daskburst" / f"{sub.job_name}-{stamp}.sbatch"
+    preflight(text, "the batch job")  # before anything is written
     _submit.write_atomic(path, text)
-    try:
-        _submit.test_only(path)
-    except UserError:
-        path.unlink()
-        raise
     output = str(sub.chdir / f"{sub.job_name}-%j.out")
     if not args.wait:
         job_id = _submit.submit(path)

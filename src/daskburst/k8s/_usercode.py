@@ -71,6 +71,12 @@ def workdir_configmap(
     return cm, items
 
 
+def _pods(job: Manifest) -> tuple[dict[str, Any], ...]:
+    """The runner's, the workers' and the scheduler's pod specs of a DaskJob."""
+    cluster = job["spec"]["cluster"]["spec"]
+    return job["spec"]["job"]["spec"], cluster["worker"]["spec"], cluster["scheduler"]["spec"]
+
+
 def _mount(pod: dict[str, Any], cm_name: str, items: list[dict[str, str]]) -> None:
     pod["volumes"].append(
         {
@@ -127,12 +133,7 @@ def user_job(
     cm, items = workdir_configmap(name, workdir, namespace)
     job["metadata"]["labels"][WORKDIR_LABEL] = name
     # The scheduler too: it unpickles the task graph, which names the script's modules.
-    cluster = job["spec"]["cluster"]["spec"]
-    for pod in (
-        job["spec"]["job"]["spec"],
-        cluster["worker"]["spec"],
-        cluster["scheduler"]["spec"],
-    ):
+    for pod in _pods(job):
         _mount(pod, cm["metadata"]["name"], items)
     return [job, cm]
 
@@ -153,12 +154,7 @@ def rename(objs: Sequence[Manifest], name: str) -> list[Manifest]:
                 o["metadata"]["namespace"] = job["metadata"]["namespace"]
     if WORKDIR_LABEL in job["metadata"].get("labels", {}):
         job["metadata"]["labels"][WORKDIR_LABEL] = name
-    cluster = job["spec"]["cluster"]["spec"]
-    for pod in (
-        job["spec"]["job"]["spec"],
-        cluster["worker"]["spec"],
-        cluster["scheduler"]["spec"],
-    ):
+    for pod in _pods(job):
         for volume in pod.get("volumes", []):
             if volume["name"] == VOLUME:
                 volume["configMap"]["name"] = configmap_name(name)

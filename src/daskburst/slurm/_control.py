@@ -38,11 +38,12 @@ def _run(cmd: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProce
         raise BackendError(f"{' '.join(cmd[:2])} did not answer within {timeout:g} s") from None
 
 
-def preflight(script: str) -> None:
-    """Ask SLURM whether it would accept the worker job, without submitting it.
+def preflight(script: str, what: str = "the worker job") -> None:
+    """Ask SLURM whether it would accept a job, without submitting it.
 
     Args:
-        script: The worker job script.
+        script: The job script.
+        what: The job, for the message.
 
     Raises:
         UserError: When ``sbatch --test-only`` rejects it (unknown partition or
@@ -55,8 +56,7 @@ def preflight(script: str) -> None:
         proc = _run(["sbatch", "--test-only", f.name])
     if proc.returncode != 0:
         raise UserError(
-            f"SLURM rejects the worker job ({job_header(script)}): "
-            f"{_one_line(proc.stderr or proc.stdout)}"
+            f"SLURM rejects {what} ({job_header(script)}): {_one_line(proc.stderr or proc.stdout)}"
         )
 
 

@@ -124,22 +124,15 @@ def check_reachable(*paths: Path) -> None:
     Raises:
         UserError: Naming the path and where to put it instead.
     """
-    for path in paths:
-        local = next((d for d in NODE_LOCAL if path == Path(d) or path.is_relative_to(d)), None)
-        if local and not _one_node_here():
-            raise UserError(
-                f"{path}: under {local}, which each node has its own of, so the compute nodes "
-                "cannot read it; expected the script on a shared filesystem (e.g. $HOME or "
-                "/scratch)"
-            )
-
-
-def test_only(path: Path) -> None:
-    """``sbatch --test-only``: SLURM would accept the job (partition, time, tasks...)."""
-    proc = _run(["sbatch", "--test-only", str(path)])
-    if proc.returncode != 0:
-        text = " ".join((proc.stderr or proc.stdout).split())
-        raise UserError(f"SLURM rejects the job: {text}")
+    local = [
+        (path, d) for path in paths for d in NODE_LOCAL if path == Path(d) or path.is_relative_to(d)
+    ]
+    if local and not _one_node_here():
+        path, where = local[0]
+        raise UserError(
+            f"{path}: under {where}, which each node has its own of, so the compute nodes "
+            "cannot read it; expected the script on a shared filesystem (e.g. $HOME or /scratch)"
+        )
 
 
 def write_atomic(path: Path, text: str) -> None:
