@@ -210,10 +210,18 @@ def step_jobs(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     again = sh(args.kubectl, "apply", "-f", "jobs/").stdout
     if any(not line.endswith(" unchanged") for line in again.strip().splitlines()):
         raise CheckFailed(f"re-applying jobs/ changed something:\n{again}")
-    time.sleep(5)
-    orphans = [o.name for o in _list("daskautoscalers.kubernetes.dask.org")]
-    if orphans:
-        raise CheckFailed(f"DaskAutoscalers left after the jobs ended: {orphans}")
+    # An ended job's DaskCluster is deleted at once; its DaskAutoscaler (adopted by the cluster)
+    # goes with it through the garbage collector, which may take a while on a busy node.
+    orphans: list[str] = []
+
+    def autoscalers_gone() -> bool | None:
+        orphans[:] = [o.name for o in _list("daskautoscalers.kubernetes.dask.org")]
+        return True if not orphans else None
+
+    try:
+        k8s.wait_for(autoscalers_gone, 120, "the ended jobs' DaskAutoscalers to go", interval=1)
+    except k8s.WaitTimeoutError:
+        raise CheckFailed(f"DaskAutoscalers left 120 s after the jobs ended: {orphans}") from None
     sh(args.kubectl, "delete", "-f", "jobs/", "--wait=true")
 
 

@@ -48,6 +48,7 @@ def test_a_worker_deleted_mid_job_changes_nothing(
                300, "a running worker")  # fmt: skip
     victim = _running(cluster, name, "worker")[0]["metadata"]["name"]
     cluster.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
+    assert job_phase(cluster, name) == "Running", "the job ended before the fault: lengthen it"
     wait_until(lambda: job_phase(cluster, name) in ("Successful", "Failed"), 600, f"{name} to end")
     assert job_phase(cluster, name) == "Successful"
     local = cluster.local_record("jobs/calc-mean.yaml", *LONG_CALC_MEAN)
@@ -65,6 +66,7 @@ def test_the_operator_deleted_mid_job_comes_back_and_finishes_it(
     (operator,) = cluster.json("get", "pods", "-A", "-l", selector)["items"]
     ns, old = operator["metadata"]["namespace"], operator["metadata"]["name"]
     cluster.kubectl("delete", "pod", "-n", ns, old, "--wait=false")
+    assert job_phase(cluster, name) == "Running", "the job ended before the fault: lengthen it"
     wait_until(
         lambda: [p for p in cluster.pods(ns, selector)
                  if p["metadata"]["name"] != old and p["status"].get("phase") == "Running"],

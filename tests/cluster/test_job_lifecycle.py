@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import (
+    ENDLESS_CALC_MEAN,
     LONG_CALC_MEAN,
     NAMESPACE,
     ROOT,
@@ -35,7 +36,7 @@ def _cli(cluster: Cluster, *args: str, timeout: float = 900) -> subprocess.Compl
 
 
 def test_a_time_limit_ends_the_job_and_says_so(cluster: Cluster, cleanup_jobs: list[str]) -> None:
-    proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", *LONG_CALC_MEAN, "--time-limit", "0:15",
+    proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", *ENDLESS_CALC_MEAN, "--time-limit", "0:15",
                 "--wait")  # fmt: skip
     name = proc.stderr.split("daskjob/")[1].split()[0]
     cleanup_jobs.append(name)
