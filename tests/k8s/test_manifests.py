@@ -441,3 +441,25 @@ def test_the_cloud_platform_quota_holds_the_cloud_burst_at_its_maximum() -> None
             need = n * _quantity(worker[kind][resource]) + _quantity(sched[kind][resource])
             assert need <= _quantity(hard[f"{kind}.{resource}"]), (kind, resource, need)
     assert n + 1 <= int(hard["pods"])
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ({"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}},
+         "scheduler.requests.memory = 2Gi: expected at most its limit 1Gi"),
+        ({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1"}},
+         "scheduler.requests.cpu = 1500m: expected at most its limit 1"),
+        ({"limits": {"memory": "lots"}},
+         "scheduler.limits.memory = 'lots': expected a Kubernetes quantity"),
+    ],
+)  # fmt: skip
+def test_resources_the_api_server_would_refuse_are_refused_here(
+    resources: dict[str, Any], expected: str
+) -> None:
+    # Else the operator's Deployment is invalid: it retries for ever, out of the user's sight.
+    from daskburst.errors import UserError
+    from daskburst.k8s.specs import role_resources
+
+    with pytest.raises(UserError, match=re.escape(f"daskburst.kubernetes.resources.{expected}")):
+        role_resources("scheduler", config={"scheduler": resources})

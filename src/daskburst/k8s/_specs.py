@@ -72,7 +72,38 @@ def role_resources(
         values = dict(sorted(values.items()))
         if values:
             out[kind] = values
+    _check_quantities(role, out)
     return out
+
+
+def _check_quantities(role: str, resources: Mapping[str, Mapping[str, str]]) -> None:
+    """Refuse what the API server would refuse later, inside the operator, where nobody sees it.
+
+    A request above its limit makes the operator's Deployment invalid; the operator then
+    retries for ever and its DaskCluster cannot even be deleted.
+    """
+    from kubernetes.utils.quantity import parse_quantity
+
+    from daskburst.errors import UserError
+
+    parsed: dict[tuple[str, str], Any] = {}
+    for kind, values in resources.items():
+        for key, text in values.items():
+            try:
+                parsed[kind, key] = parse_quantity(text)  # type: ignore[no-untyped-call]
+            except ValueError:
+                raise UserError(
+                    f"daskburst.kubernetes.resources.{role}.{kind}.{key} = {text!r}: expected a "
+                    "Kubernetes quantity such as 512Mi, 2Gi, 500m or 1"
+                ) from None
+    for (kind, key), request in parsed.items():
+        limit = parsed.get(("limits", key))
+        if kind == "requests" and limit is not None and request > limit:
+            raise UserError(
+                f"daskburst.kubernetes.resources.{role}.requests.{key} = "
+                f"{resources['requests'][key]}: expected at most its limit "
+                f"{resources['limits'][key]} (Kubernetes refuses a request above the limit)"
+            )
 
 
 #: Why each checkov check that fails by design is skipped (one line each). The annotations
