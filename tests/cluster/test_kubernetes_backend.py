@@ -109,3 +109,45 @@ def test_no_operator_fails_with_a_hint_and_deletes_the_cluster(
     assert "dask-kubernetes-operator" in line
     left = cluster.kubectl("get", "daskclusters", "-n", NAMESPACE, "-o", "name").stdout
     assert prefix not in left
+
+
+@pytest.mark.timeout(300)
+def test_a_scheduler_that_keeps_crashing_fails_at_once_with_its_reason(cluster: Cluster) -> None:
+    # 64 MiB cannot hold `dask scheduler`'s imports: the kernel kills it at every start.
+    prefix = f"crashing{os.getpid()}"
+    started = time.monotonic()
+    proc = _run(cluster, DASK_DASKBURST__KUBERNETES__NAME_PREFIX=prefix,
+                DASK_DASKBURST__KUBERNETES__RESOURCES__SCHEDULER__REQUESTS__MEMORY="64Mi",
+                DASK_DASKBURST__KUBERNETES__RESOURCES__SCHEDULER__LIMITS__MEMORY="64Mi")  # fmt: skip
+    waited = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "the scheduler of" in line and "cannot start" in line, line
+    assert "restarted 2 times" in line and "OOMKilled" in line, line
+    # Not the 300 s of resource-timeout that KubeCluster waits for a crash loop.
+    assert waited < 240, waited
+    left = cluster.kubectl("get", "daskclusters", "-n", NAMESPACE, "-o", "name").stdout
+    assert prefix not in left
+
+
+def test_a_cluster_the_operator_cannot_build_is_named_and_deleted(
+    cluster: Cluster, in_process_kubeconfig: None
+) -> None:
+    """The API server refuses the operator's Deployment; the operator would retry for ever."""
+    from daskburst.backends import BackendOptions
+    from daskburst.backends._kubernetes import cluster_manifest, create_cluster
+    from daskburst.errors import BackendError
+
+    name = f"refused{os.getpid()}"
+    manifest = cluster_manifest(BackendOptions(workers=1), name, NAMESPACE)
+    container = manifest["spec"]["scheduler"]["spec"]["containers"][0]
+    container["resources"] = {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}
+    with pytest.raises(
+        BackendError, match="cannot create the pods of .*must be less than or equal"
+    ):
+        create_cluster(manifest, 120)
+    # kopf keeps its finalizer on such a cluster; create_cluster removes it.
+    wait_until(
+        lambda: cluster.kubectl("get", "daskcluster", name, "-n", NAMESPACE, check=False).returncode,
+        60, f"DaskCluster {name} to go",
+    )  # fmt: skip

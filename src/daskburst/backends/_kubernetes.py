@@ -21,6 +21,7 @@ that cannot start is explained instead of waited for in silence.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -42,6 +43,8 @@ _STUCK = frozenset(
 )  # fmt: skip
 #: Phases of a DaskCluster once the operator has created its scheduler, service and workers.
 _CREATED = ("Pending", "Running")
+#: Restarts after which a scheduler container counts as crash-looping.
+_CRASHES = 2
 
 
 def _setting(key: str, given: Any = None) -> Any:
@@ -135,22 +138,104 @@ def pending_reason(name: str, namespace: str, api: Any = None) -> str | None:
     return None
 
 
-def _scheduler_running(name: str, namespace: str, api: Any) -> bool:
+def _scheduler_pods(name: str, namespace: str, api: Any) -> list[Any]:
     import kr8s
 
     selector = {"dask.org/cluster-name": name, "dask.org/component": "scheduler"}
-    return any(
-        (p.raw.get("status") or {}).get("phase") == "Running"
-        for p in kr8s.get("pods", namespace=namespace, label_selector=selector, api=api)
-    )
+    return list(kr8s.get("pods", namespace=namespace, label_selector=selector, api=api))
+
+
+def _ready(pod: Any) -> bool:
+    conditions = (pod.raw.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def crash_reason(pod: Any, api: Any = None) -> str | None:
+    """Say why a scheduler pod's container keeps failing, or None while it has not.
+
+    A container that restarted :data:`_CRASHES` times is crash-looping (or killed by its
+    liveness probe); waiting for it, as ``KubeCluster`` does for ``resource-timeout``
+    seconds, does not help. The reason names the last exit, the last line the container
+    printed and the pod's last warning event (e.g. a failed probe).
+
+    Args:
+        pod: A kr8s Pod.
+        api: A ``kr8s.Api``.
+
+    Returns:
+        One line, or None.
+    """
+    import kr8s
+
+    for cs in (pod.raw.get("status") or {}).get("containerStatuses") or []:
+        restarts = int(cs.get("restartCount") or 0)
+        if restarts < _CRASHES:
+            continue
+        end = (cs.get("lastState") or {}).get("terminated") or {}
+        parts = [f"{end.get('reason') or 'exited'} with code {end.get('exitCode', '?')}"]
+        with contextlib.suppress(Exception):
+            lines = [ln.strip() for ln in pod.logs(container=cs.get("name"), previous=True,
+                                                   tail_lines=20) if ln.strip()]  # fmt: skip
+            if lines:
+                parts.append(f"its last line: {lines[-1][:300]}")
+        with contextlib.suppress(Exception):
+            only = f"involvedObject.name={pod.name},type=Warning"
+            events = kr8s.get("events", namespace=pod.namespace, api=api, field_selector=only)
+            warnings = [e.raw for e in events if e.raw.get("reason") != "BackOff"]
+            if warnings:
+                last = max(warnings, key=lambda e: str(e.get("lastTimestamp") or ""))
+                parts.append(f"{last.get('reason')}: {str(last.get('message', '')).strip()[:300]}")
+        if end.get("reason") == "OOMKilled":
+            parts.append("raise daskburst.kubernetes.resources.scheduler.limits.memory")
+        return f"its container restarted {restarts} times ({'; '.join(parts)})"
+    return None
+
+
+#: Where kopf, the operator's framework, keeps the state of its handlers on each object.
+_KOPF = "kopf.zalando.org/"
+
+
+def operator_error(obj: Any) -> str | None:
+    """Return the last error of the operator's handlers on a Dask object, or None.
+
+    The operator reports nothing else when it cannot create a cluster's components (e.g.
+    the API server refuses its Deployment): it retries every minute, for ever.
+    """
+    for key, value in ((obj.raw.get("metadata") or {}).get("annotations") or {}).items():
+        if not key.startswith(_KOPF):
+            continue
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            state = json.loads(value)
+            if state.get("message") and not state.get("success"):
+                return str(state["message"])
+    return None
+
+
+def delete_cluster(obj: Any) -> None:
+    """Delete a DaskCluster, also one whose creation failed in the operator.
+
+    kopf keeps retrying a failed creation after the deletion was asked for and never removes
+    its finalizer: such a DaskCluster would stay for ever. Its finalizer is removed here
+    (the operator has no deletion handler for DaskClusters; what it made is garbage-collected
+    through owner references).
+    """
+    with contextlib.suppress(Exception):
+        obj.delete()
+    with contextlib.suppress(Exception):
+        obj.refresh()
+        if operator_error(obj) and obj.raw["metadata"].get("finalizers"):
+            obj.patch({"metadata": {"finalizers": None}})
 
 
 def create_cluster(manifest: dict[str, Any], timeout: float, api: Any = None) -> Any:
-    """Create a DaskCluster and wait until its scheduler pod runs.
+    """Create a DaskCluster and wait until its scheduler pod is ready.
+
+    A scheduler that keeps crashing ends the wait at once, with its reason
+    (:func:`crash_reason`).
 
     Args:
         manifest: From :func:`cluster_manifest`.
-        timeout: Seconds for the operator to act and the scheduler pod to start.
+        timeout: Seconds for the operator to act and the scheduler pod to be ready.
         api: A ``kr8s.Api``.
 
     Returns:
@@ -181,9 +266,22 @@ def create_cluster(manifest: dict[str, Any], timeout: float, api: Any = None) ->
                     f"kubernetes: the operator refused DaskCluster {namespace}/{name} "
                     "(phase Error; `kubectl -n dask-operator logs deploy/dask-kubernetes-operator`)"
                 )
-            if phase in _CREATED and _scheduler_running(name, namespace, api):
+            refused = operator_error(obj)
+            if refused and ("is invalid" in refused or "forbidden" in refused):
+                raise BackendError(
+                    f"kubernetes: the Dask operator cannot create the pods of "
+                    f"{namespace}/{name}: {refused}"
+                )
+            pods = _scheduler_pods(name, namespace, api) if phase in _CREATED else []
+            if any(_ready(p) for p in pods):
                 return obj
-            reason = pending_reason(name, namespace, api) if phase in _CREATED else None
+            for pod in pods:
+                crash = crash_reason(pod, api)
+                if crash:
+                    raise BackendError(
+                        f"kubernetes: the scheduler of {namespace}/{name} cannot start: {crash}"
+                    )
+            reason = pending_reason(name, namespace, api) if phase in _CREATED else refused
             now = time.monotonic()
             if now > deadline:
                 if phase not in _CREATED:
@@ -207,8 +305,7 @@ def create_cluster(manifest: dict[str, Any], timeout: float, api: Any = None) ->
                 next_note = now + 10
             time.sleep(0.5)
     except BaseException:
-        with contextlib.suppress(Exception):
-            obj.delete()
+        delete_cluster(obj)
         raise
 
 
@@ -253,11 +350,14 @@ def adapt_cluster(name: str, namespace: str, minimum: int, maximum: int, api: An
 def _delete_cluster(name: str, namespace: str) -> None:
     from daskburst.k8s import to_object
 
-    with contextlib.suppress(Exception):
-        to_object(
+    try:
+        obj = to_object(
             {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster",
              "metadata": {"name": name, "namespace": namespace}}
-        ).delete()  # fmt: skip
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - no credentials: nothing was created either
+        return
+    delete_cluster(obj)
 
 
 @contextlib.contextmanager
