@@ -175,6 +175,7 @@ def test_manifest_command_writes_both_objects_for_kubectl() -> None:
         (["{bad}"], "invalid syntax"),
         (["{examples}/delayed_loop.py", "--adapt", "3:1"], "--adapt '3:1'"),
         (["{examples}/delayed_loop.py", "--workdir", "{tmp}"], "does not hold"),
+        (["jobs/bag.yaml"], "a DaskJob manifest is already one"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -313,6 +313,11 @@ def _manifest(args: argparse.Namespace) -> int:
 
     from daskburst.k8s._lifecycle import TTL, with_time_limit
 
+    if str(args.manifest).endswith((".yaml", ".yml", ".json")):
+        raise UserError(
+            f"{args.manifest!r}: expected your script (.py) or package.module:function; a "
+            "DaskJob manifest is already one: `kubectl apply -f` it or `daskburst k8s submit` it"
+        )
     namespace = str(_cfg("namespace", args.namespace))
     objs = _user_objects(args, namespace)
     job = objs[0]
@@ -559,7 +564,9 @@ def register(subparsers: Any) -> None:
         "delete <job>` and `daskburst k8s gc` (the daskburst-gc CronJob) delete it with its "
         "job, or `kubectl delete -f job.yaml` deletes both.",
     )
-    p.add_argument("manifest", help="your script (my_analysis.py) or package.module:function")
+    p.add_argument(
+        "manifest", metavar="SCRIPT", help="your script (my_analysis.py) or package.module:function"
+    )
     _user_code_flags(p)
     p.add_argument("--name", help="the job's name (default: the script's)")
     p.add_argument("--image", help="image of runner, scheduler and workers")
