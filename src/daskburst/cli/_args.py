@@ -20,9 +20,43 @@ class Parser(argparse.ArgumentParser):
     #: Added to "unrecognized arguments" errors (e.g. where a script's arguments go).
     unrecognized_hint = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # `--rep 3` must not quietly mean --replicates: a later flag could change its meaning.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = list(sys.argv[1:] if args is None else args)
+        self._refuse_repeats(args[: args.index("--")] if "--" in args else args)
+        ns, rest = super().parse_known_args(args, namespace)
+        if rest and self.prog != PROG and not self._subparsers:
+            # A subcommand's unknown flag, reported with the subcommand's help (argparse
+            # would hand it to the top parser, which points at the top-level help).
+            self.error(f"unrecognized arguments: {' '.join(rest)}")
+        return ns, rest
+
+    def _refuse_repeats(self, args: list[str]) -> None:
+        """A flag given twice would silently keep its last value: refuse it."""
+        for action in self._actions:
+            if not action.option_strings or isinstance(
+                action, argparse._AppendAction | argparse._CountAction | argparse._HelpAction
+            ):
+                continue
+            names = tuple(action.option_strings)
+            given = [a for a in args if a in names or a.startswith(tuple(f"{n}=" for n in names))]
+            if len(given) > 1:
+                self.error(
+                    f"{names[-1]} given {len(given)} times ({', '.join(given)}); expected once"
+                )
+
     def error(self, message: str) -> NoReturn:
         if self.unrecognized_hint and message.startswith("unrecognized arguments"):
             message = f"{message}; {self.unrecognized_hint}"
+        if message.endswith("expected one argument"):
+            # `--means -1,0`: argparse takes -1,0 for a flag.
+            message += " (a value that starts with '-' goes as --flag=VALUE, e.g. --means=-1,0)"
         sys.stderr.write(f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
 

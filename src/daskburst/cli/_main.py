@@ -77,9 +77,12 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv, script_args = run.route(sys.argv[1:] if argv is None else argv)
     if script_args is not None:
-        # argparse reports a subcommand's unknown flags from the top parser.
-        parser.unrecognized_hint = run.SCRIPT_ARGS_HINT
-    args = parser.parse_args(argv)
+        # Where a script's own flags go, added to every parser's "unrecognized arguments".
+        Parser.unrecognized_hint = run.SCRIPT_ARGS_HINT
+    try:
+        args = parser.parse_args(argv)
+    finally:
+        Parser.unrecognized_hint = ""
     if script_args is not None:
         args.script_args = script_args
     debug = bool(getattr(args, "debug", False))
@@ -90,7 +93,8 @@ def _main(argv: Sequence[str] | None) -> int:
         for name in ("distributed", "dask_jobqueue", "dask_kubernetes", "kr8s"):
             logging.getLogger(name).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
-        parser.print_help()
+        # No command is a usage error: the help goes where errors go.
+        parser.print_help(sys.stderr)
         return 2
     try:
         config.warn_unknown_keys()

@@ -299,7 +299,9 @@ def register(sub: Any) -> None:
     common(run)
     wsub = run.add_subparsers(dest="workload", metavar="WORKLOAD", parser_class=Parser)
     for w in WORKLOADS.values():
-        wp = wsub.add_parser(w.name, help=w.summary, description=w.summary)
+        wp = wsub.add_parser(
+            w.name, help=w.summary, description=w.summary, prog=f"{PROG} run {w.name}"
+        )
         common(wp)
         g = wp.add_argument_group("workload parameters")
         for prm in w.params:
