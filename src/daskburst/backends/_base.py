@@ -302,13 +302,56 @@ def check_options(name: str | None, options: BackendOptions | None = None) -> st
     """
     opts = options or BackendOptions()
     concrete = resolve_backend_name(name, opts.address)
-    config.get_optional_int("workers", opts.workers, flag="--workers")
+    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
     config.get_optional_int(
         "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
     )
     config.get_seconds("worker-timeout")
     config.get_seconds("connect-timeout")
+    _check_sizes(concrete, opts, workers)
     return concrete
+
+
+#: Backends that scale (``--adapt``) and whose workers have threads of their own.
+_SCALING = ("local", "slurm", "kubernetes")
+#: Backends that start every worker on this machine, at once.
+_HERE = ("processes", "local")
+
+
+def _check_sizes(backend: str, opts: BackendOptions, workers: int | None) -> None:
+    """Refuse sizes no backend can start, and flags this backend would silently ignore."""
+    cap = config.get_int("limits.workers")
+    label = config.label("workers", "--workers", opts.workers)
+    if workers is not None and workers > cap:
+        raise UserError(f"{label} {workers}: expected at most {cap} (daskburst.limits.workers)")
+    if workers is not None and backend in _HERE:
+        here = 4 * (os.cpu_count() or 1)
+        if workers > here:
+            raise UserError(
+                f"{label} {workers}: expected at most {here} on this machine (4 per core): the "
+                f"{backend} backend starts every worker here at once"
+            )
+    if opts.adapt is not None:
+        shown = f"{opts.adapt[0]}:{opts.adapt[1]}"
+        if backend not in _SCALING:
+            raise UserError(
+                f"--adapt {shown}: the {backend} backend does not scale; expected --backend "
+                "local, slurm or kubernetes, or --workers N"
+            )
+        if opts.adapt[1] > cap:
+            raise UserError(
+                f"--adapt {shown}: expected a maximum of at most {cap} (daskburst.limits.workers)"
+            )
+        if opts.workers is not None:
+            raise UserError(
+                f"--workers {opts.workers} with --adapt {shown}: expected one of them (an "
+                "adaptive cluster starts with MIN workers)"
+            )
+    if opts.threads_per_worker is not None and backend not in _SCALING:
+        raise UserError(
+            f"--threads-per-worker {opts.threads_per_worker}: the {backend} backend has no "
+            "worker processes with threads; expected --workers N (its pool size)"
+        )
 
 
 @contextlib.contextmanager
