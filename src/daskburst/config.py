@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import json
 import math
 import os
 import warnings
@@ -61,11 +62,12 @@ def _packaged() -> dict[str, Any]:
 
 
 def reconfigure() -> None:
-    """Merge the packaged defaults into ``dask.config`` (idempotent)."""
-    dask.config.update_defaults(copy.deepcopy(_packaged()))
+    """Merge the packaged ``daskburst.*`` defaults into ``dask.config`` (idempotent).
 
-
-_jobqueue_applied = False
+    Only daskburst's own keys: ``import daskburst`` must not change what other code in the
+    user's process reads (its ``jobqueue.*`` defaults go to dask-jobqueue at call time).
+    """
+    dask.config.update_defaults({"daskburst": copy.deepcopy(_packaged()["daskburst"])})
 
 
 def jobqueue_defaults() -> dict[str, Any]:
@@ -74,21 +76,13 @@ def jobqueue_defaults() -> dict[str, Any]:
 
 
 def apply_jobqueue_defaults() -> None:
-    """Load dask-jobqueue's defaults, then daskburst's ``jobqueue.*`` defaults over them (once).
+    """Load dask-jobqueue's own defaults into dask config (cores and memory unset).
 
-    Importing ``dask_jobqueue`` merges its own defaults (cores and memory unset);
-    merging ours afterwards makes our defaults win over those, while any value a
-    user configured still wins over both. A ``dask.config.set`` context that is
-    open during this first call restores dask-jobqueue's unset value when it
-    exits, so readers must still fall back to :func:`jobqueue_defaults`.
+    daskburst's defaults (:func:`jobqueue_defaults`) are not merged into the global config:
+    each reader falls back to them where dask config leaves a key unset, and the SLURM
+    backend passes them to dask-jobqueue as arguments.
     """
-    global _jobqueue_applied
-    if _jobqueue_applied:
-        return
     import dask_jobqueue  # noqa: F401  (loads the jobqueue.* defaults)
-
-    dask.config.update_defaults({"jobqueue": {"slurm": jobqueue_defaults()}})
-    _jobqueue_applied = True
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -440,8 +434,40 @@ def unknown_keys() -> list[str]:
 _warned: set[str] = set()
 
 
+def ignored_values() -> list[str]:
+    """Say which settings the user wrote that dask's merge drops without a word.
+
+    ``daskburst: 5`` or ``limits: null`` in a YAML file lose against the packaged mapping,
+    and ``DASK_DASKBURST_WORKERS`` (one underscore) is a top-level key nobody reads.
+    """
+    out = []
+    sections = {k for k, v in _packaged()["daskburst"].items() if isinstance(v, dict)}
+    for path, data in _yaml_files():
+        tree = data.get("daskburst", {}) if isinstance(data, dict) else {}
+        if not isinstance(tree, dict):
+            shown = json.dumps(tree, default=str)
+            out.append(f"daskburst: {shown} in {path} is ignored: expected a mapping of settings")
+            continue
+        for key, value in tree.items():
+            if _canonical(str(key)) in sections and not isinstance(value, dict):
+                shown = json.dumps(value, default=str)
+                out.append(f"daskburst.{key}: {shown} in {path} is ignored: expected a mapping "
+                           f"(set the keys inside it, e.g. daskburst.{key}.<name>)")  # fmt: skip
+    for var in sorted(os.environ):
+        upper = var.upper()
+        if upper.startswith("DASK_DASKBURST_") and not upper.startswith("DASK_DASKBURST__"):
+            good = "DASK_DASKBURST__" + var[len("DASK_DASKBURST_") :]
+            out.append(f"environment variable {var} is ignored: settings take two underscores "
+                       f"after DASK_DASKBURST, e.g. {good}")  # fmt: skip
+    return out
+
+
 def warn_unknown_keys() -> None:
     """Warn (``ConfigWarning``, once per key) about ``daskburst.*`` settings nobody reads."""
+    for message in ignored_values():
+        if message not in _warned:
+            _warned.add(message)
+            warnings.warn(message, ConfigWarning, stacklevel=2)
     known = sorted(_known())
     for key in unknown_keys():
         if key in _warned:
