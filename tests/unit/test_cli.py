@@ -68,9 +68,21 @@ def bad_files(tmp_path_factory):
         (["data", "wikistats", "--out", "OUT", "--lines", "10", "--files", "20"], ["--files 20"]),
         (["data", "to-parquet", "--input", "/nonexistent/*.csv", "--out", "OUT"], ["no file"]),
         (["bogus"], ["bogus"]),
-        (["run", "calc-mean", "--unknown-flag"], ["--unknown-flag"]),
+        (["run", "calc-mean", "--unknown-flag"], ["--unknown-flag", "`daskburst run calc-mean --help`"]),
+        # Sizes no backend starts, and flags a backend would silently ignore.
+        (["run", "calc-mean", "--workers", "99999999999"], ["--workers 99999999999", "at most 1000"]),
+        (["run", "calc-mean", "--workers", "999", "--backend", "processes"], ["4 per core"]),
+        (["run", "calc-mean", "--adapt", "1:5000", "--backend", "slurm"], ["1:5000", "at most 1000"]),
+        (["run", "calc-mean", "--adapt", "1:3", "--backend", "processes"], ["--adapt 1:3", "does not scale"]),
+        (["run", "calc-mean", "--adapt", "1:3", "--workers", "2"], ["--workers 2 with --adapt 1:3"]),
+        (["run", "calc-mean", "--threads-per-worker", "2", "--backend", "threads"],
+         ["--threads-per-worker 2", "--workers N"]),
+        # No prefix matching, no flag given twice, a negative value's spelling.
+        (["run", "calc-mean", "--rep", "3"], ["unrecognized arguments: --rep 3"]),
+        (["run", "calc-mean", "--n", "5", "--n=6"], ["--n given 2 times", "expected once"]),
+        (["run", "calc-mean-sweep", "--means", "-1,0"], ["--means=-1,0"]),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line_exit_2(args, fragments, tmp_path):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     assert_user_error(cli(*args), *fragments)
@@ -516,24 +528,14 @@ def _fake_demo(monkeypatch):
 
 def test_demo_honours_its_backend_flags(monkeypatch, capsys):
     opened = _fake_demo(monkeypatch)
-    code = main(
-        [
-            "demo",
-            "--backend",
-            "local",
-            "--threads-per-worker",
-            "3",
-            "--adapt",
-            "1:4",
-            "--workers",
-            "2",
-        ]
-    )
+    code = main(["demo", "--backend", "local", "--threads-per-worker", "3", "--adapt", "1:4"])
     assert code == 0, capsys.readouterr().err
     assert opened["name"] == "local"
     opts = opened["opts"]
-    assert (opts.workers, opts.threads_per_worker, opts.adapt) == (2, 3, (1, 4))
+    assert (opts.workers, opts.threads_per_worker, opts.adapt) == (None, 3, (1, 4))
     assert opts.address is None
+    assert main(["demo", "--backend", "local", "--workers", "2"]) == 0
+    assert opened["opts"].workers == 2
 
 
 def test_demo_follows_the_configured_backend_and_address(monkeypatch, capsys):
@@ -574,3 +576,43 @@ def test_help_shows_the_configured_values():
     text = cli("k8s", "submit", "--help", env=env).stdout
     assert "daskburst.kubernetes.image = registry.example/daskburst:1" in text
     assert "daskburst.kubernetes.retries = 0" in text
+
+
+def test_no_command_is_a_usage_error_on_stderr():
+    proc = cli()
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "usage: daskburst" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "yaml_text", "says"),
+    [
+        ({"DASK_DASKBURST_WORKERS": "3"}, None,
+         "environment variable DASK_DASKBURST_WORKERS is ignored: settings take two underscores"),
+        ({}, "daskburst: 5\n", "daskburst: 5 in {file} is ignored: expected a mapping"),
+        ({}, "daskburst:\n  limits: null\n", "daskburst.limits: null in {file} is ignored"),
+    ],
+)  # fmt: skip
+def test_settings_dask_would_drop_are_named(tmp_path, env, yaml_text, says):
+    if yaml_text is not None:
+        (tmp_path / "mine.yaml").write_text(yaml_text)
+        env = {**env, "DASK_CONFIG": str(tmp_path)}
+    proc = cli("run", "calc-mean", "--replicates", "2", "--n", "10", "--backend", "sync",
+               "--no-progress", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"daskburst: warning: {says.format(file=tmp_path / 'mine.yaml')}" in proc.stderr
+
+
+def test_importing_daskburst_leaves_other_config_alone():
+    code = (
+        "import dask, dask_jobqueue; before = dask.config.config.copy()\n"
+        "import daskburst, daskburst.slurm._jobs as j\n"
+        "from daskburst.backends import BackendOptions\n"
+        "kwargs = j.job_kwargs(BackendOptions())\n"
+        "changed = [k for k in before if dask.config.config.get(k) != before[k]]\n"
+        "print(changed, kwargs['cores'], kwargs['memory'], dask.config.get('jobqueue.slurm.cores'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # daskburst's SLURM defaults reach dask-jobqueue as arguments, not through the global config.
+    assert proc.stdout.split() == ["[]", "1", "2GB", "None"], proc.stdout + proc.stderr
