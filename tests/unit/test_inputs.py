@@ -103,3 +103,43 @@ def test_glob_with_a_character_class(files):
 def test_missing_file_is_named(files):
     with pytest.raises(UserError, match="no such file"):
         prepare("dataframe", input=str(files / "nope.csv"))
+
+
+def _cli(*args, env=None):
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("workload", "kind", "pattern"),
+    [("bag", "wikistats", "part-00001.gz"), ("dataframe", "airline", "airline-0001.csv.bz2")],
+)
+def test_a_damaged_cached_sample_is_named_with_the_way_out(tmp_path, workload, kind, pattern):
+    env = {"DASK_DASKBURST__CACHE_DIR": str(tmp_path)}
+    args = ("run", workload, "--sample", "2000,2", "--backend", "sync", "--no-progress")
+    assert _cli(*args, env=env).returncode == 0
+    (cached,) = tmp_path.glob(f"{kind}-*")
+    damaged = cached / pattern
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    proc = _cli(*args, env=env)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert f"the cached {kind} sample is damaged: file {str(damaged)!r}: truncated" in line
+    assert f"delete {str(cached)!r} and run again" in line
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_url_is_one_line():
+    proc = _cli("run", "bag", "--input", "http://127.0.0.1:9/day-*.gz")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "--input 'http://127.0.0.1:9/day-*.gz': cannot reach it" in proc.stderr
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "day-0.gz"
+    os.mkfifo(fifo)
+    for given in (str(fifo), str(tmp_path / "day-*.gz")):
+        proc = _cli("run", "bag", "--input", given)
+        assert proc.returncode == 2, proc.stderr
+        assert f"--input {str(fifo)!r}: not a regular file" in proc.stderr

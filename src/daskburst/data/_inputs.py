@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,8 +48,15 @@ def shown(path: str) -> str:
     return path.removeprefix("file://")
 
 
-def _names(fs: Any, paths: Sequence[str]) -> list[str]:
+def _names(fs: Any, paths: Sequence[str], what: str = "--input") -> list[str]:
     if isinstance(fs, LocalFileSystem):
+        for p in paths:
+            # A FIFO or a device would block the read (or never end): refuse it now.
+            if os.path.exists(p) and not os.path.isdir(p) and not os.path.isfile(p):
+                raise UserError(
+                    f"{what} {str(p)!r}: not a regular file (a FIFO, socket or device); "
+                    "expected files on disk"
+                )
         return [str(p) for p in paths]
     return [fs.unstrip_protocol(p) for p in paths]
 
@@ -80,6 +88,19 @@ def find_files(pattern: str, what: str, expected: str, parquet_dir: bool = False
         fs, path = fsspec.core.url_to_fs(pattern)
     except (ImportError, ValueError) as exc:
         raise UserError(f"{what} {pattern!r}: cannot open ({exc}); expected {expected}") from None
+    try:
+        return _find(fs, path, pattern, what, expected, parquet_dir)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fsspec's filesystems (HTTP, S3...) raise many kinds
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(
+            f"{what} {pattern!r}: cannot reach it ({type(exc).__name__}: {text}); expected "
+            f"{expected}"
+        ) from None
+
+
+def _find(fs: Any, path: str, pattern: str, what: str, expected: str, parquet_dir: bool) -> Inputs:
     if any(c in path for c in _MAGIC):
         # DIR/* of a directory `daskburst data` wrote: its marker is no input.
         matches = sorted(p for p in fs.glob(path) if not fs.isdir(p) and not _is_marker(p))
@@ -87,11 +108,11 @@ def find_files(pattern: str, what: str, expected: str, parquet_dir: bool = False
             raise UserError(
                 f"{what} {pattern!r}: no file matches; expected a glob of existing files"
             )
-        return Inputs(_names(fs, matches))
+        return Inputs(_names(fs, matches, what))
     if fs.isdir(path):
         found = sorted(p for p in fs.find(path) if p.endswith(".parquet"))
         if parquet_dir and found:
-            return Inputs(_names(fs, found), directory=_names(fs, [path])[0])
+            return Inputs(_names(fs, found, what), directory=_names(fs, [path], what)[0])
         raise UserError(
             f"{what} {pattern!r}: is a directory"
             + (" without .parquet files" if parquet_dir else "")
@@ -99,7 +120,7 @@ def find_files(pattern: str, what: str, expected: str, parquet_dir: bool = False
         )
     if not fs.exists(path):
         raise UserError(f"{what} {pattern!r}: no such file; expected {expected}")
-    return Inputs(_names(fs, [path]))
+    return Inputs(_names(fs, [path], what))
 
 
 def describe(exc: BaseException, path: str) -> str:

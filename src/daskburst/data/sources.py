@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,8 +275,36 @@ def wikistats_parts(
     return parts
 
 
-def wikistats_problem(source: str | None) -> UserError | None:
-    """After a failed run: the first input file that cannot be read as text, else None."""
+def _cached_sample_problem(
+    kind: str, seed: int, spec: dict[str, int] | None, pattern: str,
+    problem: Callable[[list[str]], UserError | None],
+) -> UserError | None:  # fmt: skip
+    """The cached sample's first unreadable file, with the way out (the cache is ours)."""
+    size, files = _sample_spec(kind, spec)
+    target = _sample_dir(kind, size, files, seed)
+    found = problem(sorted(str(p) for p in target.glob(pattern)))
+    return None if found is None else _damaged(kind, target, str(found))
+
+
+def _damaged(kind: str, target: Path, problem: str) -> UserError:
+    problem = problem.removeprefix("--input ").removeprefix("file ")
+    return UserError(
+        f"the cached {kind} sample is damaged: file {problem}; delete {str(target)!r} and run "
+        "again to generate it"
+    )
+
+
+def wikistats_problem(
+    source: str | None, seed: int | None = None, sample: dict[str, int] | None = None
+) -> UserError | None:
+    """After a failed run: the first input file that cannot be read as text, else None.
+
+    The generated sample is checked too (given ``seed``): a cached file can be damaged.
+    """
+    if source in (None, SAMPLE) and seed is not None:
+        return _cached_sample_problem(
+            "wikistats", seed, sample, "part-*.gz", lambda paths: text_problem(paths, "file")
+        )
     if generated(source):
         return None
     assert source is not None
@@ -410,7 +438,17 @@ def airline_frame(
         meta = _synthetic_airline((0, 8), seed, cols).iloc[:0]
         return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
     if source == SAMPLE:
-        source = ensure_airline_sample(seed, sample)
+        glob = ensure_airline_sample(seed, sample)
+        try:
+            return _airline_files(glob, cols)
+        except UserError as exc:
+            raise _damaged("airline", Path(glob).parent, str(exc)) from None
+    return _airline_files(source, cols)
+
+
+def _airline_files(source: str, cols: list[str]) -> Any:
+    import dask.dataframe as dd
+
     inputs = airline_inputs(source)
     check_airline_schema(inputs.paths, cols)
     if inputs.directory is not None:
@@ -439,8 +477,22 @@ def _airline_problem(inputs: Inputs, columns: Sequence[str]) -> UserError | None
     return airline_problem(inputs.paths, "--input", read_csv_kwargs(columns), numeric)
 
 
-def airline_input_problem(source: str | None, columns: Sequence[str]) -> UserError | None:
-    """After a failed run: the first input file that cannot be read or parsed, else None."""
+def airline_input_problem(
+    source: str | None,
+    columns: Sequence[str],
+    seed: int | None = None,
+    sample: dict[str, int] | None = None,
+) -> UserError | None:
+    """After a failed run: the first input file that cannot be read or parsed, else None.
+
+    The generated sample is checked too (given ``seed``): a cached file can be damaged.
+    """
+    if source in (None, SAMPLE) and seed is not None:
+        numeric = [c for c in columns if c.endswith("Delay")]
+        return _cached_sample_problem(
+            "airline", seed, sample, "airline-*.csv.bz2",
+            lambda paths: airline_problem(paths, "file", read_csv_kwargs(columns), numeric),
+        )  # fmt: skip
     if generated(source):
         return None
     assert source is not None

@@ -206,7 +206,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
     return Plan(
         collections=[summary],
         finalize=finalize,
-        explain=lambda: wikistats_problem(params["input"]),
+        explain=lambda: wikistats_problem(params["input"], seed, params.get("sample")),
     )
 
 

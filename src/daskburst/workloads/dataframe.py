@@ -70,7 +70,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
     return Plan(
         collections=collections,
         finalize=finalize,
-        explain=lambda: airline_input_problem(params["input"], COLUMNS),
+        explain=lambda: airline_input_problem(params["input"], COLUMNS, seed, params.get("sample")),
     )
 
 
