@@ -11,6 +11,8 @@ memory at once. Which calls are reproducible:
   call draws fresh entropy from the operating system, so the tutorial's nested sweep,
   which calls it with the same ``(param, n)`` for every replicate, gets independent
   replicates. ``calc_mean_vargs2(param, n, key=(pair, replicate))`` is reproducible.
+  With ``client.map`` pass ``pure=False`` (or a ``key=`` per call): it gives calls with
+  equal arguments one key, hence one result, whatever the function.
 
 The settings a call depends on (``daskburst.seed``, ``daskburst.stream-chunk``) are
 those of the process that builds and submits the graph: each helper is an object
@@ -168,8 +170,10 @@ class _CalcMeanVargs2(_Helper):
         return [mu + sigma * mean, abs(sigma) * sd]
 
     def __dask_tokenize__(self) -> Any:
-        # Without a key every call is a new random draw: never let dask (client.map,
-        # pure=True) reuse one call's result for another with the same arguments.
+        # Without a key every call is a new random draw: dask.delayed(..., pure=True) must
+        # not give two calls with the same arguments one key. client.map tokenizes the
+        # function once for all its calls, so there equal arguments still share one key
+        # (one result): pass pure=False to client.map, or a key= per call.
         return (type(self).__name__, uuid.uuid4().hex)
 
 

@@ -86,3 +86,16 @@ def test_config_reaches_the_processes_scheduler():
                 num_workers=1,
             )
             assert list(got) == [want, want], scheduler
+
+
+def test_client_map_of_equal_calls_needs_pure_false_as_documented():
+    from distributed import Client, LocalCluster
+
+    from daskburst.calc_mean import calc_mean_vargs2
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            shared = client.gather(client.map(calc_mean_vargs2, [(0, 1)] * 3, [100] * 3))
+            fresh = client.gather(client.map(calc_mean_vargs2, [(0, 1)] * 3, [100] * 3, pure=False))
+    assert len({tuple(r) for r in shared}) == 1  # one key: what the README warns about
+    assert len({tuple(r) for r in fresh}) == 3
