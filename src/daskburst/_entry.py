@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"{PROG}: error: {message}\n")
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C while the modules load: nothing started yet.
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    if getattr(signal.getsignal(signal.SIGINT), "__module__", None) == "daskburst_launch":
+        # The script's launcher held Ctrl-C while daskburst was imported; from here on
+        # the command line handles it (KeyboardInterrupt, clean-up, exit code 130).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     code = cli_main(argv)
     if code in (130, 143):
         # Ctrl-C or SIGTERM: the cluster and worker processes are already gone; do not

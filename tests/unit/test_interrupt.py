@@ -136,3 +136,26 @@ def test_a_failed_heartbeat_is_shown_only_while_the_worker_runs(status, shown):
     assert quiet.filter(record) is shown
     other = logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, "x", None, None)
     assert quiet.filter(other) is True
+
+
+@pytest.mark.parametrize("after", [0.05, 0.2, 0.4])
+def test_ctrl_c_while_daskburst_loads_is_one_line(after):
+    """Before the command line handles Ctrl-C: the installed script's launcher does."""
+    import time
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("daskburst")
+    proc = subprocess.Popen([str(script), "run", "calc-mean", "--backend", "sync"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        time.sleep(after)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("daskburst: interrupted"), err
