@@ -253,6 +253,22 @@ def test_workloads_lists_everything():
     proc = cli("workloads")
     for name in ("calc-mean", "calc-mean-sweep", "array", "bag", "dataframe", "--chunks"):
         assert name in proc.stdout
+    # Defaults as one would type them, not Python's reprs.
+    assert "(default: 200000,4)" in proc.stdout
+    assert "(default: the generated sample)" in proc.stdout
+    assert "{" not in proc.stdout and "None" not in proc.stdout
+
+
+@pytest.mark.parametrize("kind", ["airline", "wikistats", "to-parquet"])
+def test_every_data_flag_has_help(kind):
+    from daskburst.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices["data"]
+    kind_parser = sub._subparsers._group_actions[0].choices[kind]
+    undocumented = [a.option_strings[0] for a in kind_parser._actions
+                    if a.option_strings and not a.help]  # fmt: skip
+    assert undocumented == []
 
 
 def test_ctrl_c_tears_the_cluster_down():

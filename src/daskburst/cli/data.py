@@ -141,21 +141,45 @@ def register(sub: Any) -> None:
     common(data)
     dsub = data.add_subparsers(dest="data_command", metavar="KIND", parser_class=Parser)
     air = dsub.add_parser("airline", help="airline on-time CSV files (ASA Data Expo 2009 schema)")
-    air.add_argument("--rows", type=int_arg("--rows"), required=True)
-    air.add_argument("--compression", choices=("bz2", "none"), default="bz2")
+    air.add_argument(
+        "--rows",
+        type=int_arg("--rows"),
+        required=True,
+        metavar="N",
+        help="rows in all files together (2e6 and 2_000_000 work too)",
+    )
+    air.add_argument("--compression", choices=("bz2", "none"), default="bz2",
+                     help="bz2 (.csv.bz2, as the tutorial's files) or none (.csv) "
+                     "(default: %(default)s)")  # fmt: skip
     air.set_defaults(func=_cmd_data_airline)
     wiki = dsub.add_parser("wikistats", help="Wikipedia page-count log files (.gz)")
-    wiki.add_argument("--lines", type=int_arg("--lines"), required=True)
+    wiki.add_argument("--lines", type=int_arg("--lines"), required=True, metavar="N",
+                      help="log lines in all files together")  # fmt: skip
     wiki.set_defaults(func=_cmd_data_wikistats)
     for dp in (air, wiki):
         common(dp)
-        dp.add_argument("--out", required=True, metavar="DIR")
-        dp.add_argument("--files", type=int_arg("--files"), default=4)
-        dp.add_argument("--seed", type=int_arg("--seed"), default=None)
+        dp.add_argument(
+            "--out",
+            required=True,
+            metavar="DIR",
+            help="new (or empty) directory to write the files into",
+        )
+        dp.add_argument(
+            "--files",
+            type=int_arg("--files"),
+            default=4,
+            metavar="F",
+            help="number of files (default: %(default)s)",
+        )
+        dp.add_argument("--seed", type=int_arg("--seed"), default=None,
+                        help=f"data seed (default: {config.shown('daskburst.seed')})")  # fmt: skip
     pq = dsub.add_parser("to-parquet", help="convert airline CSV files to Parquet once")
     common(pq)
-    pq.add_argument("--input", required=True, metavar="GLOB")
-    pq.add_argument("--out", required=True, metavar="DIR")
+    pq.add_argument(
+        "--input", required=True, metavar="GLOB", help="airline CSV files (.csv or .csv.bz2)"
+    )
+    pq.add_argument("--out", required=True, metavar="DIR",
+                    help="new (or empty) directory for the Parquet data set")  # fmt: skip
     pq.set_defaults(func=_cmd_data_to_parquet)
     for dp in (air, wiki, pq):
         dp.add_argument(
@@ -166,8 +190,15 @@ def register(sub: Any) -> None:
         dp.add_argument(
             "--backend", default="processes", help="where to generate (default: %(default)s)"
         )
-        dp.add_argument("--workers", type=int_arg("--workers"), default=None)
-        dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+        dp.add_argument(
+            "--workers",
+            type=int_arg("--workers"),
+            default=None,
+            metavar="N",
+            help="parallel writers (default: one per core)",
+        )
+        dp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress on stderr (default: when stderr is a terminal)")  # fmt: skip
     data.set_defaults(
         func=lambda a: data.error("missing KIND; expected airline, wikistats or to-parquet")
     )

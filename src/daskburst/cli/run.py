@@ -31,12 +31,23 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
         print(f"{w.name}: {w.summary}")
         defaults = w.defaults()
         for p in w.params:
-            print(f"    {p.flag:<14} {p.help} (default: {defaults[p.name]})")
+            print(f"    {p.flag:<14} {p.help} (default: {_as_flag(defaults[p.name])})")
         for ex in w.examples:
             print(f"    e.g. {ex}")
         print()
     print(f"backends: {', '.join(BACKENDS)}")
     return 0
+
+
+def _as_flag(value: Any) -> str:
+    """A default as it would be typed on the command line (``200000,4``, not a dict)."""
+    if value is None:
+        return "the generated sample"
+    if isinstance(value, dict):
+        return ",".join(str(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _short(value: Any, limit: int = 70) -> str:
