@@ -492,9 +492,10 @@ def test_data_into_an_empty_directory(tmp_path):
     assert len(list(out.glob("*.gz"))) == 4 and (out / ".daskburst-output.json").is_file()
 
 
-def test_progress_lines_when_stderr_is_not_a_terminal():
+@pytest.mark.parametrize("asked", [[], ["--progress"]])
+def test_progress_lines_when_stderr_is_not_a_terminal(asked):
     proc = cli(
-        "run", "calc-mean", "--replicates", "6", "--n", "1e7", "--backend", "threads",
+        "run", "calc-mean", "--replicates", "6", "--n", "1e7", "--backend", "threads", *asked,
         env={"DASK_DASKBURST__PROGRESS_INTERVAL": "0.02"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -133,7 +133,8 @@ def backend_flags(parser: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
+        help="progress on stderr: a bar on a terminal, else a line every "
+        "daskburst.progress-interval seconds (default: on)",
     )
 
 
@@ -167,10 +168,16 @@ def int_arg(flag: str) -> Callable[[str], int]:
 
 
 def progress_wanted(flag: bool | None) -> str:
-    """Return the progress mode: ``bar``, ``lines`` (stderr is not a terminal) or ``off``."""
+    """Return the progress mode: ``bar``, ``lines`` (stderr is not a terminal) or ``off``.
+
+    A bar redraws itself with carriage returns: into a file or a pipe it would be one
+    endless line, so there progress is always lines.
+    """
     if flag is not None:
-        return "bar" if flag else "off"
-    setting = config.get_choice("progress", ("auto", "true", "false"))
-    if setting == "auto":
-        return "bar" if sys.stderr.isatty() else "lines"
-    return "bar" if setting == "true" else "off"
+        wanted = "on" if flag else "off"
+    else:
+        setting = config.get_choice("progress", ("auto", "true", "false"))
+        wanted = "off" if setting == "false" else "on"
+    if wanted == "off":
+        return "off"
+    return "bar" if sys.stderr.isatty() else "lines"
