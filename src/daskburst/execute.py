@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -46,6 +49,30 @@ class Prepared:
     params: dict[str, Any]
     seed: int
     plan: Plan = field(repr=False)
+
+
+def now() -> str:
+    """UTC time to the second, ISO 8601, for run records."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def provenance(
+    options: BackendOptions, started: str, ended: str, command: list[str] | None = None
+) -> dict[str, Any]:
+    """The run record's where and when, and what was asked for (``workers`` is what ran)."""
+    out: dict[str, Any] = {
+        "started": started,
+        "ended": ended,
+        "host": socket.gethostname(),
+        "requested": {
+            "workers": options.workers,
+            "threads_per_worker": options.threads_per_worker,
+            "adapt": f"{options.adapt[0]}:{options.adapt[1]}" if options.adapt else None,
+        },
+    }
+    if command is not None:
+        out["command"] = shlex.join(command)
+    return out
 
 
 def _count(n: float) -> str:
@@ -251,6 +278,7 @@ def execute(
     visualize_to: str | None = None,
     on_start: Any = None,
     backend_extra: dict[str, Any] | None = None,
+    command: list[str] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Run one workload on one backend and return the full run record.
@@ -272,11 +300,13 @@ def execute(
         on_start: Called with the session once the backend is up (e.g. to print the dashboard).
         backend_extra: Backend-specific options (e.g. SLURM ``queue``, ``memory``); a
             backend that does not use them ignores them.
+        command: The command line that asked for the run, for the record.
         **params: Workload parameters.
 
     Returns:
         ``{"workload", "params", "seed", "backend", "workers", "seconds", "result",
-        "versions"}``; ``workers`` is the most workers that really ran at once.
+        "versions", "started", "ended", "host", "requested"}`` (and ``command`` when
+        given); ``workers`` is the most workers that really ran at once.
     """
     config.warn_unknown_keys()
     options = BackendOptions(
@@ -295,9 +325,11 @@ def execute(
     with open_backend(backend, options) as session:
         if on_start is not None:
             on_start(session)
+        started = now()
         start = time.perf_counter()
         result = compute(prepared, session)
         seconds = time.perf_counter() - start
+        ended = now()
         n_workers = session.peak_workers or session.workers
         backend_name = session.backend
         publish = session.publish
@@ -310,6 +342,7 @@ def execute(
         "seconds": round(seconds, 3),
         "result": result,
         "versions": versions(),
+        **provenance(options, started, ended, command),
     }
     if publish is not None:
         publish(record)

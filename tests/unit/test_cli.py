@@ -148,6 +148,17 @@ def test_run_writes_record(tmp_path, bad_files):
     assert len(record["result"]["digest"]) == 64
     assert "digest" in proc.stdout and "matches: 1" in proc.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    # When, where, what was asked for, and the command that asked.
+    import datetime
+    import socket
+
+    started = datetime.datetime.fromisoformat(record["started"])
+    assert started.tzinfo is not None and started <= datetime.datetime.fromisoformat(
+        record["ended"]
+    )
+    assert record["host"] == socket.gethostname()
+    assert record["requested"] == {"workers": None, "threads_per_worker": None, "adapt": None}
+    assert record["command"].startswith("daskburst run bag --input ")
 
 
 def test_output_dir_missing_writes_nothing(tmp_path):

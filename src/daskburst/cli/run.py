@@ -103,6 +103,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         visualize_to=args.visualize,
         on_start=on_start,
         backend_extra=slurm_extra(args),
+        command=[PROG, *sys.argv[1:]],
         **params,
     )
     if args.output:
@@ -176,8 +177,9 @@ def _cmd_run_script(args: argparse.Namespace) -> int:
             sys.stderr.write(f"dashboard: {session.dashboard_link}\n")
 
     status, record = execute_user_code(
-        user_run, backend=backend, options=options, ship=ship, seed=args.seed, on_start=on_start
-    )
+        user_run, backend=backend, options=options, ship=ship, seed=args.seed, on_start=on_start,
+        command=[PROG, *sys.argv[1:]],
+    )  # fmt: skip
     if args.output:
         write_json_atomic(args.output, record)
     n = record["workers"]

@@ -261,6 +261,7 @@ def execute_user_code(
     ship: str,
     seed: int | None = None,
     on_start: Callable[[Session], None] | None = None,
+    command: list[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Run user code on a backend and always tear the backend down.
 
@@ -271,11 +272,12 @@ def execute_user_code(
         ship: The resolved ship mode.
         seed: Master seed (``daskburst.seed()`` inside the script; None: the setting).
         on_start: Called with the session once the backend is up.
+        command: The command line that asked for the run, for the record.
 
     Returns:
         ``(exit status, run record)``.
     """
-    from daskburst.execute import versions
+    from daskburst.execute import now, provenance, versions
 
     concrete = check_options(backend, options)
     asyncio_log = logging.getLogger("asyncio")
@@ -295,6 +297,7 @@ def execute_user_code(
     status = 1
     error: str | None = None
     start = time.perf_counter()
+    started = now()
     with _as_main(run), dask.config.set({"daskburst.seed": seed_int}):
         with open_backend(concrete, options) as session:
             if on_start is not None:
@@ -321,6 +324,7 @@ def execute_user_code(
                     note(f"daskburst: {hint}")
                 status = 1
             seconds = time.perf_counter() - start
+            ended = now()
             workers = session.peak_workers or session.workers
             if session.client is not None:
                 with contextlib.suppress(Exception):
@@ -340,6 +344,7 @@ def execute_user_code(
         "workdir": run.workdir.summary(ship) if run.workdir is not None else None,
         "scheduler_overrides": [o.as_dict() for o in run.overrides],
         "versions": versions(),
+        **provenance(options, started, ended, command),
     }
     if error:
         record["error"] = error
