@@ -644,3 +644,10 @@ def test_importing_daskburst_leaves_other_config_alone():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # daskburst's SLURM defaults reach dask-jobqueue as arguments, not through the global config.
     assert proc.stdout.split() == ["[]", "1", "2GB", "None"], proc.stdout + proc.stderr
+
+
+def test_an_empty_subset_gets_a_note():
+    proc = cli("run", "dataframe", "--carrier", "ZZ", "--backend", "sync", "--sample", "2000,2")
+    assert proc.returncode == 0, proc.stderr
+    assert "subset_rows: 0" in proc.stdout
+    assert "note: no flight of carrier 'ZZ' from origin" in proc.stdout

@@ -75,6 +75,13 @@ def summarize(record: dict[str, Any]) -> str:
         else:
             lines.append(f"  {key}: {_short(value)}")
     lines.append(f"  digest: {result['digest']}")
+    if result.get("subset_rows") == 0 and result.get("rows"):
+        # A valid but absent code is no error; an empty answer deserves a word.
+        lines.append(
+            f"  note: no flight of carrier {result.get('carrier')!r} from origin "
+            f"{result.get('origin')!r} among the {result['rows']:,} rows (check --carrier "
+            "and --origin)"
+        )
     return "\n".join(lines)
 
 
