@@ -80,17 +80,58 @@ def _count(n: float) -> str:
 
 
 def memory_limit() -> int:
-    """Return ``daskburst.limits.memory`` in bytes (``auto``: 80% of this machine's RAM).
+    """Return ``daskburst.limits.memory`` in bytes (``auto``: 80% of what this process may use).
 
     Raises:
         UserError: When the setting is neither ``auto`` nor a size such as ``8GB``.
     """
     value = config.get("limits.memory")
     if str(value).strip().lower() == "auto":
-        import psutil
-
-        return int(psutil.virtual_memory().total * 0.8)
+        return int(usable_memory() * 0.8)
     return config.get_bytes("limits.memory", expected="'auto' or a size such as 8GB")
+
+
+def usable_memory() -> int:
+    """Bytes this process may use: the smallest of RAM, its cgroup's limit and its rlimits.
+
+    distributed's ``memory_limit`` reads RAM, the root cgroup and ``RLIMIT_RSS``; a job
+    step, a container or ``systemd-run -p MemoryMax=`` puts the process in a cgroup below
+    the root, and ``ulimit -v`` sets ``RLIMIT_AS``: both are read here too.
+    """
+    import resource
+
+    from distributed.system import memory_limit as distributed_limit
+
+    limits = [distributed_limit()]
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft > 0:
+        limits.append(soft)
+    limits += _own_cgroup_limits()
+    return min(limits)
+
+
+def _own_cgroup_limits() -> list[int]:
+    found = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):  # cgroup v1
+            files = [f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"]
+        elif controllers == "":  # cgroup v2
+            files = [f"/sys/fs/cgroup{path}/memory.max", f"/sys/fs/cgroup{path}/memory.high"]
+        else:
+            continue
+        for name in files:
+            try:
+                text = Path(name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit() and 0 < int(text) < 2**62:
+                found.append(int(text))
+    return found
 
 
 def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) -> None:

@@ -72,3 +72,19 @@ def test_auto_chunks_never_exceed_the_chunk_bytes():
     with dask.config.set({"daskburst.array.chunk-bytes": 8000}):
         assert chunk_shape(50, 100, "auto") == (10, 100)  # whole rows when a row fits
         assert chunk_shape(50, 5000, "auto") == (1, 1000)  # else part of a row
+
+
+def test_the_memory_limit_follows_ulimit_v():
+    """`auto` is 80% of what the process may use: RAM, its cgroup and its rlimits."""
+    import resource
+
+    def small_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, resource.RLIM_INFINITY))
+
+    # About 6.7 GiB at once: fits a machine with 16 GiB of RAM, not 80% of a 4 GiB address
+    # space (it passed before, and the run then died of MemoryError).
+    args = ["run", "array", "--rows", "15000", "--cols", "30000", "--chunks", "15000,30000",
+            "--backend", "sync"]  # fmt: skip
+    proc = subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=60,
+                          preexec_fn=small_address_space, check=False)  # fmt: skip
+    refused(proc, "array", "GiB of memory at once", "the limit is 3.20 GiB")
