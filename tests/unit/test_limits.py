@@ -88,3 +88,12 @@ def test_the_memory_limit_follows_ulimit_v():
     proc = subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=60,
                           preexec_fn=small_address_space, check=False)  # fmt: skip
     refused(proc, "array", "GiB of memory at once", "the limit is 3.20 GiB")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["bag", "--sample", "1e9,2"], ["dataframe", "--input", "synthetic", "--sample", "4e8,4"]],
+)
+def test_a_generated_input_too_large_for_memory_is_refused(args):
+    # Before: the bag made a 23 GB file in one task and died of MemoryError (exit 1).
+    refused(cli("run", *args, "--backend", "sync"), args[0], "daskburst.limits.memory")

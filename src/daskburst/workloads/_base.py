@@ -67,6 +67,29 @@ class Estimate:
     draws: int = 0
 
 
+def generated_input_estimate(
+    params: dict[str, Any], parallel: int, unit: str, bytes_per_unit: int
+) -> Estimate:
+    """Size a run whose input is generated (``sample``/``synthetic``); read input streams.
+
+    One task makes (or reads) one generated file whole: its bytes, about
+    ``bytes_per_unit`` per line or row, are held at once in every running task.
+
+    Args:
+        params: Resolved parameters; ``sample`` is ``{unit: N, "files": F}`` only when the
+            input is generated.
+        parallel: Tasks that may run at once.
+        unit: ``lines`` or ``rows``.
+        bytes_per_unit: Bytes held per line or row while a file is made and read.
+    """
+    sample = params.get("sample")
+    if not isinstance(sample, dict):
+        return Estimate(tasks=1, memory=0)
+    total, files = int(sample[unit]), max(1, int(sample["files"]))
+    per_file = -(-total // files) * bytes_per_unit
+    return Estimate(tasks=2 * files, memory=min(parallel, files) * per_file)
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: parameters and a pure ``build(params, seed) -> Plan``.

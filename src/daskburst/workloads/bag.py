@@ -15,6 +15,7 @@ from daskburst.workloads._base import (
     Param,
     Plan,
     Workload,
+    generated_input_estimate,
     input_source,
     optional_text,
     text,
@@ -226,6 +227,9 @@ BAG = Workload(
     ),
     build=_build,
     derive=_derive,
+    # A generated file is made whole in its task: its text (about 46 bytes a line) and
+    # its gzip stream, then scanned.
+    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "lines", 100),
     examples=(
         "daskburst run bag --input 'wikistats/part-0000*gz' --regex Obama --backend processes",
     ),

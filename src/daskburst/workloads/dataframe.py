@@ -17,6 +17,7 @@ from daskburst.workloads._base import (
     Param,
     Plan,
     Workload,
+    generated_input_estimate,
     input_source,
     text,
     with_digest,
@@ -94,5 +95,8 @@ DATAFRAME = Workload(
     ),
     build=_build,
     derive=_derive,
+    # A generated file whole in its task: its CSV text (about 100 bytes a row), its bz2
+    # stream, and the frame pandas reads from it (29 columns).
+    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "rows", 400),
     examples=("daskburst run dataframe --input 'AirlineData/*.csv.bz2' --carrier UA --origin SFO",),
 )
