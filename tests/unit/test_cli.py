@@ -77,6 +77,8 @@ def bad_files(tmp_path_factory):
         (["run", "calc-mean", "--adapt", "1:3", "--workers", "2"], ["--workers 2 with --adapt 1:3"]),
         (["run", "calc-mean", "--threads-per-worker", "2", "--backend", "threads"],
          ["--threads-per-worker 2", "--workers N"]),
+        (["run", "calc-mean", "--backend", "local", "--queue", "debug"],
+         ["--queue: options of SLURM worker jobs", "expected --backend slurm"]),
         # No prefix matching, no flag given twice, a negative value's spelling.
         (["run", "calc-mean", "--rep", "3"], ["unrecognized arguments: --rep 3"]),
         (["run", "calc-mean", "--n", "5", "--n=6"], ["--n given 2 times", "expected once"]),

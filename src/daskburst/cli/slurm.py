@@ -93,6 +93,11 @@ def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The flag of each SLURM option whose flag is not its key with dashes.
+_FLAG_OF = {"job_extra_directives": "--job-extra-directive",
+            "job_directives_skip": "--job-directive-skip"}  # fmt: skip
+
+
 def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
     """Collect the SLURM flags that were given into ``BackendOptions.extra``.
 
@@ -101,6 +106,9 @@ def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
 
     Returns:
         ``{SLURMCluster keyword: value}`` for the flags given (others stay with dask config).
+
+    Raises:
+        UserError: For a bad value, or SLURM flags with a backend that would ignore them.
     """
     extra: dict[str, Any] = {}
     for name, value in vars(args).items():
@@ -109,6 +117,16 @@ def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
             if key in _INT_FLAGS and value < 1:
                 raise UserError(f"--{key} {value}: expected a positive integer")
             extra[key] = value
+    if extra and hasattr(args, "backend"):
+        from daskburst.backends._base import resolve_backend_name
+
+        backend = resolve_backend_name(args.backend, getattr(args, "address", None))
+        if backend != "slurm":
+            flags = ", ".join(_FLAG_OF.get(k, "--" + k.replace("_", "-")) for k in extra)
+            raise UserError(
+                f"{flags}: options of SLURM worker jobs, which the {backend} backend does not "
+                "start; expected --backend slurm"
+            )
     return extra
 
 
