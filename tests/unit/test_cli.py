@@ -653,3 +653,11 @@ def test_an_empty_subset_gets_a_note():
     assert proc.returncode == 0, proc.stderr
     assert "subset_rows: 0" in proc.stdout
     assert "note: no flight of carrier 'ZZ' from origin" in proc.stdout
+
+
+def test_demo_status_goes_to_stderr_and_the_table_to_stdout(monkeypatch, capsys):
+    _fake_demo(monkeypatch)
+    assert main(["demo", "--backend", "sync"]) == 0
+    out, err = capsys.readouterr()
+    assert "preparing inputs" in err and "running 1 workloads" in err and "done: bag" in err
+    assert out.splitlines()[0].split() == ["workload", "seconds", "result", "digest"]

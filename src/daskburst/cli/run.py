@@ -11,6 +11,7 @@ from typing import Any
 
 from daskburst import config
 from daskburst.backends import BACKENDS
+from daskburst.backends._base import note
 from daskburst.cli._args import (
     PROG,
     Parser,
@@ -252,14 +253,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str, str, str]] = []
     opts = backend_options(args)
     backend = check_options(args.backend, opts)
-    print("preparing inputs (generated once into the cache directory) ...", flush=True)
+    # Status on stderr, as `run` does; the table on stdout.
+    note("preparing inputs (generated once into the cache directory) ...")
     parallel = config.get_optional_int("workers", args.workers, flag="--workers")
     prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
     with open_backend(backend, opts) as session:
         where = f"{session.backend} ({session.workers} workers)"
-        print(f"running {len(DEMO)} workloads on {where}", flush=True)
+        note(f"running {len(DEMO)} workloads on {where}")
         if session.dashboard_link:
-            print(f"dashboard: {session.dashboard_link}", flush=True)
+            note(f"dashboard: {session.dashboard_link}")
         for prep in prepared:
             start = time.perf_counter()
             result = compute(prep, session)
@@ -267,10 +269,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             rows.append(
                 (prep.workload.name, f"{seconds:.2f}", _headline(result), result["digest"][:12])
             )
-            print(f"  done: {prep.workload.name} in {seconds:.2f} s", flush=True)
+            note(f"  done: {prep.workload.name} in {seconds:.2f} s")
     header = ("workload", "seconds", "result", "digest")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    print()
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
