@@ -89,9 +89,11 @@ class _CalcMean(_Helper):
         Returns:
             ``[mean, sd]`` (sd with ddof=0, like ``np.std``).
         """
-        s = self.settings()
-        rng = stream(s.seed if seed is None else int(seed), (i,))
-        mean, sd = normal_moments(rng, int(n), chunk=s.chunk if chunk is None else int(chunk))
+        if seed is None or chunk is None:  # reading the settings costs more than a draw
+            s = self.settings()
+            seed, chunk = s.seed if seed is None else seed, s.chunk if chunk is None else chunk
+        rng = stream(int(seed), (i,))
+        mean, sd = normal_moments(rng, int(n), chunk=int(chunk))
         return [mean, sd]
 
 
@@ -155,7 +157,6 @@ class _CalcMeanVargs2(_Helper):
                 same numbers.
         """
         mu, sigma = float(inputs[0]), float(inputs[1])
-        s = self.settings()
         if key is None:
             if seed is not None:
                 raise ValueError(
@@ -164,8 +165,8 @@ class _CalcMeanVargs2(_Helper):
                 )
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence()))
         else:
-            rng = stream(s.seed if seed is None else int(seed), key)
-        size = s.chunk if chunk is None else int(chunk)
+            rng = stream(self.settings().seed if seed is None else int(seed), key)
+        size = self.settings().chunk if chunk is None else int(chunk)
         mean, sd = normal_moments(rng, int(nobs), chunk=size)
         return [mu + sigma * mean, abs(sigma) * sd]
 

@@ -72,3 +72,29 @@ def test_local_adaptive_from_zero(small_samples):
     with open_backend("sync") as s:
         want = compute(prepare("calc-mean", seed=11, **CASES["calc-mean"]), s)
     assert got == want
+
+
+@pytest.mark.parametrize("workload", ["calc-mean", "calc-mean-sweep"])
+def test_replicates_of_a_small_n_share_tasks_and_the_digest_does_not_change(workload, monkeypatch):
+    """100,000 one-draw replicates: a few dozen tasks in one graph layer, not 100,000."""
+    import dask
+
+    from daskburst.execute import prepare
+    from daskburst.workloads import replicates
+
+    size = {"calc-mean": {"replicates": 2000}, "calc-mean-sweep": {"replicates": 500}}[workload]
+    batched = prepare(workload, seed=3, n=1, **size)
+    big = prepare("calc-mean", seed=3, n=1, replicates=100_000).plan.collections[0]
+    assert len(big.__dask_graph__()) <= 2 * replicates.MIN_TASKS + 2
+    monkeypatch.setattr(replicates, "MIN_DRAWS_PER_TASK", 1)
+    monkeypatch.setattr(replicates, "MIN_TASKS", 10**9)
+    one_each = prepare(workload, seed=3, n=1, **size)
+    (many,) = batched.plan.collections
+    (single,) = one_each.plan.collections
+    assert len(many.__dask_graph__()) <= 2 * replicates.MIN_TASKS + 2
+    assert len(single.__dask_graph__()) >= 2000
+    digests = [
+        p.plan.finalize(dask.compute(*p.plan.collections, scheduler="sync"))["digest"]
+        for p in (batched, one_each)
+    ]
+    assert digests[0] == digests[1]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import dask
-
 from daskburst.calc_mean import calc_mean, calc_mean_vargs2
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
@@ -29,25 +27,57 @@ STREAM_CHUNK = Param(
 )
 
 
+#: A task draws at least this many numbers: replicates of a small n share a task, since
+#: a task costs the scheduler far more than a few draws (16,000 one-draw tasks took 24 s).
+MIN_DRAWS_PER_TASK = 1_000_000
+#: ...while a run keeps at least this many tasks (if it has as many replicates), so that
+#: every worker of a cluster has some.
+MIN_TASKS = 64
+
+
+def batches(count: int, n: int) -> list[range]:
+    """Split ``count`` replicates of ``n`` draws into the tasks that compute them, in order.
+
+    Each replicate draws from its own stream (its key), so the results do not depend on
+    how replicates are grouped: the digest is the same for any batching.
+    """
+    size = max(1, min(-(-MIN_DRAWS_PER_TASK // n), -(-count // MIN_TASKS)))
+    return [range(i, min(i + size, count)) for i in range(0, count, size)]
+
+
 def _estimate(replicates: int, n: int, chunk: int, parallel: int) -> Estimate:
+    tasks = len(batches(replicates, n))
     return Estimate(
-        tasks=replicates,
-        memory=min(parallel, replicates) * 8 * min(chunk, n) + 200 * replicates,
+        tasks=2 * tasks,
+        memory=min(parallel, tasks) * 8 * min(chunk, n) + 200 * replicates,
         draws=replicates * n,
     )
 
 
+def _calc_mean_batch(replicates: range, n: int, seed: int, chunk: int) -> list[list[float]]:
+    return [list(calc_mean(i, n, seed=seed, chunk=chunk)) for i in replicates]
+
+
+def _one_layer(parts: list[Any], func: Any, **kwargs: Any) -> Any:
+    """A bag of one task per part: one graph layer, so building and culling stay linear.
+
+    (A list of Delayed objects is one layer per task: 16,000 of them took 24 s to cull.)
+    """
+    import dask.bag as db
+
+    return db.from_sequence(parts, npartitions=len(parts)).map(func, **kwargs)
+
+
 def _build_calc_mean(params: dict[str, Any], seed: int) -> Plan:
     n, chunk = params["n"], params["stream_chunk"]
-    # pure=True: the key is a hash of (i, n, seed, chunk). Results are deterministic per
-    # stream, so caching by key (as client.map does) is correct here.
-    task = dask.delayed(calc_mean, pure=True)
-    tasks = [task(i, n, seed=seed, chunk=chunk) for i in range(params["replicates"])]
+    parts = batches(params["replicates"], n)
+    bag = _one_layer(parts, _calc_mean_batch, n=n, seed=seed, chunk=chunk)
 
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
-        return with_digest({"replicates": [list(map(float, v)) for v in values[0]]})
+        reps = [v for part in values[0] for v in part]
+        return with_digest({"replicates": [list(map(float, v)) for v in reps]})
 
-    return Plan(collections=[tasks], finalize=finalize)
+    return Plan(collections=[bag], finalize=finalize)
 
 
 def _check_sweep(params: dict[str, Any]) -> dict[str, Any]:
@@ -61,34 +91,43 @@ def _check_sweep(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
-    means, sds, chunk = params["means"], params["sds"], params["stream_chunk"]
-    task = dask.delayed(calc_mean_vargs2, pure=True)
-    # Every replicate of every pair has its own stream key (j, r): reproducible and
-    # independent (the tutorial's call without a key draws fresh entropy instead).
-    out = [
-        [
-            task((mu, sigma), params["n"], (j, r), seed=seed, chunk=chunk)
-            for r in range(params["replicates"])
-        ]
-        for j, (mu, sigma) in enumerate(zip(means, sds, strict=True))
+def _sweep_batch(
+    flat: range, pairs: list[tuple[float, float]], m: int, n: int, seed: int, chunk: int
+) -> list[list[float]]:
+    # Replicate r of pair j is flat index j * m + r; its stream key is (j, r).
+    return [
+        list(calc_mean_vargs2(pairs[k // m], n, (k // m, k % m), seed=seed, chunk=chunk))
+        for k in flat
     ]
 
+
+def _build_sweep(params: dict[str, Any], seed: int) -> Plan:
+    means, sds, chunk = params["means"], params["sds"], params["stream_chunk"]
+    pairs = list(zip(means, sds, strict=True))
+    m, n = params["replicates"], params["n"]
+    # Every replicate of every pair has its own stream key (j, r): reproducible and
+    # independent (the tutorial's call without a key draws fresh entropy instead).
+    parts = batches(len(pairs) * m, n)
+    bag = _one_layer(parts, _sweep_batch, pairs=pairs, m=m, n=n, seed=seed, chunk=chunk)
+
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
+        flat = [v for part in values[0] for v in part]
         groups = [
-            {"mean": mu, "sd": sigma, "replicates": [list(map(float, v)) for v in reps]}
-            for (mu, sigma), reps in zip(zip(means, sds, strict=True), values[0], strict=True)
-        ]
+            {"mean": mu, "sd": sigma,
+             "replicates": [list(map(float, v)) for v in flat[j * m : (j + 1) * m]]}
+            for j, (mu, sigma) in enumerate(pairs)
+        ]  # fmt: skip
         return with_digest({"params": groups})
 
-    return Plan(collections=[out], finalize=finalize)
+    return Plan(collections=[bag], finalize=finalize)
 
 
 CALC_MEAN = Workload(
     name="calc-mean",
-    summary="P replicates of (mean, sd) of n standard-normal draws, one task each",
+    summary="P replicates of (mean, sd) of n standard-normal draws, one task each "
+    "(replicates of a small n share one)",
     params=(
-        Param("replicates", positive_int, "number of replicates P (tasks)"),
+        Param("replicates", positive_int, "number of replicates P"),
         Param("n", positive_int, "draws per replicate"),
         STREAM_CHUNK,
     ),
