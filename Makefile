@@ -50,7 +50,7 @@ test: venv ## Run the test suite (unit + every integration the machine supports)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 .PHONY: unit
-unit: venv ## Run only the fast unit tests
+unit: venv ## Run the unit tests: no SLURM, podman or cluster needed (about 4 min on 2 cores)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 ##@ Performance
