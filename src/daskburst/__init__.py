@@ -83,6 +83,18 @@ def run(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, A
     return _run(workload, backend=backend, **kwargs)
 
 
+def run_record(workload: str, backend: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Run a workload and return its whole run record, as ``daskburst run --output`` writes it.
+
+    The result is under ``"result"``; beside it the parameters and seed used, the backend,
+    the workers that ran, the seconds, when, where, what was asked for and the versions.
+    See :func:`daskburst.execute.execute` for the keyword arguments.
+    """
+    from daskburst.execute import execute
+
+    return execute(workload, backend=backend, **kwargs)
+
+
 __all__ = [
     "__version__",
     "calc_mean",
@@ -90,6 +102,7 @@ __all__ = [
     "calc_mean_vargs2",
     "map_batched",
     "run",
+    "run_record",
     "seed",
     "stream",
 ]

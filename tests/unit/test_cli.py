@@ -661,3 +661,13 @@ def test_demo_status_goes_to_stderr_and_the_table_to_stdout(monkeypatch, capsys)
     out, err = capsys.readouterr()
     assert "preparing inputs" in err and "running 1 workloads" in err and "done: bag" in err
     assert out.splitlines()[0].split() == ["workload", "seconds", "result", "digest"]
+
+
+def test_the_python_api_gives_the_record_too():
+    import daskburst
+
+    record = daskburst.run_record("calc-mean", backend="sync", replicates=2, n=100, seed=4)
+    assert record["result"] == daskburst.run("calc-mean", backend="sync", replicates=2, n=100,
+                                             seed=4)  # fmt: skip
+    assert record["params"]["replicates"] == 2 and record["backend"] == "sync"
+    assert "command" not in record and record["requested"]["workers"] is None
