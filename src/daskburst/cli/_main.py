@@ -73,6 +73,27 @@ def _show_warning(
 _SHOW_WARNING = warnings.showwarning
 
 
+def _drop_interrupted_sync_cancel(record: logging.LogRecord) -> bool:
+    """Drop tornado's log of distributed's ``sync()`` failing to cancel what never started.
+
+    Ctrl-C or SIGTERM in the instant between ``sync()`` scheduling a coroutine and the
+    coroutine creating its future makes ``sync``'s ``cancel`` callback read the unassigned
+    ``future`` (``NameError: cannot access free variable 'future'``, distributed/utils.py).
+    There was nothing to cancel yet; the run is already being torn down, and the one line
+    daskburst prints says so. Any other error is kept.
+    """
+    exc = record.exc_info[1] if record.exc_info else None
+    if not isinstance(exc, NameError) or "'future'" not in str(exc):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    return not (
+        last is not None
+        and last.name == "cancel"
+        and last.filename.replace("\\", "/").endswith("distributed/utils.py")
+    )
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv, script_args = run.route(sys.argv[1:] if argv is None else argv)
@@ -92,6 +113,9 @@ def _main(argv: Sequence[str] | None) -> int:
         # distributed logs every worker (dis)connection at INFO; users want results.
         for name in ("distributed", "dask_jobqueue", "dask_kubernetes", "kr8s"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    tornado_log = logging.getLogger("tornado.application")
+    if _drop_interrupted_sync_cancel not in tornado_log.filters:
+        tornado_log.addFilter(_drop_interrupted_sync_cancel)
     if not getattr(args, "func", None):
         # No command is a usage error: the help goes where errors go.
         parser.print_help(sys.stderr)
