@@ -6,6 +6,7 @@ tests start daskburst in its own group and signal all of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -185,3 +186,51 @@ def test_the_upstream_sync_cancel_race_is_not_logged_but_other_errors_are():
     assert _drop_interrupted_sync_cancel(record_of(race, "/x/mine.py"))
     other = "def cancel():\n    return undefined_name\n"
     assert _drop_interrupted_sync_cancel(record_of(other, "/x/distributed/utils.py"))
+
+
+def test_a_spawned_child_of_the_script_ignores_ctrl_c_from_its_first_import(tmp_path):
+    """A worker process runs the script again as __mp_main__: the launcher is its first import."""
+    script = tmp_path / "spawner.py"
+    script.write_text(
+        "import signal, multiprocessing as mp\n"
+        "import daskburst_launch\n"
+        "def handler():\n"
+        "    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.get_context('spawn').Pool(1) as pool:\n"
+        "        print(pool.apply(handler), handler())\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    # The child ignores it; the parent keeps Python's Ctrl-C (the command line handles it).
+    assert out.stdout.split() == ["True", "False"], out.stdout
+
+
+@pytest.mark.parametrize("after", [1.0, 2.0, 3.0])
+def test_ctrl_c_while_a_local_cluster_starts_its_workers_is_one_line(after):
+    """Whenever Ctrl-C comes while the script loads or its workers start: one line, no child."""
+    import time
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("daskburst")
+    args = ["run", "calc-mean", "--backend", "local", "--workers", "2", "--replicates", "2000"]
+    proc = subprocess.Popen([str(script), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    children: list[psutil.Process] = []
+    try:
+        time.sleep(after)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = psutil.Process(proc.pid).children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.returncode == 0:
+        pytest.fail(f"the run ended before Ctrl-C at {after} s: make it longer\n{err}")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("daskburst: interrupted"), err
