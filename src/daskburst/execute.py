@@ -346,8 +346,11 @@ def execute(
 
     Returns:
         ``{"workload", "params", "seed", "backend", "workers", "seconds", "result",
-        "versions", "started", "ended", "host", "requested"}`` (and ``command`` when
-        given); ``workers`` is the most workers that really ran at once.
+        "versions", "started", "ended", "host", "requested", "tasks", "peak_memory",
+        "input_files"}`` (and ``command`` when given); ``workers`` is the most workers
+        that really ran at once, ``tasks`` the tasks the scheduler ran, ``peak_memory``
+        ``{"bytes", "of"}`` (None: the scheduler cannot tell) and ``input_files`` the
+        files read.
     """
     config.warn_unknown_keys()
     options = BackendOptions(
@@ -372,6 +375,7 @@ def execute(
         seconds = time.perf_counter() - start
         ended = now()
         n_workers = session.peak_workers or session.workers
+        measured = session.measured
         backend_name = session.backend
         publish = session.publish
     record = {
@@ -384,6 +388,8 @@ def execute(
         "result": result,
         "versions": versions(),
         **provenance(options, started, ended, command),
+        **measured.record(),
+        "input_files": list(prepared.plan.inputs),
     }
     if publish is not None:
         publish(record)

@@ -161,6 +161,11 @@ def test_run_writes_record(tmp_path, bad_files):
     assert record["host"] == socket.gethostname()
     assert record["requested"] == {"workers": None, "threads_per_worker": None, "adapt": None}
     assert record["command"].startswith("daskburst run bag --input ")
+    # What it cost: the tasks dask ran, the peak memory, the files read.
+    assert isinstance(record["tasks"], int) and record["tasks"] >= 1
+    assert record["peak_memory"]["bytes"] > 10 * 2**20
+    assert "sampled" in record["peak_memory"]["of"]
+    assert record["input_files"] == [str(bad_files / "ok.gz")]
 
 
 def test_output_dir_missing_writes_nothing(tmp_path):
@@ -671,3 +676,26 @@ def test_the_python_api_gives_the_record_too():
                                              seed=4)  # fmt: skip
     assert record["params"]["replicates"] == 2 and record["backend"] == "sync"
     assert "command" not in record and record["requested"]["workers"] is None
+    assert record["input_files"] == []  # calc-mean reads no file
+
+
+@pytest.mark.parametrize("backend", ["threads", "local"])
+def test_the_record_counts_the_tasks_the_scheduler_ran(backend):
+    """Local schedulers count the graph they run; a cluster's scheduler counts its span."""
+    import daskburst
+
+    small = daskburst.run_record("calc-mean", backend=backend, workers=2, replicates=2, n=10**6)
+    large = daskburst.run_record("calc-mean", backend=backend, workers=2, replicates=8, n=10**6)
+    # A replicate of 1e6 draws has tasks of its own (replicates.batches): 6 more replicates.
+    assert 1 <= small["tasks"] < large["tasks"], (small["tasks"], large["tasks"])
+    assert large["peak_memory"]["bytes"] > 10 * 2**20
+
+
+def test_a_scheduler_that_cannot_count_gives_none_not_a_guess():
+    from daskburst.backends._measure import span_tasks
+
+    class Foreign:
+        def run_on_scheduler(self, function, **kwargs):
+            raise RuntimeError("no such handler")
+
+    assert span_tasks(Foreign(), "any") is None

@@ -13,6 +13,7 @@ from typing import Any
 import dask
 
 from daskburst import config
+from daskburst.backends._measure import CountTasks, Measured, cluster_measures, local_memory
 from daskburst.backends._progress import ClientProgress, LineProgress, PeakConcurrency, mode_of
 from daskburst.errors import BackendError, UserError
 
@@ -70,6 +71,8 @@ class Session:
     #: Called with the finished run record, to keep it where the backend's jobs keep results
     #: (a DaskJob's runner stores it in a ConfigMap for `daskburst k8s results`).
     publish: Callable[[dict[str, Any]], None] | None = None
+    #: Tasks run and peak memory of the computations so far (see :mod:`._measure`).
+    measured: Measured = field(default_factory=Measured)
 
     def compute(self, collections: Sequence[Any]) -> tuple[Any, ...]:
         """Compute all ``collections`` in ONE call on this backend.
@@ -84,10 +87,13 @@ class Session:
             BackendError: When a cluster has no worker for ``worker_timeout`` seconds.
         """
         if self.client is not None:
-            return self._compute_on_client(collections)
+            with cluster_measures(self.client, self.measured):
+                return self._compute_on_client(collections)
         peak = PeakConcurrency()
         with contextlib.ExitStack() as stack:
             stack.enter_context(peak)
+            stack.enter_context(CountTasks(self.measured))
+            stack.enter_context(local_memory(self.measured))
             stack.enter_context(self.local_progress())
             try:
                 return tuple(dask.compute(*collections, **self.local_settings()))

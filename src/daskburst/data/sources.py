@@ -416,8 +416,8 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
 
 def airline_frame(
     source: str | None, seed: int, columns: Sequence[str], sample: dict[str, int] | None = None
-) -> Any:
-    """Return a ``dask.dataframe`` of the airline data with only ``columns``.
+) -> tuple[Any, list[str]]:
+    """Return a ``dask.dataframe`` of the airline data with only ``columns``, and its files.
 
     Args:
         source: Glob/URL of ``.csv``, ``.csv.bz2`` or ``.parquet``; ``sample``; ``synthetic``.
@@ -426,7 +426,7 @@ def airline_frame(
         sample: Size of ``sample``/``synthetic`` data (default: :func:`sample_spec`).
 
     Returns:
-        A dask DataFrame.
+        A dask DataFrame and the files it reads (none for ``synthetic``: made in its tasks).
     """
     import dask.dataframe as dd
 
@@ -436,7 +436,7 @@ def airline_frame(
         rows, files = _sample_spec("airline", sample)
         parts = list(enumerate(airline.rows_per_file(rows, files)))
         meta = _synthetic_airline((0, 8), seed, cols).iloc[:0]
-        return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta)
+        return dd.from_map(_synthetic_airline, parts, seed=seed, usecols=cols, meta=meta), []
     if source == SAMPLE:
         glob = ensure_airline_sample(seed, sample)
         try:
@@ -446,17 +446,18 @@ def airline_frame(
     return _airline_files(source, cols)
 
 
-def _airline_files(source: str, cols: list[str]) -> Any:
+def _airline_files(source: str, cols: list[str]) -> tuple[Any, list[str]]:
     import dask.dataframe as dd
 
     inputs = airline_inputs(source)
     check_airline_schema(inputs.paths, cols)
+    files = [shown(p) for p in inputs.paths]
     if inputs.directory is not None:
-        return dd.read_parquet(inputs.directory, columns=cols)
+        return dd.read_parquet(inputs.directory, columns=cols), files
     if all(p.endswith(".parquet") for p in inputs.paths):
-        return dd.read_parquet(inputs.paths, columns=cols)
+        return dd.read_parquet(inputs.paths, columns=cols), files
     # read_csv reads the start of the first file now, to learn the columns' types.
-    return explained(
+    frame = explained(
         lambda: dd.read_csv(
             inputs.paths,
             blocksize=blocksize(inputs.paths),
@@ -465,6 +466,7 @@ def _airline_files(source: str, cols: list[str]) -> Any:
         ),
         lambda: _airline_problem(inputs, cols),
     )
+    return frame, files
 
 
 def airline_inputs(source: str) -> Inputs:

@@ -45,11 +45,13 @@ class Plan:
 
     ``explain`` (optional), called after the computation failed, looks for a bad
     input file and returns a one-line error naming it (None when there is none).
+    ``inputs`` are the files the graph reads, as found (the run record lists them).
     """
 
     collections: Sequence[Any]
     finalize: Callable[[Sequence[Any]], dict[str, Any]]
     explain: Callable[[], UserError | None] | None = None
+    inputs: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from daskburst.data.sources import generated, sample_size, wikistats_parts, wikistats_problem
+from daskburst.data._inputs import shown
+from daskburst.data.sources import (
+    TextPart,
+    generated,
+    sample_size,
+    wikistats_parts,
+    wikistats_problem,
+)
 from daskburst.errors import UserError
 from daskburst.workloads._base import (
     Param,
@@ -187,6 +194,12 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != "sample"}
 
 
+def input_files(parts: Sequence[Any]) -> list[str]:
+    """The files ``parts`` read, once each, in order (generated parts read none)."""
+    names = [shown(part.file.full_name) for part in parts if isinstance(part, TextPart)]
+    return list(dict.fromkeys(names))
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
     import dask.bag as db
 
@@ -208,6 +221,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
         collections=[summary],
         finalize=finalize,
         explain=lambda: wikistats_problem(params["input"], seed, params.get("sample")),
+        inputs=input_files(parts),
     )
 
 

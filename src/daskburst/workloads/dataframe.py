@@ -43,7 +43,7 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
-    air = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
+    air, files = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
     delay = air.DepDelay
     sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
     by_dest = sub.groupby("Dest").DepDelay.mean()
@@ -72,6 +72,7 @@ def _build(params: dict[str, Any], seed: int) -> Plan:
         collections=collections,
         finalize=finalize,
         explain=lambda: airline_input_problem(params["input"], COLUMNS, seed, params.get("sample")),
+        inputs=files,
     )
 
 
