@@ -32,6 +32,15 @@ def files(tmp_path_factory):
     row[column] = "late"
     lines[3900] = ",".join(row)
     (d / "words.csv").write_text("\n".join(lines) + "\n", encoding="latin1")
+    # A row with one field too many and one with too few: pandas' C parser, given usecols,
+    # read them without a word (the digest of a clean file).
+    lines = airline.csv_bytes(0, 4000, 1).decode("latin1").splitlines()
+    lines[3900] += ",extra"
+    lines[3950] = ",".join(lines[3950].split(",")[:-2])
+    (d / "fields.csv").write_text("\n".join(lines) + "\n", encoding="latin1")
+    (d / "other-header.csv").write_text(
+        "\n".join([",".join(reversed(lines[0].split(","))), *lines[1:3]]) + "\n", encoding="latin1"
+    )
     good = d / "good"
     good.mkdir()
     for i in range(2):
@@ -53,6 +62,12 @@ def session(request):
         ("bag", "cut.gz", "truncated: the gzip data ends early"),
         ("dataframe", "cut.csv.bz2", "truncated: the bz2 data ends early"),
         ("dataframe", "words.csv", "column DepDelay holds 'late' on line 3901"),
+        (
+            "dataframe",
+            "fields.csv",
+            "2 row(s) with a number of fields other than the header's 29 (first: line 3901, "
+            "30 fields)",
+        ),
     ],
 )
 def test_bad_file_is_named_with_its_problem(files, session, workload, name, problem):
@@ -83,6 +98,14 @@ def test_a_parquet_directory_is_an_input(files, tmp_path):
     with open_backend("sync") as s:
         from_dir = compute(prepare("dataframe", input=str(out)), s)
         assert from_dir == compute(prepare("dataframe", input=csvs), s)
+
+
+def test_csv_files_with_different_headers_are_refused(files, tmp_path):
+    # dask reads every CSV file with the first one's header: columns would be mislabelled.
+    (tmp_path / "a.csv").write_bytes((files / "good" / "part-0.csv").read_bytes())
+    (tmp_path / "b.csv").write_bytes((files / "other-header.csv").read_bytes())
+    with pytest.raises(UserError, match=r"b\.csv'?: its header differs from .*a\.csv"):
+        prepare("dataframe", input=str(tmp_path / "*.csv"))
 
 
 @pytest.mark.parametrize("workload", ["bag", "dataframe"])

@@ -163,10 +163,45 @@ def text_problem(paths: Sequence[str], what: str, encoding: str = "utf-8") -> Us
     return None
 
 
+def _field_count_problem(path: str, encoding: str) -> str | None:
+    """Count the rows whose number of fields is not the header's (quotes understood)."""
+    import pyarrow.csv as pacsv
+
+    bad: list[Any] = []
+
+    def keep(row: Any) -> str:
+        bad.append(row)
+        return "skip"
+
+    with fsspec.open(path, "rb", compression="infer") as f:
+        first = f.readline().decode(encoding).split(",", 1)[0].strip().strip('"')
+        f.seek(0)
+        pacsv.read_csv(
+            f,
+            # One thread: the rows' line numbers are known only then.
+            read_options=pacsv.ReadOptions(encoding=encoding, use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep),
+            convert_options=pacsv.ConvertOptions(include_columns=[first]),
+        )
+    if not bad:
+        return None
+    row = bad[0]
+    where = f"line {row.number}" if row.number is not None else "a row"
+    return (
+        f"{len(bad)} row(s) with a number of fields other than the header's "
+        f"{row.expected_columns} (first: {where}, {row.actual_columns} fields); expected one "
+        "field per column"
+    )
+
+
 def _csv_problem(path: str, read_csv: dict[str, Any], numeric: Sequence[str]) -> str | None:
     import pandas as pd
 
-    as_text = {**read_csv, "dtype": {c: "str" for c in numeric}}
+    fields = _field_count_problem(path, read_csv.get("encoding", "utf-8"))
+    if fields is not None:
+        return fields
+    # pandas' C parser: the only one that reads in chunks (the file may be large).
+    as_text = {**read_csv, "dtype": {c: "str" for c in numeric}, "engine": "c"}
     line = 1  # the header
     with fsspec.open(path, "rb", compression="infer") as f:
         for chunk in pd.read_csv(f, chunksize=1 << 16, **as_text):

@@ -372,8 +372,11 @@ def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
         needed: Required column names.
 
     Raises:
-        UserError: Naming the file and the missing columns.
+        UserError: Naming the file and the missing columns, or a CSV file whose header
+            differs from the first one's (dask reads every file with the first header).
     """
+    csv_header: list[str] = []
+    csv_first = ""
     for path in paths:
         if path.endswith(".parquet"):
             import pyarrow.parquet as pq
@@ -387,6 +390,12 @@ def check_airline_schema(paths: Sequence[str], needed: Sequence[str]) -> None:
                 ) from None
         else:
             names = _read_header(path)
+            if csv_header and names != csv_header:
+                raise UserError(
+                    f"--input {shown(path)!r}: its header differs from {shown(csv_first)!r}'s; "
+                    "expected CSV files with the same columns in the same order"
+                )
+            csv_header, csv_first = csv_header or names, csv_first or path
         missing = [c for c in needed if c not in names]
         if missing:
             raise UserError(
@@ -403,7 +412,12 @@ def _synthetic_airline(part: tuple[int, int], seed: int, usecols: list[str]) -> 
 
 
 def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
-    """The ``read_csv`` arguments for airline files: latin1, ``NA``, and stable dtypes."""
+    """The ``read_csv`` arguments for airline files: latin1, ``NA``, and stable dtypes.
+
+    pyarrow's parser, because it refuses a row with more (or fewer) fields than the header:
+    pandas' C parser, given ``usecols``, drops extra fields without a word, so a damaged
+    file gave the digest of a clean one. :func:`airline_problem` then counts those rows.
+    """
     dtypes = {c: "float64" for c in columns if c.endswith("Delay")}
     return {
         "usecols": list(columns),
@@ -411,6 +425,7 @@ def read_csv_kwargs(columns: Sequence[str]) -> dict[str, Any]:
         "dtype": dtypes,
         "na_values": ["NA", ""],
         "keep_default_na": False,
+        "engine": "pyarrow",
     }
 
 
@@ -559,6 +574,7 @@ def _full_schema_kwargs() -> dict[str, Any]:
         "dtype": full_schema_dtypes(),
         "na_values": ["NA", ""],
         "keep_default_na": False,
+        "engine": "pyarrow",
     }
 
 
