@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -11,7 +12,9 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -22,7 +25,8 @@ from dask.utils import format_bytes
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import check_options, resolve_adapt
+from daskburst.backends._base import check_options, note, resolve_adapt
+from daskburst.backends._progress import elapsed_text, mode_of
 from daskburst.data._inputs import explained
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
@@ -73,6 +77,20 @@ def provenance(
     if command is not None:
         out["command"] = shlex.join(command)
     return out
+
+
+#: Random numbers one core draws a second (numpy's PCG64 normals: about 1e8 on this machine).
+DRAWS_PER_CORE_SECOND = 1e8
+#: The scheduler's own time per task (distributed: about 0.2-1 ms; local schedulers less).
+SECONDS_PER_TASK = 1e-3
+
+
+def estimated_seconds(tasks: int, draws: int, parallel: int) -> float:
+    """A run's time from its size: its draws spread over ``parallel`` cores, its tasks one by one.
+
+    A rough, machine-independent bound: what it refuses is far from the limit either way.
+    """
+    return draws / (DRAWS_PER_CORE_SECOND * max(1, parallel)) + tasks * SECONDS_PER_TASK
 
 
 def _count(n: float) -> str:
@@ -161,6 +179,15 @@ def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) ->
             f"{what}: {_count(est.draws)} random draws; the limit is {_count(draws)} "
             "(daskburst.limits.draws): expected a smaller run or a higher limit"
         )
+    limit = config.get_seconds("limits.seconds")
+    seconds = estimated_seconds(est.tasks, est.draws, parallel)
+    if seconds > limit:
+        raise UserError(
+            f"{what}: would run about {elapsed_text(seconds)} on {max(1, parallel)} core(s) "
+            f"({_count(est.draws)} draws at about {DRAWS_PER_CORE_SECOND:.0e} a second a core, "
+            f"{_count(est.tasks)} tasks); the limit is {elapsed_text(limit)} "
+            "(daskburst.limits.seconds): expected a smaller run, more workers or a higher limit"
+        )
     memory = memory_limit()
     if est.memory > memory:
         raise UserError(
@@ -170,8 +197,46 @@ def check_estimate(workload: Workload, params: dict[str, Any], parallel: int) ->
         )
 
 
+#: Seconds a step runs before it is announced on stderr, and between two announcements.
+ANNOUNCE_AFTER = 2.0
+ANNOUNCE_EVERY = 10.0
+
+
+@contextlib.contextmanager
+def announced(what: str, progress: bool | str) -> Iterator[None]:
+    """Say on stderr that ``what`` is still going, when it lasts (not with progress off).
+
+    A large graph takes seconds to build before any task runs and any progress bar
+    could appear: without this, such a run is silent.
+    """
+    if mode_of(progress) == "off":
+        yield
+        return
+    done = threading.Event()
+    start = time.monotonic()
+
+    def tell() -> None:
+        wait = ANNOUNCE_AFTER
+        while not done.wait(wait):
+            note(f"{what}: {elapsed_text(time.monotonic() - start)}")
+            wait = ANNOUNCE_EVERY
+
+    thread = threading.Thread(target=tell, name="daskburst-announce", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def prepare(
-    name: str, seed: int | None = None, *, parallel: int | None = None, **given: Any
+    name: str,
+    seed: int | None = None,
+    *,
+    parallel: int | None = None,
+    progress: bool | str = False,
+    **given: Any,
 ) -> Prepared:
     """Resolve parameters, size the run and build the graph, before any cluster starts.
 
@@ -183,6 +248,7 @@ def prepare(
         seed: Master seed; defaults to ``daskburst.seed``.
         parallel: Tasks that may run at once, for the memory estimate (default:
             ``daskburst.workers`` or the number of cores).
+        progress: Say on stderr while a large graph is built (``off``/False: never).
         **given: Workload parameters (None = use the configured default).
 
     Returns:
@@ -197,7 +263,9 @@ def prepare(
     if parallel is None:
         parallel = config.get_optional_int("workers") or os.cpu_count() or 1
     check_estimate(workload, params, parallel)
-    return Prepared(workload, params, seed_int, workload.build(params, seed_int))
+    with announced("building the task graph", progress):
+        plan = workload.build(params, seed_int)
+    return Prepared(workload, params, seed_int, plan)
 
 
 def compute(prepared: Prepared, session: Session) -> dict[str, Any]:
@@ -363,7 +431,7 @@ def execute(
     )
     check_options(backend, options)
     parallel = config.get_optional_int("workers", workers, flag="--workers")
-    prepared = prepare(name, seed=seed, parallel=parallel, **params)
+    prepared = prepare(name, seed=seed, parallel=parallel, progress=progress, **params)
     if visualize_to:
         visualize(prepared, visualize_to)
     with open_backend(backend, options) as session:

@@ -97,3 +97,46 @@ def test_the_memory_limit_follows_ulimit_v():
 def test_a_generated_input_too_large_for_memory_is_refused(args):
     # Before: the bag made a 23 GB file in one task and died of MemoryError (exit 1).
     refused(cli("run", *args, "--backend", "sync"), args[0], "daskburst.limits.memory")
+
+
+def test_a_run_that_would_take_days_is_refused():
+    # 1e14 draws on 2 cores: about 6 days; under limits.draws, over limits.seconds.
+    proc = cli("run", "calc-mean", "--n", "1e9", "--replicates", "1e5", "--backend", "threads",
+               "--workers", "2")  # fmt: skip
+    refused(proc, "calc-mean", "would run about 138 h", "on 2 core(s)", "daskburst.limits.seconds")
+
+
+def test_the_time_limit_is_configurable_and_counts_cores():
+    with dask.config.set({"daskburst.limits.seconds": 1}):
+        with pytest.raises(UserError, match="would run about 2 s on 1 core"):
+            prepare("calc-mean", replicates=2, n=10**8, parallel=1)
+        prepare("calc-mean", replicates=2, n=10**8, parallel=4)  # 0.5 s on 4 cores
+
+
+def test_a_step_that_lasts_is_announced_unless_progress_is_off(monkeypatch, capsys):
+    import time
+
+    from daskburst import execute
+
+    monkeypatch.setattr(execute, "ANNOUNCE_AFTER", 0.05)
+    with execute.announced("building the task graph", "lines"):
+        time.sleep(0.5)
+    assert capsys.readouterr().err == "building the task graph: 0 s\n"
+    with execute.announced("building the task graph", "off"):
+        time.sleep(0.2)
+    assert capsys.readouterr().err == ""
+
+
+def test_prepare_announces_the_graph_build(monkeypatch):
+    import contextlib
+
+    from daskburst import execute
+
+    seen = []
+    monkeypatch.setattr(
+        execute,
+        "announced",
+        lambda what, mode: seen.append((what, mode)) or contextlib.nullcontext(),
+    )
+    execute.prepare("calc-mean", replicates=2, n=10, progress="lines")
+    assert seen == [("building the task graph", "lines")]
