@@ -601,7 +601,7 @@ def test_help_shows_the_configured_values():
         "DASK_JOBQUEUE__SLURM__CORES": "4",
         "COLUMNS": "400",  # one line per flag
     }
-    text = cli("run", "calc-mean", "--help", env=env).stdout
+    text = cli("run", "calc-mean", "--backend", "slurm", "--help", env=env).stdout
     for shown in ("daskburst.calc-mean.replicates = 7", "daskburst.calc-mean.n = 1000000",
                   "daskburst.workers = 3", "daskburst.seed = 20261127",
                   "jobqueue.slurm.cores = 4", "jobqueue.slurm.memory = 2GB",
@@ -611,6 +611,19 @@ def test_help_shows_the_configured_values():
     text = cli("k8s", "submit", "--help", env=env).stdout
     assert "daskburst.kubernetes.image = registry.example/daskburst:1" in text
     assert "daskburst.kubernetes.retries = 0" in text
+
+
+@pytest.mark.parametrize("target", ["calc-mean", "analysis.py"])
+def test_the_slurm_flags_are_in_the_help_only_with_backend_slurm(target):
+    hidden = cli("run", target, "--help", env={"COLUMNS": "400"}).stdout
+    assert "--walltime" not in hidden and "--queue VALUE" not in hidden
+    command = "calc-mean" if target == "calc-mean" else "SCRIPT.py"
+    assert f"`daskburst run {command} --backend slurm --help`" in hidden
+    assert "--replicates" in hidden or target != "calc-mean"
+    shown = cli("run", target, "--backend=slurm", "--help", env={"COLUMNS": "400"}).stdout
+    assert "--walltime VALUE" in shown and "--queue VALUE" in shown
+    # `slurm job-script` is about them: always there.
+    assert "--walltime VALUE" in cli("slurm", "job-script", "--help").stdout
 
 
 def test_no_command_is_a_usage_error_on_stderr():

@@ -97,6 +97,8 @@ def _drop_interrupted_sync_cancel(record: logging.LogRecord) -> bool:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv, script_args = run.route(sys.argv[1:] if argv is None else argv)
+    if not slurm.asks_for_slurm(argv):
+        slurm.hide_slurm_flags(parser)
     if script_args is not None:
         # Where a script's own flags go, added to every parser's "unrecognized arguments".
         Parser.unrecognized_hint = run.SCRIPT_ARGS_HINT

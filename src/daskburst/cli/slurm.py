@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import script_parser
+from daskburst.cli._args import PROG, script_parser
 from daskburst.errors import UserError
 
 # (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
@@ -43,16 +44,53 @@ def _shown(key: str) -> str:
     return config.shown(f"jobqueue.slurm.{key}", config.jobqueue_defaults().get(key))
 
 
+_GROUP_TITLE = (
+    "SLURM worker jobs (override dask config jobqueue.slurm.*; see `daskburst slurm job-script`)"
+)
+
+
+def asks_for_slurm(argv: Sequence[str]) -> bool:
+    """Whether this command line (or ``daskburst.backend``) picks the slurm backend."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend=slurm" or (arg == "--backend" and argv[i + 1 : i + 2] == ["slurm"]):
+            return True
+    return "--backend" not in " ".join(argv) and config.get("backend") == "slurm"
+
+
+def hide_slurm_flags(parser: argparse.ArgumentParser) -> None:
+    """Leave the SLURM flags out of each ``run`` help but for one line on where they are.
+
+    They still parse (and are refused without ``--backend slurm``); 15 flags in every
+    workload's help buried its own parameters.
+    """
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in dict.fromkeys(action.choices.values()):
+                hide_slurm_flags(sub)
+    command = parser.prog
+    if command == f"{PROG} run":
+        command += " SCRIPT.py"  # the parser of `run SCRIPT.py`
+    elif not command.startswith(f"{PROG} run "):
+        return  # `slurm job-script` is about these flags
+    for group in parser._action_groups:  # noqa: SLF001
+        if group.title != _GROUP_TITLE:
+            continue
+        flags = ", ".join(a.option_strings[0] for a in group._group_actions[:4])  # noqa: SLF001
+        for flag_action in group._group_actions:  # noqa: SLF001
+            flag_action.help = argparse.SUPPRESS
+        group.title = "SLURM worker jobs"
+        group.description = (
+            f"{flags}, ... are shown with --backend slurm: `{command} --backend slurm --help`"
+        )
+
+
 def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the SLURM flags (each overrides one ``jobqueue.slurm.*`` config key).
 
     Args:
         parser: The parser of a command that opens the slurm backend.
     """
-    g = parser.add_argument_group(
-        "SLURM worker jobs (override dask config jobqueue.slurm.*; see `daskburst slurm "
-        "job-script`)"
-    )
+    g = parser.add_argument_group(_GROUP_TITLE)
     for flag, dest, key, text in _FLAGS:
         g.add_argument(
             flag,
