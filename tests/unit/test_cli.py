@@ -712,3 +712,14 @@ def test_a_scheduler_that_cannot_count_gives_none_not_a_guess():
             raise RuntimeError("no such handler")
 
     assert span_tasks(Foreign(), "any") is None
+
+
+def test_the_summary_says_why_fewer_workers_ran_than_were_asked_for():
+    proc = cli("run", "calc-mean", "--backend", "threads", "--workers", "40", "--replicates", "3",
+               "--n", "1000")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith(
+        "calc-mean on threads (3 of 40 workers had work at once): "
+    ), proc.stdout
+    plain = cli("run", "calc-mean", "--backend", "sync", "--replicates", "3", "--n", "1000")
+    assert plain.stdout.splitlines()[0].startswith("calc-mean on sync (1 worker): "), plain.stdout

@@ -56,12 +56,22 @@ def _short(value: Any, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def workers_text(record: dict[str, Any]) -> str:
+    """``3 workers``; when fewer ran than asked for: ``3 of 40 workers had work at once``."""
+    n = int(record["workers"])
+    asked = (record.get("requested") or {}).get("workers")
+    text = f"{n} worker{'s' if n != 1 else ''}"
+    if isinstance(asked, int) and 0 < n < asked:
+        # dask's local schedulers start a worker only for a task that is ready.
+        text = f"{n} of {asked} workers had work at once"
+    return text
+
+
 def summarize(record: dict[str, Any]) -> str:
     """Return the human summary of a run record (a few lines)."""
     result = record["result"]
-    n = record["workers"]
     lines = [
-        f"{record['workload']} on {record['backend']} ({n} worker{'s' if n != 1 else ''}): "
+        f"{record['workload']} on {record['backend']} ({workers_text(record)}): "
         f"{record['seconds']:.2f} s"
     ]
     for key, value in result.items():
@@ -190,9 +200,8 @@ def _cmd_run_script(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.output:
         write_json_atomic(args.output, record)
-    n = record["workers"]
     sys.stderr.write(
-        f"{PROG}: {user_run.target.name} on {record['backend']} ({n} worker{'s' if n != 1 else ''})"
+        f"{PROG}: {user_run.target.name} on {record['backend']} ({workers_text(record)})"
         f": {record['seconds']:.2f} s, exit {status}\n"
     )
     return status
