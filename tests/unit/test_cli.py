@@ -723,3 +723,17 @@ def test_the_summary_says_why_fewer_workers_ran_than_were_asked_for():
     ), proc.stdout
     plain = cli("run", "calc-mean", "--backend", "sync", "--replicates", "3", "--n", "1000")
     assert plain.stdout.splitlines()[0].startswith("calc-mean on sync (1 worker): "), plain.stdout
+
+
+def test_backend_options_a_backend_would_ignore_are_refused_from_python_and_cli(tmp_path):
+    import daskburst
+    from daskburst.errors import UserError
+
+    with pytest.raises(UserError, match=r"--queue \(backend_extra 'queue'\): the local backend "
+                       r"does not use it; expected --backend slurm"):  # fmt: skip
+        daskburst.run("calc-mean", backend="local", backend_extra={"queue": "short"})
+    script = tmp_path / "s.py"
+    script.write_text("print(1)\n")
+    proc = cli("run", str(script), "--image", "x:1", "--backend", "threads")
+    assert_user_error(proc, "--image", "the threads backend does not use it",
+                      "expected --backend kubernetes")  # fmt: skip

@@ -318,6 +318,13 @@ def check_options(name: str | None, options: BackendOptions | None = None) -> st
     return concrete
 
 
+#: The ``BackendOptions.extra`` keys each backend reads (slurm: the SLURM job options, which
+#: its own builder checks). Any other backend reads none.
+_EXTRA_KEYS: dict[str, tuple[str, ...] | None] = {
+    "slurm": None,
+    "kubernetes": ("image", "namespace", "name"),
+}
+
 #: Backends that scale (``--adapt``) and whose workers have threads of their own.
 _SCALING = ("local", "slurm", "kubernetes")
 #: Backends that start every worker on this machine, at once.
@@ -353,6 +360,18 @@ def _check_sizes(backend: str, opts: BackendOptions, workers: int | None) -> Non
                 f"--workers {opts.workers} with --adapt {shown}: expected one of them (an "
                 "adaptive cluster starts with MIN workers)"
             )
+    known = _EXTRA_KEYS.get(backend, ())
+    unused = [k for k in opts.extra if opts.extra[k] is not None and known is not None
+              and k not in known]  # fmt: skip
+    if unused:
+        # The command line names the SLURM flags first (cli.slurm.slurm_extra).
+        k8s = _EXTRA_KEYS["kubernetes"] or ()
+        wanted = "kubernetes" if all(k in k8s for k in unused) else "slurm"
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in unused)
+        raise UserError(
+            f"{names} (backend_extra {', '.join(map(repr, unused))}): the {backend} backend does "
+            f"not use {'it' if len(unused) == 1 else 'them'}; expected --backend {wanted}"
+        )
     if opts.threads_per_worker is not None and backend not in _SCALING:
         raise UserError(
             f"--threads-per-worker {opts.threads_per_worker}: the {backend} backend has no "
