@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import os
+import stat
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,11 @@ def _names(fs: Any, paths: Sequence[str], what: str = "--input") -> list[str]:
     if isinstance(fs, LocalFileSystem):
         for p in paths:
             # A FIFO or a device would block the read (or never end): refuse it now.
-            if os.path.exists(p) and not os.path.isdir(p) and not os.path.isfile(p):
+            try:
+                mode = os.stat(p).st_mode
+            except OSError:
+                continue  # gone or unreadable: reading it says so, naming it
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise UserError(
                     f"{what} {str(p)!r}: not a regular file (a FIFO, socket or device); "
                     "expected files on disk"
