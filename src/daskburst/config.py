@@ -139,15 +139,24 @@ def shown(key: str, fallback: Any = None) -> str:
         value = None
     if value is None:
         value = fallback
+    return f"{key} = {as_typed(value)}".replace("%", "%%")  # argparse formats help with %
+
+
+def as_typed(value: Any) -> str:
+    """A setting's value as it is typed in YAML or on the command line (``200000,4``, ``null``).
+
+    Lists and mappings (e.g. ``sample: {lines: 200000, files: 4}``) become their values
+    joined by commas, as their flags take them.
+    """
     if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, (list, tuple)):
-        text = ",".join(map(str, value))
-    else:
-        text = str(value)
-    return f"{key} = {text}".replace("%", "%%")  # argparse formats help with %
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def env_name(key: str) -> str:

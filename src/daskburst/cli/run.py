@@ -42,13 +42,7 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
 
 def _as_flag(value: Any) -> str:
     """A default as it would be typed on the command line (``200000,4``, not a dict)."""
-    if value is None:
-        return "the generated sample"
-    if isinstance(value, dict):
-        return ",".join(str(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    return str(value)
+    return "the generated sample" if value is None else config.as_typed(value)
 
 
 def _short(value: Any, limit: int = 70) -> str:
