@@ -8,6 +8,7 @@ blind spot in one is caught by the other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -75,6 +76,25 @@ def _independent_leftovers(state: Path) -> dict[str, list[str]]:
     }
 
 
+_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet",
+               "kube-proxy", "coredns", "containerd")  # fmt: skip
+
+
+def _component_processes() -> list[str]:
+    """Processes named like a component, by their kernel name (as pgrep finds them), even
+    while exiting with an empty command line; zombies are over (only their parent can reap)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        if comm.startswith(_COMPONENTS) and not rest.startswith("Z"):
+            found.append(f"{stat.parent.name} {comm}")
+    return found
+
+
 def _leftovers() -> dict[str, list[str]]:
     inventory = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "-m", "localk8s", "leftovers"],
@@ -108,6 +128,118 @@ def _a_killed_clusters_husk_is_named_and_removed() -> None:
         shutil.rmtree(kubelet, ignore_errors=True)
 
 
+#: What another program (podman, Docker, another kubelet) has on the host before the cluster
+#: starts; `cluster-down` must leave all of it as it was. Names a cluster could have made.
+_FOREIGN_CHAINS = (("filter", "KUBE-DBT-FOREIGN"), ("nat", "CNI-DBT-FOREIGN"))
+_FOREIGN_JUMP = ("filter", "FORWARD", "-s", "192.0.2.77/32", "-j", "KUBE-DBT-FOREIGN")
+_FOREIGN_NETNS = "cni-dbt-foreign"
+_FOREIGN_MOUNT = Path("/run/containerd/dbt-foreign")
+_FOREIGN_CONTAINER = "dbt-foreign"
+
+
+def _plant_foreign_state() -> None:
+    from tests.harness.containers import default_image
+
+    for table, chain in _FOREIGN_CHAINS:
+        subprocess.run(["iptables", "-w", "-t", table, "-N", chain], check=True)
+    table, *rule = _FOREIGN_JUMP
+    subprocess.run(["iptables", "-w", "-t", table, "-A", *rule], check=True)
+    subprocess.run(["ip", "netns", "add", _FOREIGN_NETNS], check=True)
+    _FOREIGN_MOUNT.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "dbt", str(_FOREIGN_MOUNT)], check=True
+    )
+    (_FOREIGN_MOUNT / "data").write_text("not the cluster's\n")
+    # A container on podman's bridge: its own netns, NETAVARK chains and ip_forward.
+    subprocess.run(["podman", "run", "-d", "--name", _FOREIGN_CONTAINER, "--network", "bridge",
+                    "--entrypoint", "sleep", default_image(), "1800"],
+                   check=True, capture_output=True, text=True)  # fmt: skip
+
+
+def _foreign_state_problems() -> list[str]:
+    problems = []
+    for table, chain in _FOREIGN_CHAINS:
+        if subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True,
+                          check=False).returncode:  # fmt: skip
+            problems.append(f"iptables chain {table} {chain} was deleted")
+    table, *rule = _FOREIGN_JUMP
+    if subprocess.run(["iptables", "-w", "-t", table, "-C", *rule], capture_output=True,
+                      check=False).returncode:  # fmt: skip
+        problems.append("the rule jumping to KUBE-DBT-FOREIGN was deleted")
+    if not (Path("/run/netns") / _FOREIGN_NETNS).exists():
+        problems.append(f"netns {_FOREIGN_NETNS} was deleted")
+    elif subprocess.run(["ip", "netns", "exec", _FOREIGN_NETNS, "true"], capture_output=True,
+                        check=False).returncode:  # fmt: skip
+        problems.append(f"netns {_FOREIGN_NETNS} was unmounted")
+    if not (_FOREIGN_MOUNT / "data").exists():
+        problems.append(f"the mount on {_FOREIGN_MOUNT} was unmounted")
+    state = subprocess.run(["podman", "inspect", "-f", "{{.State.Running}}", _FOREIGN_CONTAINER],
+                           capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    if state != "true":
+        problems.append(f"podman container {_FOREIGN_CONTAINER} is not running ({state!r})")
+    elif subprocess.run(["podman", "exec", _FOREIGN_CONTAINER, "python", "-c",
+                         "import socket; socket.create_connection(('10.88.0.1', 9), 0.5)"],
+                        capture_output=True, text=True, check=False).stderr.count(
+                            "ConnectionRefused") != 1:  # fmt: skip
+        problems.append("the podman container lost its network (its bridge gateway)")
+    return problems
+
+
+def _remove_foreign_state() -> None:
+    subprocess.run(["podman", "rm", "-f", "-t", "0", _FOREIGN_CONTAINER], capture_output=True,
+                   check=False)  # fmt: skip
+    table, *rule = _FOREIGN_JUMP
+    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule], capture_output=True, check=False)
+    for table, chain in _FOREIGN_CHAINS:
+        subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True,
+                       check=False)  # fmt: skip
+    subprocess.run(["ip", "netns", "delete", _FOREIGN_NETNS], capture_output=True, check=False)
+    subprocess.run(["umount", str(_FOREIGN_MOUNT)], capture_output=True, check=False)
+    with contextlib.suppress(OSError):
+        _FOREIGN_MOUNT.rmdir()
+
+
+def _kill_the_cluster() -> None:
+    """As a machine that stops mid-run: SIGKILL every component, shim and pod process."""
+    pids = {int(line.split()[0]) for line in _independent_leftovers(ROOT / "build/cluster")[
+        "processes"]}  # fmt: skip
+    for procs in Path("/sys/fs/cgroup").glob("**/kubepods*/**/cgroup.procs"):
+        with contextlib.suppress(OSError):
+            pids |= {int(p) for p in procs.read_text().split()}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+def test_down_removes_only_what_the_cluster_made(cluster: Cluster, how: str) -> None:
+    """Another program's chains, netns, mounts and podman container, made before cluster-up
+    (with names a cluster could have made), are intact after cluster-down, also when the
+    cluster was killed instead of stopped."""
+    require(os.geteuid() == 0, "cluster-down/up need root")
+    try:
+        down = _make("cluster-down", timeout=600)
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        _plant_foreign_state()
+        forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+        assert _foreign_state_problems() == []
+        up = _make("cluster-up")
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        if how == "killed":
+            _kill_the_cluster()
+        down = _make("cluster-down", timeout=600)
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        assert "nothing left behind" in down.stderr
+        assert _foreign_state_problems() == []
+        assert not any(_leftovers().values()), _leftovers()
+        assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward
+    finally:
+        _remove_foreign_state()
+        up = _make("cluster-up")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+
+
 @pytest.mark.timeout(1800)
 def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
     require(os.geteuid() == 0, "cluster-down/up need root")
@@ -116,6 +248,8 @@ def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
         down = _make("cluster-down", timeout=600)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
         assert "nothing left behind" in down.stderr
+        # Right after it returns: it waits until each process it stopped has exited.
+        assert _component_processes() == []
         left = _leftovers()
         assert not any(left.values()), left
         assert _independent_leftovers(state) == {

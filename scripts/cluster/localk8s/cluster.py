@@ -393,19 +393,25 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
     procs.stop(s, "containerd", timeout=30)
     for name in reversed(CONTROL_PLANE):
         procs.stop(s, name)
-    for pid, _cmd in host.our_processes(s):
+    stray = host.our_processes(s)
+    if stray:
         # Shims whose containerd is gone, or a component whose PID file was lost.
-        subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
-    if s.bin("kube-proxy").exists():
-        subprocess.run([str(s.bin("kube-proxy")), "--cleanup"], capture_output=True, check=False)
-    for root in (s.kubelet_root, s.containerd_state, Path("/run/containerd"),
-                 Path("/var/lib/kubelet"), s.state):  # fmt: skip
-        host.unmount_under(root)
-    host.remove_netns()
+        say(f"killing {len(stray)} stray process(es) of the cluster: "
+            + ", ".join(f"{pid} {cmd.split()[0]}" for pid, cmd in stray))  # fmt: skip
+        for pid, _cmd in stray:
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
+        try:
+            _wait("the stray processes to exit", lambda: not host.our_processes(s), 15)
+        except ClusterError as exc:
+            say(str(exc))
+    # Only what this cluster made: mounts, namespaces, chains and tables that existed before
+    # it (podman's, Docker's, another kubelet's) stay (see host.before).
+    host.unmount_ours(s)
+    host.remove_netns(s)
     host.unshare_netns_dir(s)
-    host.remove_nft_tables()
-    host.sweep_iptables()
-    host.remove_cgroups()
+    host.remove_nft_tables(s)
+    host.sweep_iptables(theirs=host.before(s).get("iptables", []))
+    host.remove_cgroups(s)
     host.restore(s)
     for path in (s.etcd_data, s.kubelet_root, s.containerd_state, s.run, s.cni_ipam_dir, s.pids,
                  s.state / "containerd" / "opt"):  # fmt: skip
@@ -414,7 +420,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
         host.safe_rmtree(s.containerd_root)
     left = host.leftovers(s)
     if not any(left.values()):
-        s.host_record.unlink(missing_ok=True)
+        host.retire_record(s)
     return left
 
 

@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ HARD_CODED = (
 )
 #: Directories the cluster may create that other programs share (podman, `ip netns`):
 #: removed only when the cluster created them and they are empty.
-SHARED_DIRS = (Path("/run/netns"),)
+NETNS_DIR = Path("/run/netns")
+SHARED_DIRS = (NETNS_DIR,)
 #: nftables tables of the NetworkPolicy enforcer (and of kube-proxy's nftables mode).
 NFT_TABLES = (
     ("inet", "kube-network-policies"),
@@ -161,6 +163,42 @@ def read_record(s: Settings) -> dict[str, Any]:
     return dict(json.loads(s.host_record.read_text()))
 
 
+def _last_record(s: Settings) -> Path:
+    return s.host_record.with_name("host-before.last.json")
+
+
+def before(s: Settings) -> dict[str, list[str]]:
+    """What existed before the cluster (the current record's, else the last clean down's).
+
+    Chains, network namespaces, mounts, nftables tables and cgroups listed here belong to
+    someone else (podman, Docker, another kubelet): ``down`` never touches them and
+    ``leftovers`` never reports them. With no record at all, nothing is assumed ours.
+    """
+    rec = read_record(s)
+    if not rec and _last_record(s).exists():
+        rec = dict(json.loads(_last_record(s).read_text()))
+    return {k: list(v) for k, v in rec.get("before", {}).items()}
+
+
+def retire_record(s: Settings) -> None:
+    """After a clean ``down``: keep the record as the last one (what was someone else's)."""
+    if s.host_record.exists():
+        os.replace(s.host_record, _last_record(s))
+
+
+def _netns_names() -> list[str]:
+    return sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
+
+
+def _mount_roots(s: Settings) -> list[Path]:
+    """Where the cluster's mounts are: its state, the hard-coded paths, /run/netns."""
+    return [s.state, *HARD_CODED, NETNS_DIR]
+
+
+def _mountpoints_in(roots: list[Path]) -> list[str]:
+    return [p for root in roots for p in _mountpoints_under(root)]
+
+
 def record(s: Settings) -> dict[str, Any]:
     """Save what ``down`` must restore (once: a restarted cluster keeps the first record).
 
@@ -172,6 +210,14 @@ def record(s: Settings) -> dict[str, Any]:
     rec = {
         "sysctls": {name: read_sysctl(name) for name in SYSCTLS},
         "preexisting": [str(p) for p in (*HARD_CODED, *SHARED_DIRS) if p.exists()],
+        # Whatever of these exists before the cluster is someone else's: down leaves it.
+        "before": {
+            "iptables": iptables_leftovers(),
+            "netns": _netns_names(),
+            "mounts": sorted(set(_mountpoints_in(_mount_roots(s)))),
+            "nftables": nft_leftovers(),
+            "cgroups": cgroup_leftovers(),
+        },
     }
     s.host_record.parent.mkdir(parents=True, exist_ok=True)
     s.host_record.write_text(json.dumps(rec, indent=2) + "\n")
@@ -211,15 +257,20 @@ def our_processes(s: Settings) -> list[tuple[int, str]]:
 
 
 def our_mounts(s: Settings) -> list[str]:
-    """Return mount points under the state directory, the hard-coded paths, or CRI netns."""
-    roots = [str(s.state), *(str(p) for p in HARD_CODED)]
+    """Return the cluster's mount points, made since it started.
+
+    Under its state directory, the hard-coded paths and /run/netns; what was mounted there
+    before is someone else's. /run/netns itself is :func:`share_netns_dir`'s, undone by
+    :func:`unshare_netns_dir`.
+    """
+    theirs = set(before(s).get("mounts", []))
     found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if any(point == r or point.startswith(r + "/") for r in roots) or re.match(
-            r"^/(var/)?run/netns/cni-", point
-        ):
-            found.append(point)
+    for point in dict.fromkeys(_mountpoints_in(_mount_roots(s))):
+        if point in theirs or point == str(NETNS_DIR):
+            continue
+        if point.startswith(str(NETNS_DIR) + "/") and not Path(point).name.startswith("cni-"):
+            continue  # podman's (netns-*) and `ip netns add`'s namespaces
+        found.append(point)
     return found
 
 
@@ -334,11 +385,11 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
     """Return everything a stopped cluster must not leave behind, by kind (empty: clean)."""
     rec = read_record(s)
     sysctls = [
-        f"{name}={read_sysctl(name)} (was {before})"
-        for name, before in rec.get("sysctls", {}).items()
-        # ip_forward is left alone: podman and other bridges need it too.
-        if name != "net/ipv4/ip_forward" and before is not None and read_sysctl(name) != before
+        f"{name}={read_sysctl(name)} (was {was})"
+        for name, was in rec.get("sysctls", {}).items()
+        if was is not None and read_sysctl(name) != was
     ]
+    theirs = before(s)
     preexisting = set(rec.get("preexisting", []))
     paths = [str(p) for p in HARD_CODED if _ours(p, rec, preexisting)]
     # A directory shared with podman and iproute2 is ours to remove only if the record says
@@ -355,22 +406,23 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
     bridge = (
         [s.bridge] if re.search(rf"^\d+: {re.escape(s.bridge)}[:@]", links.stdout, re.M) else []
     )
-    netns = (
-        sorted(p.name for p in Path("/run/netns").glob("cni-*"))
-        if Path("/run/netns").is_dir()
-        else []
-    )
     return {
         "processes": [f"{pid} {cmd}" for pid, cmd in our_processes(s)],
         "mounts": our_mounts(s),
-        "netns": netns,
+        "netns": our_netns(s),
         "links": bridge,
-        "iptables": iptables_leftovers(),
-        "nftables": nft_leftovers(),
-        "cgroups": cgroup_leftovers(),
+        "iptables": [c for c in iptables_leftovers() if c not in theirs.get("iptables", [])],
+        "nftables": [t for t in nft_leftovers() if t not in theirs.get("nftables", [])],
+        "cgroups": [c for c in cgroup_leftovers() if c not in theirs.get("cgroups", [])],
         "sysctls": sysctls,
         "paths": paths,
     }
+
+
+def our_netns(s: Settings) -> list[str]:
+    """The CRI's network namespaces (``cni-*``) made since the cluster started."""
+    theirs = set(before(s).get("netns", []))
+    return [n for n in _netns_names() if n.startswith("cni-") and n not in theirs]
 
 
 # ---- cleaning up ----------------------------------------------------------------------------
@@ -386,14 +438,14 @@ def _mountpoints_under(root: Path) -> list[str]:
     return points
 
 
-def unmount_under(root: Path) -> list[str]:
-    """Unmount everything mounted at or below ``root``, deepest first.
+def unmount_ours(s: Settings) -> list[str]:
+    """Unmount the cluster's mount points (:func:`our_mounts`), deepest first.
 
     Returns:
         Mount points that could not be unmounted.
     """
     failed = []
-    for point in sorted(set(_mountpoints_under(root)), key=len, reverse=True):
+    for point in sorted(set(our_mounts(s)), key=len, reverse=True):
         if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
             if subprocess.run(["umount", "-l", point], capture_output=True, check=False).returncode:
                 failed.append(point)
@@ -417,14 +469,20 @@ def safe_rmtree(path: Path) -> None:
         path.unlink()
 
 
-def sweep_iptables(chain: re.Pattern[str] = CHAIN) -> list[str]:
-    """Delete every KUBE-*/CNI-* chain and the rules that jump to them (IPv4 and IPv6).
+def sweep_iptables(chain: re.Pattern[str] = CHAIN, theirs: Sequence[str] = ()) -> list[str]:
+    """Delete the KUBE-*/CNI-* chains the cluster made and the rules that jump to them.
 
-    ``kube-proxy --cleanup`` removes kube-proxy's chains but not the kubelet's (KUBE-FIREWALL,
-    KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) nor the CNI plugins' top-level ones.
+    kube-proxy's, the kubelet's (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and
+    the CNI plugins' alike; not ``kube-proxy --cleanup``, which deletes every kube-proxy
+    chain on the host, another cluster's too.
+
+    Args:
+        chain: Which chain names a cluster makes.
+        theirs: ``<binary> <table> <chain>`` that existed before the cluster: kept, with
+            every rule that jumps to them.
 
     Returns:
-        Chains that remain (should be none).
+        Chains of the cluster that remain (should be none).
     """
     for tool in ("iptables", "ip6tables"):
         if shutil.which(tool) is None:
@@ -433,16 +491,21 @@ def sweep_iptables(chain: re.Pattern[str] = CHAIN) -> list[str]:
             proc = subprocess.run(
                 [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
             )
+            kept = {c.split()[2] for c in theirs if c.split()[:2] == [tool, table]}
+
+            def mine(name: str, kept: set[str] = kept) -> bool:
+                return bool(chain.match(name)) and name not in kept
+
             ours = []
             for line in proc.stdout.splitlines():
                 # shlex, not str.split: the CNI plugins' rules carry quoted comments
                 # (--comment "name: \"daskburst\" id: ...") that -D must be given verbatim.
                 parts = shlex.split(line)
-                if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
+                if len(parts) >= 2 and parts[0] == "-N" and mine(parts[1]):
                     ours.append(parts[1])
-                elif len(parts) >= 2 and parts[0] == "-A" and not chain.match(parts[1]):
+                elif len(parts) >= 2 and parts[0] == "-A" and not mine(parts[1]):
                     target = parts[parts.index("-j") + 1] if "-j" in parts else ""
-                    if chain.match(target):
+                    if mine(target):
                         subprocess.run(
                             [tool, "-w", "-t", table, "-D", *parts[1:]],
                             capture_output=True,
@@ -456,10 +519,7 @@ def sweep_iptables(chain: re.Pattern[str] = CHAIN) -> list[str]:
                 subprocess.run(
                     [tool, "-w", "-t", table, "-X", name], capture_output=True, check=False
                 )
-    return iptables_leftovers(chain)
-
-
-NETNS_DIR = Path("/run/netns")
+    return [c for c in iptables_leftovers(chain) if c not in theirs]
 
 
 def is_mountpoint(path: Path) -> bool:
@@ -504,21 +564,25 @@ def unshare_netns_dir(s: Settings) -> None:
         marker.unlink(missing_ok=True)
 
 
-def remove_nft_tables() -> None:
-    """Delete the enforcer's (and kube-proxy's) nftables tables."""
+def remove_nft_tables(s: Settings) -> None:
+    """Delete the enforcer's (and kube-proxy's) nftables tables the cluster made."""
+    theirs = before(s).get("nftables", [])
     for fam, name in NFT_TABLES:
-        if f"{fam} {name}" in nft_leftovers():
+        if f"{fam} {name}" in nft_leftovers() and f"{fam} {name}" not in theirs:
             subprocess.run(["nft", "delete", "table", fam, name], capture_output=True, check=False)
 
 
-def remove_cgroups() -> list[str]:
-    """Remove the (empty) ``kubepods`` cgroup trees, deepest first.
+def remove_cgroups(s: Settings) -> list[str]:
+    """Remove the (empty) ``kubepods`` cgroup trees the cluster made, deepest first.
 
     Returns:
         Directories that could not be removed (they still hold processes).
     """
     failed = []
+    theirs = before(s).get("cgroups", [])
     for top in cgroup_leftovers():
+        if top in theirs:
+            continue
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
             try:
                 os.rmdir(dirpath)
@@ -527,11 +591,10 @@ def remove_cgroups() -> list[str]:
     return failed
 
 
-def remove_netns() -> None:
+def remove_netns(s: Settings) -> None:
     """Delete network namespaces the CRI made (``cni-*``) that no sandbox removed."""
-    if Path("/run/netns").is_dir():
-        for ns in Path("/run/netns").glob("cni-*"):
-            subprocess.run(["ip", "netns", "delete", ns.name], capture_output=True, check=False)
+    for name in our_netns(s):
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
 
 
 def restore(s: Settings) -> None:
@@ -544,11 +607,9 @@ def restore(s: Settings) -> None:
             safe_rmtree(path)
     if not rec:
         return
-    for name, before in rec.get("sysctls", {}).items():
-        if name == "net/ipv4/ip_forward" or before is None:
-            continue
-        if read_sysctl(name) != before:
-            write_sysctl(name, before)
+    for name, was in rec.get("sysctls", {}).items():
+        if was is not None and read_sysctl(name) != was:
+            write_sysctl(name, was)
     for cached in Path("/var/lib/cni/results").glob(f"{s.cni_network}-*"):
         cached.unlink(missing_ok=True)
     for path in SHARED_DIRS:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -100,15 +102,34 @@ def stop(s: Settings, name: str, timeout: float = 20) -> bool:
         _pidfile_path.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running(s, name):
-        time.sleep(0.1)
-    if running(s, name):
-        os.kill(pid, signal.SIGKILL)
-        while running(s, name):
-            time.sleep(0.1)
+    # Until the process is gone, not only until its command line reads empty: an exiting
+    # process loses its cmdline (so `running` says no) while pgrep still finds it.
+    if not _wait_gone(pid, timeout):
+        sys.stderr.write(f"cluster: {name} ({pid}) still runs {timeout:g} s after SIGTERM; "
+                         "sending SIGKILL\n")  # fmt: skip
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not _wait_gone(pid, 15):
+            sys.stderr.write(f"cluster: {name} ({pid}) did not exit after SIGKILL\n")
     _pidfile_path.unlink(missing_ok=True)
     return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until process ``pid`` has exited (gone, or a zombie its parent has yet to reap)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when it is ours
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def log_tail(s: Settings, name: str, lines: int = 15) -> str:
