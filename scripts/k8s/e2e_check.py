@@ -373,18 +373,57 @@ def _leftovers() -> list[str]:
     return left
 
 
-def _uninstall(args: argparse.Namespace, namespaced: bool) -> None:
+def _uninstall(args: argparse.Namespace, namespaced: bool, *extra: str, crds_kept: bool) -> None:
+    """``k8s uninstall``; everything must be gone but the CRDs, which stay iff ``crds_kept``."""
     flags = ["--kubectl", args.kubectl] + (["--bundled-operator"] if args.bundled_operator else [])
-    sh(DASKBURST, "k8s", "uninstall", *flags, *(["--namespaced"] if namespaced else []))
+    proc = sh(DASKBURST, "k8s", "uninstall", *flags, *(["--namespaced"] if namespaced else []),
+              *extra)  # fmt: skip
     left = _leftovers()
+    crds = [x for x in left if x.startswith("crd/")]
+    if crds_kept and (len(crds) < 4 or "keeping the Dask CRDs" not in proc.stderr):
+        raise CheckFailed(f"k8s uninstall deleted the shared CRDs (left: {crds}): {proc.stderr}")
+    if not crds_kept and crds:
+        raise CheckFailed(f"k8s uninstall kept the CRDs: {crds}")
+    left = [x for x in left if not x.startswith("crd/")]
     if left:
         raise CheckFailed(f"k8s uninstall left: {left}")
 
 
+#: A namespace with a Dask resource of its own while daskburst is uninstalled.
+OTHER = "daskburst-e2e-other"
+
+
+def _other_namespace_with_a_dask_resource(kubectl: str) -> None:
+    sh(kubectl, "create", "namespace", OTHER)
+    scaler = {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskAutoscaler",
+              "metadata": {"name": "someone-elses", "namespace": OTHER},
+              "spec": {"cluster": "someone-elses", "minimum": 0, "maximum": 1}}  # fmt: skip
+    subprocess.run([kubectl, "apply", "-f", "-"], input=json.dumps(scaler), text=True,
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def _remove_other_namespace(kubectl: str) -> None:
+    # The operator may have put its finalizer on it, and the operator is gone now.
+    sh(kubectl, "patch", "daskautoscaler", "someone-elses", "-n", OTHER, "--type=merge",
+       "-p", '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
+    sh(kubectl, "delete", "namespace", OTHER, "--wait=true", "--timeout=120s", check=False)
+
+
 def step_namespaced(args: argparse.Namespace, summary: dict[str, Any]) -> None:
-    """Uninstall; the namespaced operator runs a job; uninstall; cluster-wide again."""
+    """Uninstall and reinstall, namespaced and cluster-wide, keeping the shared CRDs.
+
+    Uninstall (the CRDs stay while another namespace has a Dask resource); the namespaced
+    operator runs a job; uninstall it (the CRDs stay: they are shared); --delete-crds deletes
+    them; cluster-wide again.
+    """
     flags = ["--kubectl", args.kubectl] + (["--bundled-operator"] if args.bundled_operator else [])
-    _uninstall(args, namespaced=False)
+    _other_namespace_with_a_dask_resource(args.kubectl)
+    try:
+        _uninstall(args, False, crds_kept=True)
+        if not _list("daskautoscalers.kubernetes.dask.org", OTHER):
+            raise CheckFailed("k8s uninstall deleted another namespace's Dask resource")
+    finally:
+        _remove_other_namespace(args.kubectl)
     sh(DASKBURST, "k8s", "install", "--namespaced", *flags)
     op = _list("deployments", NAMESPACE, {"app.kubernetes.io/name": "dask-kubernetes-operator"})
     if not op:
@@ -394,7 +433,8 @@ def step_namespaced(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         "phase": "Successful",
         "digest": json.loads(proc.stdout)["result"]["digest"],
     }
-    _uninstall(args, namespaced=True)
+    _uninstall(args, True, crds_kept=True)
+    _uninstall(args, True, "--delete-crds", crds_kept=False)
     sh(DASKBURST, "k8s", "install", *flags)
 
 

@@ -106,7 +106,8 @@ def _uninstall(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
     objs = _platform_objects(args)
-    k8s.uninstall(objs, str(_cfg("namespace", args.namespace)), api=_api(args))
+    k8s.uninstall(objs, str(_cfg("namespace", args.namespace)), api=_api(args),
+                  namespaced=args.namespaced, delete_crds=args.delete_crds)  # fmt: skip
     return 0
 
 
@@ -625,7 +626,14 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser(
         "uninstall",
         parents=[common, tree],
-        help="delete Dask resources, k8s/ and the operator (CRDs included)",
+        help="delete Dask resources, k8s/ and the operator (the CRDs only when no other "
+        "namespace uses them)",
+    )
+    p.add_argument(
+        "--delete-crds",
+        action="store_true",
+        help="delete the Dask CRDs even when another namespace has Dask resources (they go "
+        "with them) or the operator is namespaced",
     )
     p.set_defaults(func=_uninstall)
 

@@ -197,6 +197,26 @@ def install(
     echo("installed: CRDs established, operator ready")
 
 
+#: The Dask resources the CRDs define; deleting a CRD deletes every one of its kind.
+DASK_KINDS = ("DaskJob", "DaskCluster", "DaskWorkerGroup", "DaskAutoscaler")
+
+
+def dask_resources_elsewhere(namespace: str, api: Any) -> list[str]:
+    """``kind/namespace/name`` of every Dask resource outside ``namespace`` (all namespaces)."""
+    import kr8s
+
+    found = []
+    for kind in DASK_KINDS:
+        try:
+            items = list(kr8s.get(f"{kind.lower()}s.kubernetes.dask.org", namespace=kr8s.ALL,
+                                  api=api))  # fmt: skip
+        except (kr8s.NotFoundError, kr8s.ServerError, ValueError):
+            continue
+        found += [f"{kind.lower()}/{o.namespace}/{o.name}" for o in items
+                  if o.namespace != namespace]  # fmt: skip
+    return sorted(found)
+
+
 def uninstall(
     objs: Sequence[Manifest],
     namespace: str,
@@ -204,12 +224,19 @@ def uninstall(
     echo: Echo = _stderr,
     timeout: float = 180,
     clock: Clock | None = None,
+    *,
+    namespaced: bool = False,
+    delete_crds: bool = False,
 ) -> None:
     """Delete daskburst's Dask resources, then the platform objects, and wait until gone.
 
     Dask resources go first and are waited for while the operator still runs, so it can
     clean up after them; then every platform object in reverse apply order; then this waits
     for the namespaces and CRDs to finish terminating.
+
+    The CRDs are shared by every namespace, and deleting one deletes every resource of its
+    kind in the cluster. They are kept when this uninstalls a namespaced operator, and when
+    Dask resources are left in other namespaces, unless ``delete_crds``.
 
     Args:
         objs: From :func:`platform_manifests`.
@@ -218,11 +245,27 @@ def uninstall(
         echo: Progress messages.
         timeout: Seconds to wait for each stage to finish.
         clock: Time source for waiting.
+        namespaced: ``objs`` hold the namespaced operator (other namespaces may have theirs).
+        delete_crds: Delete the CRDs all the same, and with them every Dask resource left.
 
     Raises:
         BackendError: When something is still there after ``timeout``.
     """
     import kr8s
+
+    keep: list[str] = []
+    if not delete_crds:
+        others = dask_resources_elsewhere(namespace, api)
+        if namespaced:
+            keep = ["the operator is namespaced: other namespaces may use the CRDs"]
+        elif others:
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            keep = [f"{len(others)} Dask resource(s) in other namespaces use them "
+                    f"({', '.join(others[:3])}{more})"]  # fmt: skip
+    if keep:
+        objs = [o for o in objs if o["kind"] != "CustomResourceDefinition"]
+        echo(f"keeping the Dask CRDs: {keep[0]}; --delete-crds deletes them, and every Dask "
+             "resource in the cluster with them")  # fmt: skip
 
     for kind in ("DaskJob", "DaskCluster", "DaskAutoscaler"):
         for name in _names(kind, namespace, api):
@@ -256,7 +299,7 @@ def uninstall(
         wait_for(all_gone, timeout, "namespaces and CRDs to finish terminating", clock=clock)
     except WaitTimeoutError as exc:
         raise BackendError(str(exc)) from None
-    echo("uninstalled: namespaces and CRDs gone")
+    echo("uninstalled: namespaces gone" + (", CRDs kept" if keep else " and CRDs gone"))
 
 
 def _dask(kind: str, name: str, namespace: str, api: Any) -> Any:
