@@ -220,3 +220,25 @@ def test_a_queued_job_starts_when_another_finishes(
     left = cluster.kubectl("get", "configmaps", "-n", ns, "-l", "app.kubernetes.io/component=queue",
                            "-o", "name").stdout  # fmt: skip
     assert left.strip() == "", "the queue marker is removed"
+
+
+def test_a_namespace_without_the_runner_service_account_is_refused_at_once(
+    cluster: Cluster,
+) -> None:
+    """Its pods could never be created: `--wait` used to wait its whole timeout."""
+    missing = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", "--namespace",
+                   "daskburst-no-such-namespace", "--wait", timeout=120)  # fmt: skip
+    assert missing.returncode == 2, missing.stderr
+    assert "namespace 'daskburst-no-such-namespace' does not exist" in missing.stderr
+    bare = f"daskburst-bare-{os.getpid()}"
+    cluster.kubectl("create", "namespace", bare)
+    try:
+        # A hang would end in the 120 s timeout: the refusal comes before anything is created.
+        proc = _cli(cluster, "k8s", "submit", "jobs/calc-mean.yaml", "--namespace", bare, "--wait",
+                    timeout=120)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        line = proc.stderr.strip().splitlines()[-1]
+        assert f"namespace '{bare}' has no ServiceAccount 'daskburst-runner'" in line, line
+        assert cluster.json("get", "daskjobs", "-n", bare)["items"] == []
+    finally:
+        cluster.kubectl("delete", "namespace", bare, "--wait=false", check=False)

@@ -527,9 +527,49 @@ def submit(
     manifests = build_submission(
         job_path, namespace, name, image, params, seed, time_limit, ttl, annotations
     )
+    check_service_accounts(manifests, namespace, api)
     check_quota(manifests[0], namespace, api, queue=queue, queue_timeout=queue_timeout, echo=echo)
     create_all(manifests, api)
     return str(manifests[0]["metadata"]["name"])
+
+
+def _service_accounts(obj: Any) -> set[str]:
+    if isinstance(obj, Mapping):
+        found = {str(obj["serviceAccountName"])} if obj.get("serviceAccountName") else set()
+        return found.union(*(_service_accounts(v) for v in obj.values()))
+    if isinstance(obj, list):
+        return set().union(*(_service_accounts(v) for v in obj))
+    return set()
+
+
+def check_service_accounts(manifests: Sequence[Manifest], namespace: str, api: Any) -> None:
+    """Refuse a job whose namespace or ServiceAccounts do not exist, before creating it.
+
+    Without them its pods can never be created: the operator retries, and a ``--wait``
+    waited for its whole timeout with nothing to show.
+
+    Raises:
+        UserError: Naming the namespace or the ServiceAccount, and how to make it.
+    """
+    import kr8s
+
+    install = "expected `daskburst k8s install` (k8s/) for that namespace, or --namespace"
+    try:
+        kr8s.objects.Namespace.get(namespace, api=api)
+    except kr8s.NotFoundError:
+        raise UserError(f"namespace {namespace!r} does not exist; {install}") from None
+    except kr8s.ServerError:
+        pass  # not allowed to read namespaces: the ServiceAccounts still tell
+    for name in sorted(set().union(*(_service_accounts(m) for m in manifests))):
+        try:
+            kr8s.objects.ServiceAccount.get(name, namespace=namespace, api=api)
+        except kr8s.ServerError:
+            continue  # not allowed to look: creating the job will say what it must
+        except kr8s.NotFoundError:
+            raise UserError(
+                f"namespace {namespace!r} has no ServiceAccount {name!r}, which the job's pods "
+                f"run as; {install}"
+            ) from None
 
 
 @dataclass
