@@ -527,8 +527,9 @@ def submit(
     manifests = build_submission(
         job_path, namespace, name, image, params, seed, time_limit, ttl, annotations
     )
-    check_service_accounts(manifests, namespace, api)
+    # The quota first: a job that can never fit (or not now) says so whatever else is missing.
     check_quota(manifests[0], namespace, api, queue=queue, queue_timeout=queue_timeout, echo=echo)
+    check_service_accounts(manifests, namespace, api)
     create_all(manifests, api)
     return str(manifests[0]["metadata"]["name"])
 
