@@ -214,6 +214,20 @@ def job_phase(cluster: Cluster, name: str) -> str:
     return str((json.loads(proc.stdout).get("status") or {}).get("jobStatus") or "")
 
 
+def namespace_story(cluster: Cluster, namespace: str) -> str:
+    """What a failure message needs: the namespace's pods, quota, events and runner logs."""
+    parts = []
+    for args in (
+        ("get", "daskjobs,pods,resourcequotas", "-n", namespace, "-o", "wide"),
+        ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp"),
+        ("logs", "-n", namespace, "-l", "dask.org/component=job-runner", "--tail=30",
+         "--prefix", "--all-containers"),
+    ):  # fmt: skip
+        proc = cluster.kubectl(*args, check=False)
+        parts.append(f"$ kubectl {' '.join(args)}\n{proc.stdout}{proc.stderr}")
+    return "\n".join(parts)[-6000:]
+
+
 def cluster_pods(cluster: Cluster, name: str, component: str | None = None) -> list[dict[str, Any]]:
     """Pods of a Dask cluster (optionally one component: scheduler, worker, job-runner)."""
     selector = f"dask.org/cluster-name={name}"

@@ -21,6 +21,7 @@ from tests.cluster.conftest import (
     Cluster,
     cluster_pods,
     job_phase,
+    namespace_story,
     submit,
     wait_until,
 )
@@ -215,7 +216,10 @@ def test_a_queued_job_starts_when_another_finishes(
     proc = cluster.kubectl(
         "get", "daskjob", first_name, "-n", ns, "-o", "jsonpath={.status.jobStatus}"
     )
-    assert proc.stdout == "Successful", "the second job waited for the first to finish"
+    assert proc.stdout == "Successful", (
+        f"the second job waited for the first to finish; the first is {proc.stdout!r}:\n"
+        + namespace_story(cluster, ns)
+    )
     assert time.monotonic() - started > 5
     left = cluster.kubectl("get", "configmaps", "-n", ns, "-l", "app.kubernetes.io/component=queue",
                            "-o", "name").stdout  # fmt: skip

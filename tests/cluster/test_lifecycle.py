@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import ROOT, Cluster
+from tests.cluster.hostsnap import independent_leftovers, new_since_ci_start
 from tests.helpers import require
 
 pytestmark = [pytest.mark.cluster, pytest.mark.lifecycle, pytest.mark.slow]
@@ -34,46 +34,6 @@ def _make(target: str, timeout: float = 1800) -> subprocess.CompletedProcess[str
         timeout=timeout,
         check=False,
     )
-
-
-def _independent_leftovers(state: Path) -> dict[str, list[str]]:
-    bins = str(ROOT / "build" / "bin")
-    procs = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if cmd.startswith(bins) or str(state) in cmd:
-                procs.append(f"{entry.name} {cmd[:150]}")
-    mounts = [
-        line.split()[4]
-        for line in Path("/proc/self/mountinfo").read_text().splitlines()
-        if line.split()[4].startswith(
-            (str(state), "/var/lib/kubelet", "/run/containerd", "/run/netns/cni-")
-        )
-    ]
-    chains = []
-    for tool in ("iptables-save", "ip6tables-save"):
-        dump = subprocess.run([tool], capture_output=True, text=True, check=False).stdout
-        chains += [line for line in dump.splitlines() if re.search(r"\b(KUBE|CNI)-", line)]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
-    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
-    localnet = Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip()
-    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
-    nft = [
-        t for t in tables.stdout.splitlines() if "kube-network-policies" in t or "kube-proxy" in t
-    ]
-    return {
-        "processes": procs,
-        "mounts": mounts,
-        "iptables": chains,
-        "links": ["daskburst0"] if re.search(r"^\d+: daskburst0[:@]", links, re.M) else [],
-        "cgroups": cgroups,
-        "route_localnet": [] if localnet == "0" else [f"route_localnet={localnet}"],
-        "nftables": nft,
-    }
 
 
 _COMPONENTS = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet",
@@ -201,7 +161,7 @@ def _remove_foreign_state() -> None:
 
 def _kill_the_cluster() -> None:
     """As a machine that stops mid-run: SIGKILL every component, shim and pod process."""
-    pids = {int(line.split()[0]) for line in _independent_leftovers(ROOT / "build/cluster")[
+    pids = {int(line.split()[0]) for line in independent_leftovers(ROOT / "build/cluster")[
         "processes"]}  # fmt: skip
     for procs in Path("/sys/fs/cgroup").glob("**/kubepods*/**/cgroup.procs"):
         with contextlib.suppress(OSError):
@@ -252,7 +212,7 @@ def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
         assert _component_processes() == []
         left = _leftovers()
         assert not any(left.values()), left
-        assert _independent_leftovers(state) == {
+        assert new_since_ci_start(independent_leftovers(state)) == {
             "processes": [], "mounts": [], "iptables": [], "links": [], "cgroups": [],
             "route_localnet": [], "nftables": [],
         }  # fmt: skip
