@@ -28,6 +28,7 @@ images = localk8s("images")
 pki = localk8s("pki")
 settings = localk8s("settings")
 host = localk8s("host")
+local_cluster = localk8s("cluster")
 
 
 @pytest.fixture
@@ -233,3 +234,44 @@ def test_a_killed_clusters_husk_is_ours_to_remove_with_or_without_a_record(tmp_p
     assert not host._ours(husk, {"preexisting": [str(husk)]}, {str(husk)})
     assert host._ours(husk, {"preexisting": []}, set())
     assert not host._ours(tmp_path / "absent", {"preexisting": []}, set())
+
+
+def test_up_names_kubernetes_state_it_did_not_make() -> None:
+    """A killed cluster of another checkout, or another kubelet: named once, left alone."""
+    assert host.foreign_note({"iptables": [], "netns": ["podman-1"], "cgroups": []}) is None
+    note = host.foreign_note({
+        "iptables": ["iptables nat KUBE-SERVICES", "iptables nat CNI-0e3d"],
+        "netns": ["cni-43c9", "cni-166f", "podman-1"],
+        "cgroups": ["/sys/fs/cgroup/memory/kubepods"],
+    })  # fmt: skip
+    assert note is not None and "\n" not in note
+    assert "2 KUBE-*/CNI-* iptables chain(s), 2 cni-* netns, 1 kubepods cgroup(s)" in note
+    assert "left alone" in note and "make cluster-down" in note
+
+
+def test_up_refuses_a_bridge_that_holds_another_clusters_pods(tmp_path: Path) -> None:
+    """Its address pool would hand their addresses out again: refused before anything starts."""
+    require(os.geteuid() == 0, "bridges and network namespaces need root")
+    bridge, ns = "dbt-husk0", "cni-dbt-husk"
+    s = settings.load({"CLUSTER_DIR": str(tmp_path / "state"), "CLUSTER_BRIDGE": bridge,
+                       "CLUSTER_BIN_ROOT": str(ROOT / "build" / "bin")})  # fmt: skip
+    require(not host.preflight(s), f"the host cannot run the cluster: {host.preflight(s)}")
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    try:
+        ip("link", "add", bridge, "type", "bridge")
+        ip("netns", "add", ns)
+        ip("link", "add", "vethdbthusk", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        ip("link", "set", "vethdbthusk", "master", bridge)
+        with pytest.raises(local_cluster.ClusterError) as err:
+            local_cluster.prepare(s)
+        assert f"bridge {bridge} already has 1 pod interface(s) (vethdbthusk)" in str(err.value)
+        assert "make cluster-down" in str(err.value)
+        assert not (tmp_path / "state").exists(), "nothing is written before the refusal"
+    finally:
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+    assert not Path(f"/sys/class/net/{bridge}").exists()
+    assert not Path(f"/run/netns/{ns}").exists()

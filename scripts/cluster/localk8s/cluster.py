@@ -220,6 +220,16 @@ def prepare(s: Settings) -> None:
     problems = host.preflight(s)
     if problems:
         raise ClusterError("; ".join(problems))
+    fresh = not host.read_record(s)
+    if fresh and (ports := host.bridge_ports(s)):
+        # Pods of another cluster still sit on the bridge: this cluster's address pool starts
+        # afresh and would hand their addresses out again, and connections would go astray.
+        raise ClusterError(
+            f"bridge {s.bridge} already has {len(ports)} pod interface(s) ({', '.join(ports[:4])}"
+            f"{', ...' if len(ports) > 4 else ''}) of a cluster this one did not make (another "
+            "checkout's, or one killed there): run `make cluster-down` in that checkout, or "
+            f"remove it with `ip link delete {s.bridge}` and its /run/netns/cni-* namespaces"
+        )
     if not any(procs.running(s, n) for n in (*CONTROL_PLANE, *NODE)):
         taken = host.ports_in_use(host.cluster_ports(s))
         if taken:
@@ -228,7 +238,9 @@ def prepare(s: Settings) -> None:
                 "runs here (stop it, or `make cluster-down` if it is this one)"
             )
     s.state.mkdir(parents=True, exist_ok=True)
-    host.record(s)
+    rec = host.record(s)
+    if fresh and (note := host.foreign_note(rec["before"])):
+        say(note)
     made = pki.ensure(s)
     if made:
         say(f"certificates: made {len(made)} in {s.pki}")

@@ -224,6 +224,32 @@ def record(s: Settings) -> dict[str, Any]:
     return rec
 
 
+def bridge_ports(s: Settings) -> list[str]:
+    """Interfaces already attached to the cluster's bridge (a killed cluster's pods' veths)."""
+    brif = Path("/sys/class/net") / s.bridge / "brif"
+    return sorted(p.name for p in brif.iterdir()) if brif.is_dir() else []
+
+
+def foreign_note(before: dict[str, list[str]]) -> str | None:
+    """One line on Kubernetes state that was on the host before this cluster, if any."""
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (len(before.get("iptables", [])), "KUBE-*/CNI-* iptables chain(s)"),
+            (sum(n.startswith("cni-") for n in before.get("netns", [])), "cni-* netns"),
+            (len(before.get("cgroups", [])), "kubepods cgroup(s)"),
+        )
+        if n
+    ]
+    if not parts:
+        return None
+    return (
+        f"note: the host already has {', '.join(parts)} that this cluster did not make "
+        "(another Kubernetes, or a cluster killed without `make cluster-down`: run that in its "
+        "checkout); they are left alone, and kube-proxy chains of the same name are shared"
+    )
+
+
 # ---- what a cluster leaves behind -----------------------------------------------------------
 
 
