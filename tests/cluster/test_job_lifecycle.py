@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cluster.conftest import (
     ENDLESS_CALC_MEAN,
@@ -162,6 +163,24 @@ def test_results_and_status_work_for_a_kubectl_applied_job(
     assert row["attempt"] == 1 and row["age"]
     human = _cli(cluster, "k8s", "results", "bag").stdout
     assert record["result"]["digest"] in human and "versions" in human
+    uid = cluster.kubectl("get", "daskjob", "bag", "-n", NAMESPACE, "-o",
+                          "jsonpath={.metadata.uid}").stdout  # fmt: skip
+    assert record["job_uid"] == uid
+
+    # Deleted and applied again under the same name: a new job, whose runner here never
+    # starts (its image is absent); the earlier run's record is not shown as its own.
+    cluster.kubectl("delete", "daskjob", "bag", "-n", NAMESPACE, "--wait=true")
+    job = yaml.safe_load((ROOT / "jobs/bag.yaml").read_text())
+    job["spec"]["job"]["spec"]["containers"][0]["image"] = "localhost/daskburst:no-such-tag"
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    again = json.loads(_cli(cluster, "k8s", "results", "bag", "--json").stdout)
+    assert again["record"] is None, again
+    assert again["earlier"]["result"]["digest"] == record["result"]["digest"]
+    (row,) = [r for r in json.loads(_cli(cluster, "k8s", "status", "--json").stdout)
+              if r["name"] == "bag"]  # fmt: skip
+    assert row["digest"] is None and row["workers_peak"] is None, row
+    human = _cli(cluster, "k8s", "results", "bag")
+    assert human.returncode == 1 and "the one kept is of an earlier DaskJob" in human.stdout
 
 
 @pytest.fixture

@@ -324,3 +324,36 @@ def test_parse_result_finds_a_record_that_starts_mid_line() -> None:
     log = "Creating cluster... done" + json.dumps(record, indent=2) + "\nbye {not json\n"
     assert parse_result(log) == record
     assert parse_result("no record {here}\n") is None
+
+
+def test_a_kept_result_names_the_job_uid_and_is_never_another_jobs() -> None:
+    """A DaskJob deleted and applied again under its name is a new job: the old record is not its."""
+    from daskburst.k8s import _results
+
+    record = {"workload": "bag", "result": {"digest": "d" * 64}}
+    cm = _results.configmap("bag", "ns", record, uid="uid-1")
+    kept = json.loads(cm["data"]["result.json"])
+    assert kept["job_uid"] == "uid-1" and cm["metadata"]["labels"][_results.UID] == "uid-1"
+    assert "job_uid" not in record, "the caller's record is not changed"
+    assert _results.of_this_job(kept, "uid-1")
+    assert not _results.of_this_job(kept, "uid-2")
+    assert _results.of_this_job(kept, None), "no DaskJob left: the kept record is the last run's"
+    assert _results.of_this_job(record, "uid-2"), "a record from before UIDs is taken as it is"
+    assert not _results.of_this_job(None, "uid-1")
+
+
+def test_each_submit_stages_its_artifacts_in_a_directory_of_its_own(tmp_path: Path) -> None:
+    """Two `k8s submit --wait --artifacts DIR` at once used to share DIR/pending."""
+    from daskburst.cli import k8s as cli_k8s
+
+    first, second = cli_k8s._staging(tmp_path / "out"), cli_k8s._staging(tmp_path / "out")
+    assert first != second and first.parent == second.parent == tmp_path / "out"
+    assert first.stat().st_mode & 0o755 == 0o755, "readable like any directory it makes"
+    cli_k8s._drop_staging(first)
+    assert not first.exists(), "an empty staging directory goes with a failed submit"
+    (second / "runner.log").write_text("x\n")
+    cli_k8s._drop_staging(second)
+    assert (second / "runner.log").exists(), "what was collected stays"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"^--artifacts '.*/file/sub': .*expected a directory"):
+        cli_k8s._staging(tmp_path / "file" / "sub")

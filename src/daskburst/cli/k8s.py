@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -181,21 +182,28 @@ def _submit(args: argparse.Namespace) -> int:
     root = Path(args.artifacts) if args.artifacts else None
     artifacts = None
     if root is not None:
-        # The first attempt's name is only known once submitted: logs go to DIR/<that name>.
-        artifacts = root / "pending"
-    outcome, attempts = k8s.submit_and_wait(
-        job_path,
-        namespace,
-        retries=retries,
-        retry_on_timeout=args.retry_on_timeout,
-        backoff=config.get_seconds("kubernetes.retry-backoff"),
-        timeout=config.get_seconds("kubernetes.job-timeout", args.timeout),
-        api=api,
-        # A script's own output is what its user waits for: --wait streams it.
-        stream=sys.stderr if args.logs or not isinstance(job_path, str) else None,
-        artifacts=artifacts,
-        **options,
-    )
+        # The first attempt's name is only known once submitted: logs are staged in a
+        # directory of this submit's own (two submits to one DIR never share it), then
+        # renamed DIR/<that name>.
+        artifacts = _staging(root)
+    try:
+        outcome, attempts = k8s.submit_and_wait(
+            job_path,
+            namespace,
+            retries=retries,
+            retry_on_timeout=args.retry_on_timeout,
+            backoff=config.get_seconds("kubernetes.retry-backoff"),
+            timeout=config.get_seconds("kubernetes.job-timeout", args.timeout),
+            api=api,
+            # A script's own output is what its user waits for: --wait streams it.
+            stream=sys.stderr if args.logs or not isinstance(job_path, str) else None,
+            artifacts=artifacts,
+            **options,
+        )
+    except BaseException:
+        if artifacts is not None:
+            _drop_staging(artifacts)
+        raise
     if artifacts is not None and root is not None and artifacts.exists():
         final = root / attempts[0].name
         if final.exists():
@@ -210,7 +218,8 @@ def _submit(args: argparse.Namespace) -> int:
         # runner kept in the job's result ConfigMap.
         from daskburst.k8s import _results
 
-        record = dict(_results.read(outcome.name, namespace, api) or {})
+        uid = _results.job_uid(outcome.name, namespace, api)
+        record = dict(_results.read(outcome.name, namespace, api, uid=uid) or {})
     outputs = record.pop("outputs", None)
     if outputs:
         record["outputs"] = _outputs_back(outputs, artifacts)
@@ -360,6 +369,31 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staging(root: Path) -> Path:
+    """A new directory in ``root`` for one submit's artifacts until its job has a name."""
+    import tempfile
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".pending-", dir=root))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would stay with the renamed directory
+        return staging
+    except OSError as exc:
+        raise UserError(
+            f"--artifacts {str(root)!r}: {exc.strerror or exc}; expected a directory it can write"
+        ) from None
+
+
+def _drop_staging(staging: Path) -> None:
+    """After a failed submit: remove an empty staging directory, name a non-empty one."""
+    with contextlib.suppress(OSError):
+        staging.rmdir()
+    if staging.exists():
+        sys.stderr.write(f"kubernetes: what was collected is in {staging}\n")
+
+
 def _results(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
@@ -379,6 +413,12 @@ def _results(args: argparse.Namespace) -> int:
         print(f"  seconds  {record.get('seconds')} on {record.get('workers')} workers (peak)")
         versions = record.get("versions") or {}
         print("  versions " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    if found.get("earlier"):
+        print(
+            "  no result of this job yet; the one kept is of an earlier DaskJob of this name "
+            f"(uid {found['earlier'].get('job_uid')}, digest "
+            f"{(found['earlier'].get('result') or {}).get('digest')})"
+        )
     print(f"  logs     {found['logs']}")
     return 0 if record else 1
 

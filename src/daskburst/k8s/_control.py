@@ -30,6 +30,7 @@ from daskburst.k8s._manifests import (
     sort_for_apply,
 )
 from daskburst.k8s._naming import unique_name
+from daskburst.k8s._results import of_this_job
 from daskburst.k8s._submission import (
     cap_burst,
     job_needs,
@@ -967,7 +968,12 @@ def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
             else:
                 phase = str(st.get("phase", "Pending"))
             annotations = raw["metadata"].get("annotations") or {}
-            record = kept.get(obj.name) or {}
+            # Only a DaskJob's runner keeps a record, and only this DaskJob's run is its own
+            # (not an earlier job's of the same name).
+            record = kept.get(obj.name) if kind == "DaskJob" else None
+            if not of_this_job(record, raw["metadata"].get("uid")):
+                record = {}
+            record = record or {}
             rows.append(
                 {
                     "kind": kind,
@@ -999,9 +1005,13 @@ def results(name: str, namespace: str, api: Any = None) -> dict[str, Any]:
 
     record = _results.read(name, namespace, api)
     obj = _dask("DaskJob", name, namespace, api)
+    earlier = None
     try:
         obj.refresh()
         phase = job_phase(obj.raw)
+        if not _results.of_this_job(record, obj.raw["metadata"].get("uid")):
+            # Deleted and applied again under the same name: a new job, not yet with a record.
+            earlier, record = record, None
     except (kr8s.NotFoundError, ValueError):
         phase = "deleted (the result was kept)" if record else ""
     if not record and not phase:
@@ -1014,7 +1024,10 @@ def results(name: str, namespace: str, api: Any = None) -> dict[str, Any]:
         if runner is not None
         else "gone with the runner pod (kept only by `k8s submit --artifacts DIR`)"
     )
-    return {"name": name, "phase": phase, "record": record, "logs": logs}
+    found = {"name": name, "phase": phase, "record": record, "logs": logs}
+    if earlier is not None:
+        found["earlier"] = earlier
+    return found
 
 
 def gc(
