@@ -149,6 +149,8 @@ def pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
         return [spec]
     if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
         return [spec["template"]["spec"]]
+    if kind == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]["spec"]]
     if kind == "DaskCluster":
         return [spec["scheduler"]["spec"], spec["worker"]["spec"]]
     if kind == "DaskWorkerGroup":

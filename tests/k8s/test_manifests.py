@@ -165,7 +165,8 @@ def test_pods_are_restricted_and_have_resources_and_probes() -> None:
                 assert sc.get("capabilities", {}).get("drop") == ["ALL"], _id(item)
                 res = c.get("resources", {})
                 assert res.get("requests") and res.get("limits", {}).get("memory"), _id(item)
-                if c["name"] != "runner":
+                # Run-to-completion containers (a DaskJob's runner, the gc) have no probes.
+                if c["name"] != "runner" and obj["kind"] not in ("Job", "CronJob"):
                     assert "livenessProbe" in c and "readinessProbe" in c, _id(item)
 
 
@@ -389,6 +390,17 @@ def test_overlays_set_image_scale_and_scheduling() -> None:
     assert pdb["spec"]["selector"]["matchLabels"] == labels
     sched_labels = cloud["spec"]["scheduler"]["metadata"]["labels"]
     assert labels.items() <= sched_labels.items()
+
+
+def test_the_cloud_platform_runs_the_cloud_image_everywhere() -> None:
+    """Its gc CronJob used to keep localhost/daskburst, which no cloud node has."""
+
+    def images(directory: str) -> set[str]:
+        return {c["image"] for o in m.render(m.ROOT / directory) for c in m.containers(o)}
+
+    (chart,) = images("charts/dask-burst/overlays/cloud")
+    assert not chart.startswith("localhost/")
+    assert images("k8s/overlays/cloud") == {chart}
 
 
 def test_resource_quota_fits_all_jobs_at_their_maximum() -> None:
