@@ -4,12 +4,16 @@ results after the fact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -265,3 +269,102 @@ def test_a_namespace_without_the_runner_service_account_is_refused_at_once(
         assert cluster.json("get", "daskjobs", "-n", bare)["items"] == []
     finally:
         cluster.kubectl("delete", "namespace", bare, "--wait=false", check=False)
+
+
+class ApiGate:
+    """A TCP forwarder to the API server that can stop answering for a while.
+
+    While shut, it accepts and closes each connection at once and has cut the open ones:
+    what a client meets while an API server restarts or a load balancer drops it.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.open = target, True
+        self.live: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                conn.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.live += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def shut(self) -> None:
+        self.open = False
+        with self.lock:
+            for sock in self.live:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.live = []
+
+    def stop(self) -> None:
+        self.shut()
+        self.listener.close()
+
+
+def test_submit_wait_rides_out_an_api_server_that_stops_answering(
+    cluster: Cluster, cleanup_jobs: list[str], tmp_path: Path
+) -> None:
+    """A transient API error used to end `--wait` with a traceback while the job ran on."""
+    kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
+    (entry,) = kubeconfig["clusters"]
+    server = urlsplit(entry["cluster"]["server"])
+    gate = ApiGate((server.hostname or "127.0.0.1", server.port or 443))
+    entry["cluster"]["server"] = f"https://{server.hostname}:{gate.port}"
+    gated = tmp_path / "kubeconfig"
+    gated.write_text(yaml.safe_dump(kubeconfig))
+
+    def jobs() -> set[str]:
+        names = cluster.kubectl("get", "daskjobs", "-n", NAMESPACE, "-o", "name").stdout.split()
+        return {n.split("/")[1] for n in names}
+
+    seen = jobs()
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/daskburst"), "k8s", "submit", "jobs/calc-mean.yaml", *SHORT,
+         "--wait"],
+        cwd=ROOT, env={**cluster.env, "KUBECONFIG": str(gated)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def submitted() -> str | None:
+            return next(iter(jobs() - seen), None)
+
+        name = wait_until(submitted, 120, "the DaskJob to be created")
+        cleanup_jobs.append(name)
+        gate.shut()
+        shut_at = time.monotonic()
+        time.sleep(10)  # the outage: --wait polls every 2 s, so it meets it several times
+        gate.open = True
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        gate.stop()
+    assert time.monotonic() - shut_at > 10
+    assert proc.returncode == 0, err[-3000:]
+    assert "kubernetes: the API server did not answer (" in err, err[-3000:]
+    assert "kubernetes: the API server answers again after" in err
+    assert "Traceback" not in err
+    assert json.loads(out)["result"]["digest"]

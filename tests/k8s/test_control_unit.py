@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+import kr8s
 import pytest
 import yaml
 
@@ -357,3 +359,45 @@ def test_each_submit_stages_its_artifacts_in_a_directory_of_its_own(tmp_path: Pa
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match=r"^--artifacts '.*/file/sub': .*expected a directory"):
         cli_k8s._staging(tmp_path / "file" / "sub")
+
+
+class FlakyJobs(FakeJobs):
+    """The API server does not answer the polls listed in ``down`` (1-based)."""
+
+    def __init__(self, down: set[int], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.down = down
+
+    def phase(self, name: str) -> str:
+        if self.polls + 1 in self.down:
+            self.polls += 1
+            raise httpx.ConnectError("connection refused")
+        return super().phase(name)
+
+
+def test_wait_job_rides_out_an_api_server_that_stops_answering_for_a_while() -> None:
+    jobs = FlakyJobs({2, 3, 4}, ["Running"] * 5 + ["Successful"], [1], [""] * 5 + ['{"a": 1}\n'])
+    said: list[str] = []
+    outcome = wait_job(jobs, "j", timeout=100, clock=FakeClock(), interval=2, echo=said.append)
+    assert outcome.ok and outcome.runner_log == '{"a": 1}\n' and jobs.deleted == []
+    assert len(said) == 2, said
+    assert said[0].startswith("kubernetes: the API server did not answer (ConnectError: connection")
+    assert said[1] == "kubernetes: the API server answers again after 6 s"
+
+
+def test_wait_job_gives_up_on_an_api_server_gone_for_good_and_leaves_the_job() -> None:
+    jobs = FlakyJobs(set(range(2, 1000)), ["Running"], [1], [""])
+    with pytest.raises(BackendError, match=r"has not answered for 30 s while following daskjob/j "
+                       r"\(ConnectError: connection refused\); the job was left as it is"):  # fmt: skip
+        wait_job(jobs, "j", timeout=100, clock=FakeClock(), interval=2, api_grace=30,
+                 echo=lambda _: None)  # fmt: skip
+    assert jobs.deleted == []
+
+
+def test_wait_job_does_not_hide_a_real_error() -> None:
+    class Broken(FakeJobs):
+        def phase(self, name: str) -> str:
+            raise kr8s.ServerError("forbidden", response=httpx.Response(403))
+
+    with pytest.raises(kr8s.ServerError):
+        wait_job(Broken(["Running"], [1], [""]), "j", timeout=100, clock=FakeClock())

@@ -39,9 +39,11 @@ from daskburst.k8s._submission import (
     runner_container,
     with_params,
 )
-from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
+from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, transient, wait_for
 
 Echo = Callable[[str], None]
+#: Seconds the API server may not answer while a job is followed (an API server restart).
+API_GRACE = 120.0
 OPERATOR = ("dask-operator", "dask-kubernetes-operator")
 
 
@@ -755,6 +757,8 @@ def wait_job(
     interval: float = 2.0,
     stream: TextIO | None = None,
     artifacts: Path | None = None,
+    api_grace: float = API_GRACE,
+    echo: Echo = _stderr,
 ) -> JobOutcome:
     """Follow a DaskJob until it succeeds or fails; delete it on timeout.
 
@@ -772,13 +776,18 @@ def wait_job(
         interval: Seconds between polls.
         stream: Where runner log lines go as they appear (None: nowhere).
         artifacts: Directory for ``runner.log``, ``scheduler.log`` and ``result.json``.
+        api_grace: Seconds the API server may fail to answer (no connection, a timeout, a
+            5xx or 429: a restart, an upgrade, a load balancer) before following ends.
+        echo: Where notes on an unanswering API server go.
 
     Returns:
         The outcome (phase ``Successful`` or ``Failed``).
 
     Raises:
-        BackendError: On timeout, after deleting the job.
+        BackendError: On timeout, after deleting the job; when the API server has not
+            answered for ``api_grace`` seconds (the job is left as it is).
     """
+    clock = clock or SystemClock()
     outcome = JobOutcome(name=name, phase="")
     printed = 0
     seen_runner = False
@@ -819,14 +828,48 @@ def wait_job(
         outcome.runner_log = log or outcome.runner_log
         return phase if phase in TERMINAL else None
 
+    failing_since: float | None = None
+
+    def guarded() -> str | None:
+        nonlocal failing_since
+        try:
+            ended = poll()
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())
+            now = clock.monotonic()
+            if failing_since is None:
+                failing_since = now
+                echo(f"kubernetes: the API server did not answer ({why}); "
+                     f"trying again for up to {api_grace:g} s")  # fmt: skip
+            elif now - failing_since >= api_grace:
+                raise BackendError(
+                    f"kubernetes: the API server has not answered for {now - failing_since:.0f} s "
+                    f"while following daskjob/{name} ({why}); the job was left as it is: "
+                    "`daskburst k8s status` once the API server is back"
+                ) from None
+            return None
+        if failing_since is not None:
+            echo(f"kubernetes: the API server answers again after "
+                 f"{clock.monotonic() - failing_since:.0f} s")  # fmt: skip
+            failing_since = None
+        return ended
+
     try:
-        wait_for(poll, timeout, f"DaskJob {name}", interval=interval, clock=clock)
+        wait_for(guarded, timeout, f"DaskJob {name}", interval=interval, clock=clock)
     except WaitTimeoutError as exc:
         view.delete(name)
         raise BackendError(f"{exc}; deleted the job") from None
     # The final log lines may arrive after the phase flipped.
-    outcome.runner_log = view.runner_log(name) or outcome.runner_log
-    runner = view.runner(name)
+    runner = None
+    try:
+        outcome.runner_log = view.runner_log(name) or outcome.runner_log
+        runner = view.runner(name)
+    except Exception as exc:
+        if not transient(exc):
+            raise
+        echo(f"kubernetes: the last runner log lines could not be read ({type(exc).__name__})")
     if runner is not None:
         outcome.reason = runner.get("reason") or outcome.reason
         outcome.exit_code = runner.get("exit_code", outcome.exit_code)

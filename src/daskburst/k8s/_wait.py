@@ -71,3 +71,16 @@ def wait_for(
         if left <= 0:
             raise WaitTimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         clock.sleep(min(interval, left))
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether an API error may pass by itself: no answer, a timeout, a 5xx or a 429."""
+    import httpx
+    import kr8s
+
+    if isinstance(exc, httpx.TransportError | kr8s.APITimeoutError | kr8s.ConnectionClosedError):
+        return True
+    if isinstance(exc, kr8s.ServerError):
+        status = getattr(exc.response, "status_code", None)
+        return status is None or status >= 500 or status == 429
+    return False
