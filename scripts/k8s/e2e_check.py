@@ -91,20 +91,32 @@ def _get(kind: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | N
     obj = k8s.to_object(
         {"apiVersion": DASK_API, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
     )
+    import kr8s
+
     try:
         obj.refresh()
-    except Exception:  # noqa: BLE001 - not there (yet, or any more)
+    except kr8s.NotFoundError:  # not there (yet, or any more); any other error is the check's
         return None
     return dict(obj.raw)
 
 
 def _list(resource: str, namespace: str | None = NAMESPACE, selector: Any = None) -> list[Any]:
+    """Objects of ``resource`` in ``namespace`` (None: every namespace, or cluster-scoped).
+
+    Only a resource type the API server no longer has (its CRD deleted) is an empty list:
+    any other error fails the check instead of passing it.
+    """
     import kr8s
 
     try:
-        return list(kr8s.get(resource, namespace=namespace, label_selector=selector or {}))
-    except Exception:  # noqa: BLE001 - no such resource (CRDs gone)
+        return list(kr8s.get(resource, namespace=namespace or kr8s.ALL,
+                             label_selector=selector or {}))  # fmt: skip
+    except kr8s.NotFoundError:
         return []
+    except ValueError as exc:
+        if str(exc).startswith("Kind ") and str(exc).endswith(" not found."):
+            return []
+        raise
 
 
 def _replicas(cluster: str) -> int | None:
@@ -147,11 +159,35 @@ def follow(name: str, timeout: float, artifacts: Path) -> k8s.JobOutcome:
 # ---- the steps ----------------------------------------------------------------------------
 
 
+def _versions(objs: list[dict[str, Any]]) -> dict[str, str]:
+    """Each object as stored, less what controllers change on their own (status, versions)."""
+    found = {}
+    for manifest in objs:
+        obj = k8s.to_object(manifest)
+        obj.refresh()
+        raw = {k: v for k, v in obj.raw.items() if k != "status"}
+        meta = {k: v for k, v in raw["metadata"].items()
+                if k not in ("resourceVersion", "managedFields")}  # fmt: skip
+        key = f"{manifest['kind']}/{meta.get('namespace', '')}/{meta['name']}".replace("//", "/")
+        found[key] = json.dumps({**raw, "metadata": meta}, sort_keys=True)
+    return found
+
+
+def installing_again_changes(objs: list[dict[str, Any]]) -> list[str]:
+    """Install ``objs`` and return the objects whose spec that changed (none when in sync)."""
+    before = _versions(objs)
+    k8s.install(objs, timeout=120)
+    after = _versions(objs)
+    return sorted(key for key in after if after[key] != before.get(key))
+
+
 def step_install(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Install the operator and k8s/ twice: the second run must change nothing and pass."""
     objs = k8s.platform_manifests(ROOT, kubectl=args.kubectl, bundled=args.bundled_operator)
     k8s.install(objs, timeout=600)
-    k8s.install(objs, timeout=120)
+    changed = installing_again_changes(objs)
+    if changed:
+        raise CheckFailed(f"installing a second time changed: {', '.join(changed)}")
 
 
 def step_jobs(args: argparse.Namespace, summary: dict[str, Any]) -> None:

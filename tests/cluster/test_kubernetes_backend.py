@@ -151,3 +151,31 @@ def test_a_cluster_the_operator_cannot_build_is_named_and_deleted(
         lambda: cluster.kubectl("get", "daskcluster", name, "-n", NAMESPACE, check=False).returncode,
         60, f"DaskCluster {name} to go",
     )  # fmt: skip
+
+
+def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
+    cluster: Cluster, in_process_kubeconfig: None
+) -> None:
+    """dask-kubernetes #976 leaves a DaskCluster Running without `<name>-default`: no worker
+    will ever come, and the wait used to last the whole worker-timeout with no hint why."""
+    from daskburst.backends import BackendOptions
+    from daskburst.backends._kubernetes import cluster_manifest, create_cluster
+
+    name = f"nogroup{os.getpid()}"
+    create_cluster(cluster_manifest(BackendOptions(workers=1), name, NAMESPACE), 120)
+    try:
+        # What the dropped retry leaves: the operator never creates the group again.
+        cluster.kubectl("delete", "daskworkergroup", f"{name}-default", "-n", NAMESPACE,
+                        "--wait=true")  # fmt: skip
+        started = time.monotonic()
+        proc = _run(cluster, DASK_DASKBURST__KUBERNETES__CLUSTER_NAME=name,
+                    DASK_DASKBURST__WORKER_TIMEOUT="240")  # fmt: skip
+        waited = time.monotonic() - started
+    finally:
+        cluster.kubectl("delete", "daskcluster", name, "-n", NAMESPACE, "--wait=true",
+                        check=False)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"without its worker group {name}-default" in line, line
+    assert "dask-kubernetes #976" in line and "no worker connected" in line, line
+    assert waited < 120, f"{waited:.0f} s: the cause is named after two checks, not at timeout"

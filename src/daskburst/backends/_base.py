@@ -67,6 +67,8 @@ class Session:
     worker_timeout: float | None = None
     #: Returns the number of workers now (clusters); default asks the scheduler.
     count_workers: Callable[[], int] | None = None
+    #: Called every 10 s without workers: a reason none can ever come fails the run at once.
+    why_no_workers: Callable[[], str | None] | None = None
     peak_workers: int = 0
     #: Called with the finished run record, to keep it where the backend's jobs keep results
     #: (a DaskJob's runner stores it in a ConfigMap for `daskburst k8s results`).
@@ -179,6 +181,9 @@ class Session:
                     )
                 if now - start >= _NOTE_EVERY and now - noted >= _NOTE_EVERY:
                     noted = now
+                    never = self.why_no_workers() if self.why_no_workers is not None else None
+                    if never:
+                        raise BackendError(f"{self.backend}: no worker connected: {never}")
                     note(f"waiting for workers: 0 of 1 after {waited:.0f} s")
             self._observe()
             if progress is not None:
@@ -400,7 +405,13 @@ def open_backend(name: str | None, options: BackendOptions | None = None) -> Ite
         yield session
 
 
-def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
+def wait_for_workers(
+    client: Any,
+    n: int,
+    timeout: float,
+    what: str,
+    diagnose: Callable[[], str | None] | None = None,
+) -> None:
     """Block until ``n`` workers are connected, saying so on stderr, or fail clearly.
 
     Every 10 s without them a line ``waiting for workers: 0 of 2 after 10 s`` goes to
@@ -411,6 +422,8 @@ def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
         n: Workers to wait for (0 returns at once).
         timeout: Seconds.
         what: Backend description for the error message.
+        diagnose: Called every 10 s while waiting: a reason no worker can ever come ends
+            the wait at once with it (None: keep waiting).
 
     Raises:
         BackendError: When the workers do not arrive in time.
@@ -435,5 +448,8 @@ def wait_for_workers(client: Any, n: int, timeout: float, what: str) -> None:
             return
         except TimeoutError:
             waited = time.monotonic() - start
+            never = diagnose() if diagnose is not None else None
+            if never:
+                raise BackendError(f"{what}: {have()} of {n} workers connected: {never}") from None
             if waited < timeout:
                 note(f"waiting for workers: {have()} of {n} after {waited:.0f} s")

@@ -211,6 +211,50 @@ def operator_error(obj: Any) -> str | None:
     return None
 
 
+class LostWorkerGroup:
+    """Whether a DaskCluster past creation lacks its default worker group, seen twice in a row.
+
+    Then no worker will ever start: the operator creates the group once, while the phase is
+    ``Created``, and a retry of that step is dropped when the scheduler's Service turns the
+    phase to ``Running`` meanwhile (dask-kubernetes #976). Seen on two checks 10 s apart, so
+    the moment between the Service and the group's creation is not mistaken for it.
+    """
+
+    def __init__(self, name: str, namespace: str, api: Any = None) -> None:
+        self.name, self.namespace, self.api, self.seen = name, namespace, api, 0
+
+    def __call__(self) -> str | None:
+        """The reason no worker can come, or None."""
+        import kr8s
+
+        from daskburst.k8s import to_object
+
+        def get(kind: str, name: str) -> dict[str, Any] | None:
+            obj = to_object({"apiVersion": "kubernetes.dask.org/v1", "kind": kind,
+                             "metadata": {"name": name, "namespace": self.namespace}},
+                            self.api)  # fmt: skip
+            try:
+                obj.refresh()
+            except kr8s.NotFoundError:
+                return None
+            return dict(obj.raw)
+
+        try:
+            cluster = get("DaskCluster", self.name)
+            phase = ((cluster or {}).get("status") or {}).get("phase")
+            lost = phase in _CREATED and get("DaskWorkerGroup", f"{self.name}-default") is None
+        except Exception:  # noqa: BLE001 - a diagnosis must not end a wait that may succeed
+            return None
+        self.seen = self.seen + 1 if lost else 0
+        if self.seen < 2:
+            return None
+        return (
+            f"DaskCluster {self.namespace}/{self.name} is {phase} without its worker group "
+            f"{self.name}-default, so no worker will start (the operator dropped it after a "
+            "failed step: dask-kubernetes #976); delete the cluster and run again"
+        )
+
+
 def delete_cluster(obj: Any) -> None:
     """Delete a DaskCluster, also one whose creation failed in the operator.
 
@@ -425,7 +469,9 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
             fixed = config.get("workers", override_with=opts.workers)
             want = opts.adapt[0] if opts.adapt else int(fixed or (0 if attach else 1))
             worker_timeout = config.get_seconds("worker-timeout")
-            wait_for_workers(client, int(want), worker_timeout, f"kubernetes {name}")
+            lost = LostWorkerGroup(name, namespace)
+            wait_for_workers(client, int(want), worker_timeout, f"kubernetes {name}",
+                             diagnose=lost)  # fmt: skip
             yield Session(
                 backend="kubernetes",
                 workers=int(opts.adapt[1] if opts.adapt else want),
@@ -434,6 +480,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
                 dashboard_link=cluster.dashboard_link,
                 progress=opts.progress,
                 worker_timeout=worker_timeout,
+                why_no_workers=lost,
                 # A DaskJob's runner keeps its record for `daskburst k8s results`.
                 publish=(lambda record: results.publish(name, namespace, record))
                 if attach
