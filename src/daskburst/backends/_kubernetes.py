@@ -225,19 +225,10 @@ class LostWorkerGroup:
 
     def __call__(self) -> str | None:
         """The reason no worker can come, or None."""
-        import kr8s
-
-        from daskburst.k8s import to_object
+        from daskburst.k8s import stored
 
         def get(kind: str, name: str) -> dict[str, Any] | None:
-            obj = to_object({"apiVersion": "kubernetes.dask.org/v1", "kind": kind,
-                             "metadata": {"name": name, "namespace": self.namespace}},
-                            self.api)  # fmt: skip
-            try:
-                obj.refresh()
-            except kr8s.NotFoundError:
-                return None
-            return dict(obj.raw)
+            return stored("kubernetes.dask.org/v1", kind, name, self.namespace, self.api)
 
         try:
             cluster = get("DaskCluster", self.name)

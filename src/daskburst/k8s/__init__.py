@@ -5,7 +5,7 @@ jobs/ and the ``kubernetes`` backend), naming, rendering and waiting helpers. Th
 functions talk to the API server with kr8s (KUBECONFIG or in-cluster credentials).
 """
 
-from daskburst.k8s._apply import create_or_patch, to_object
+from daskburst.k8s._apply import create_or_patch, stored, to_object
 from daskburst.k8s._control import (
     JobOutcome,
     JobView,
@@ -65,6 +65,7 @@ __all__ = [
     "status",
     "submit",
     "submit_and_wait",
+    "stored",
     "to_object",
     "uninstall",
     "unique_name",

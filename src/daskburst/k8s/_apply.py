@@ -61,6 +61,27 @@ def to_object(manifest: Manifest, api: Any = None) -> Any:
         return cls(manifest, api=api)
 
 
+def stored(
+    api_version: str, kind: str, name: str, namespace: str, api: Any = None
+) -> dict[str, Any] | None:
+    """The object as the API server holds it, or None when there is none of that name.
+
+    Any other error (no answer, forbidden) is raised: it is not "not there".
+    """
+    import kr8s
+
+    obj = to_object(
+        {"apiVersion": api_version, "kind": kind,
+         "metadata": {"name": name, "namespace": namespace}},
+        api,
+    )  # fmt: skip
+    try:
+        obj.refresh()
+    except kr8s.NotFoundError:
+        return None
+    return dict(obj.raw)
+
+
 def create_or_patch(manifest: Manifest, api: Any = None) -> tuple[Any, str]:
     """Create ``manifest``, or merge-patch it onto the existing object of the same name.
 

@@ -1013,10 +1013,8 @@ def status(namespace: str, api: Any = None) -> list[dict[str, Any]]:
             annotations = raw["metadata"].get("annotations") or {}
             # Only a DaskJob's runner keeps a record, and only this DaskJob's run is its own
             # (not an earlier job's of the same name).
-            record = kept.get(obj.name) if kind == "DaskJob" else None
-            if not of_this_job(record, raw["metadata"].get("uid")):
-                record = {}
-            record = record or {}
+            mine = kept.get(obj.name) if kind == "DaskJob" else None
+            record = mine if mine and of_this_job(mine, raw["metadata"].get("uid")) else {}
             rows.append(
                 {
                     "kind": kind,

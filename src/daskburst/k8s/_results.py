@@ -67,20 +67,10 @@ def configmap(
 
 def job_uid(job: str, namespace: str, api: Any = None) -> str | None:
     """The UID of DaskJob ``job``, or None when there is none of that name."""
-    import kr8s
+    from daskburst.k8s._apply import stored
 
-    from daskburst.k8s._apply import to_object
-
-    obj = to_object(
-        {"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskJob",
-         "metadata": {"name": job, "namespace": namespace}},
-        api,
-    )  # fmt: skip
-    try:
-        obj.refresh()
-    except kr8s.NotFoundError:
-        return None
-    return str(obj.raw["metadata"]["uid"])
+    obj = stored("kubernetes.dask.org/v1", "DaskJob", job, namespace, api)
+    return None if obj is None else str(obj["metadata"]["uid"])
 
 
 def publish(job: str, namespace: str, record: dict[str, Any], api: Any = None) -> None:
@@ -112,18 +102,10 @@ def read(
     job: str, namespace: str, api: Any = None, uid: str | None = None
 ) -> dict[str, Any] | None:
     """Return ``job``'s kept record, or None (also when it is another DaskJob's than ``uid``)."""
-    import kr8s
+    from daskburst.k8s._apply import stored
 
-    from daskburst.k8s._apply import to_object
-
-    obj = to_object(
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": result_name(job), "namespace": namespace}},
-        api,
-    )  # fmt: skip
-    try:
-        obj.refresh()
-    except kr8s.NotFoundError:
+    obj = stored("v1", "ConfigMap", result_name(job), namespace, api)
+    if obj is None:
         return None
-    record = dict(json.loads(obj.raw.get("data", {}).get("result.json", "null")) or {}) or None
+    record = dict(json.loads(obj.get("data", {}).get("result.json", "null")) or {}) or None
     return record if of_this_job(record, uid) else None
