@@ -147,29 +147,7 @@ def _can(cluster: Cluster, who: str, verb: str, resource: str, namespace: str | 
     return cluster.kubectl(*args, check=False).stdout.strip() == "yes"
 
 
-RUNNER = f"system:serviceaccount:{NAMESPACE}:daskburst-runner"
-
-
-@pytest.mark.parametrize(
-    ("verb", "resource", "namespace", "allowed"),
-    [
-        ("get", "daskclusters.kubernetes.dask.org", NAMESPACE, True),
-        ("create", "daskautoscalers.kubernetes.dask.org", NAMESPACE, True),
-        ("patch", "daskautoscalers.kubernetes.dask.org", NAMESPACE, True),
-        ("list", "pods", NAMESPACE, True),
-        ("get", "services", NAMESPACE, True),
-        ("create", "pods", NAMESPACE, False),
-        ("delete", "pods", NAMESPACE, False),
-        ("get", "secrets", NAMESPACE, False),
-        ("create", "daskautoscalers.kubernetes.dask.org", "default", False),
-        ("list", "nodes", None, False),
-        ("create", "rolebindings", NAMESPACE, False),
-    ],
-)
-def test_runner_service_account_can_do_what_it_needs_and_no_more(
-    cluster: Cluster, verb: str, resource: str, namespace: str | None, allowed: bool
-) -> None:
-    assert _can(cluster, RUNNER, verb, resource, namespace) is allowed
+# The runner, submitter and gc identities: tests/cluster/test_roles.py.
 
 
 def _operator(cluster: Cluster) -> tuple[str, str]:

@@ -87,6 +87,8 @@ def create_or_patch(manifest: Manifest, api: Any = None) -> tuple[Any, str]:
 
     A JSON merge patch replaces lists and never removes fields that the manifest dropped;
     ``daskburst k8s uninstall`` then ``install`` starts clean.
+    It creates first and patches on a conflict: one request in the common case, and no read
+    right is needed (a job runner may write its own result ConfigMap but read no ConfigMap).
 
     Args:
         manifest: The desired object.
@@ -95,13 +97,18 @@ def create_or_patch(manifest: Manifest, api: Any = None) -> tuple[Any, str]:
     Returns:
         ``(object, "created" | "configured")``.
     """
+    import kr8s
+
     obj = to_object(manifest, api)
-    if obj.exists():
-        body = {k: v for k, v in manifest.items() if k != "status"}
-        obj.patch(body)
-        return obj, "configured"
-    obj.create()
-    return obj, "created"
+    try:
+        obj.create()
+        return obj, "created"
+    except kr8s.ServerError as exc:
+        if exc.response is None or exc.response.status_code != 409:
+            raise
+    obj = to_object(manifest, api)
+    obj.patch({k: v for k, v in manifest.items() if k != "status"})
+    return obj, "configured"
 
 
 def create_strict(manifest: Manifest, api: Any = None) -> Any:
