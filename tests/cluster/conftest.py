@@ -261,3 +261,24 @@ def cleanup_jobs(cluster: Cluster) -> Iterator[list[str]]:
         # The garbage collector removes owned objects after their owner, asynchronously;
         # an object with no owner (a leak) never goes and fails here.
         wait_until(dask_objects_gone, 60, f"the DaskCluster/DaskAutoscaler of {name} to go")
+
+
+@pytest.fixture
+def gc_held(cluster: Cluster) -> Iterator[None]:
+    """The real gc CronJob (every 5 minutes) suspended, and no run of it active, while a test
+    owns what it would delete: it once deleted the test's expired job before the dry run."""
+    patch = ["patch", "cronjob", "daskburst-gc", "-n", NAMESPACE, "--type=merge", "-p"]
+    cluster.kubectl(*patch, '{"spec":{"suspend":true}}')
+    try:
+        wait_until(
+            lambda: (
+                not cluster.json("get", "cronjob", "daskburst-gc", "-n", NAMESPACE)
+                .get("status", {})
+                .get("active")
+            ),
+            300,
+            "the gc CronJob's running job to end",
+        )
+        yield
+    finally:
+        cluster.kubectl(*patch, '{"spec":{"suspend":false}}', check=False)

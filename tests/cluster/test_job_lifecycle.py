@@ -100,27 +100,6 @@ def test_bad_lifecycle_values_are_one_line_errors(cluster: Cluster) -> None:
         assert expected in line and flags[1] in line, line
 
 
-@pytest.fixture
-def gc_held(cluster: Cluster) -> Iterator[None]:
-    """The real gc CronJob (every 5 minutes) suspended, and no run of it active, while a test
-    owns what it would delete: it once deleted the test's expired job before the dry run."""
-    patch = ["patch", "cronjob", "daskburst-gc", "-n", NAMESPACE, "--type=merge", "-p"]
-    cluster.kubectl(*patch, '{"spec":{"suspend":true}}')
-    try:
-        wait_until(
-            lambda: (
-                not cluster.json("get", "cronjob", "daskburst-gc", "-n", NAMESPACE)
-                .get("status", {})
-                .get("active")
-            ),
-            300,
-            "the gc CronJob's running job to end",
-        )
-        yield
-    finally:
-        cluster.kubectl(*patch, '{"spec":{"suspend":false}}', check=False)
-
-
 def test_gc_cronjob_deletes_an_expired_job_and_keeps_a_fresh_one(
     cluster: Cluster, cleanup_jobs: list[str], gc_held: None
 ) -> None:

@@ -8,11 +8,14 @@ running; each in one line, with nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -179,3 +182,106 @@ def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
     assert f"without its worker group {name}-default" in line, line
     assert "dask-kubernetes #976" in line and "no worker connected" in line, line
     assert waited < 120, f"{waited:.0f} s: the cause is named after two checks, not at timeout"
+
+
+def _start_client(cluster: Cluster, prefix: str, **env: str) -> subprocess.Popen[str]:
+    """A long `run --backend kubernetes` in its own process group, to be killed with -9."""
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/daskburst"), "run", "calc-mean", "--replicates", "5000",
+         "--n", "4e7", "--backend", "kubernetes", "--workers", "1", "--no-progress",
+         "--output", "-"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        start_new_session=True,
+        env={**cluster.env, "DASK_DASKBURST__KUBERNETES__NAME_PREFIX": prefix, **env},
+    )  # fmt: skip
+
+
+def _clusters(cluster: Cluster, prefix: str) -> dict[str, dict[str, str]]:
+    """DaskClusters named ``prefix-...`` and their annotations."""
+    items = cluster.json("get", "daskclusters", "-n", NAMESPACE)["items"]
+    return {
+        i["metadata"]["name"]: i["metadata"].get("annotations") or {}
+        for i in items
+        if i["metadata"]["name"].startswith(prefix + "-")
+    }
+
+
+@contextlib.contextmanager
+def _killed_client(cluster: Cluster, prefix: str, **env: str) -> Iterator[tuple[str, Any]]:
+    """Start a client, yield (its cluster's name, the process) once its cluster runs a worker;
+    whatever happens, kill it and delete what it made."""
+    proc = _start_client(cluster, prefix, **env)
+    try:
+
+        def alive(found: Any) -> Any:
+            if proc.poll() is not None:
+                raise AssertionError(f"the client ended ({proc.returncode}): {proc.stderr.read()}")
+            return found
+
+        name = wait_until(lambda: alive(next(iter(_clusters(cluster, prefix)), None)), 120,
+                          f"a DaskCluster {prefix}-...")  # fmt: skip
+        wait_until(lambda: alive(any(p["status"].get("phase") == "Running" for p in cluster.pods(
+            selector=f"dask.org/cluster-name={name},dask.org/component=worker"))),
+            240, f"a worker of {name}")  # fmt: skip
+        assert proc.poll() is None, proc.communicate()[1]
+        yield name, proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        cluster.kubectl("delete", "daskclusters", *_clusters(cluster, prefix), "-n", NAMESPACE,
+                        "--ignore-not-found", "--wait=true", check=False)  # fmt: skip
+
+
+def test_a_cluster_whose_client_is_killed_is_deleted_by_gc_once_its_lease_runs_out(
+    cluster: Cluster, gc_held: None
+) -> None:
+    prefix = f"lease{os.getpid()}"
+    with _killed_client(cluster, prefix, DASK_DASKBURST__KUBERNETES__LEASE="12",
+                        DASK_DASKBURST__KUBERNETES__IDLE_TIMEOUT="None") as (name, proc):  # fmt: skip
+        first = _clusters(cluster, prefix)[name]["daskburst.io/expires-at"]
+        # Renewed while the client lives (every 4 s), past the first expiry: gc keeps it.
+        seen = {first}
+
+        def renewed_past_first() -> bool:
+            seen.add(_clusters(cluster, prefix)[name]["daskburst.io/expires-at"])
+            return len(seen) >= 4
+
+        wait_until(renewed_past_first, 60, f"the lease of {name} to be renewed 3 times")
+        gc = cluster.daskburst("k8s", "gc", check=True)
+        assert name not in gc.stdout, gc.stdout
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        def lapsed() -> bool:
+            return name in cluster.daskburst("k8s", "gc", "--dry-run", check=True).stdout
+
+        wait_until(lapsed, 60, f"the lease of {name} to run out", interval=2)
+        # The real gc CronJob, as its own ServiceAccount, deletes it.
+        run = f"gc-lease-{os.getpid()}"
+        cluster.kubectl("create", "job", run, "--from=cronjob/daskburst-gc", "-n", NAMESPACE)
+        try:
+            cluster.kubectl("wait", "--for=condition=Complete", f"job/{run}", "-n", NAMESPACE,
+                            "--timeout=180s", timeout=200)  # fmt: skip
+            log = cluster.kubectl("logs", f"job/{run}", "-n", NAMESPACE).stdout
+            assert f"deleted daskcluster/{name}" in log, log
+        finally:
+            cluster.kubectl("delete", "job", run, "-n", NAMESPACE, "--wait=true", check=False)
+        wait_until(lambda: name not in _clusters(cluster, prefix), 120, f"{name} to go")
+        wait_until(lambda: not cluster.pods(selector=f"dask.org/cluster-name={name}"), 120,
+                   f"the pods of {name} to go")  # fmt: skip
+
+
+def test_a_killed_clients_idle_cluster_is_deleted_by_the_operator(cluster: Cluster) -> None:
+    """Without the gc (no k8s/ platform), the operator's idle timeout is the backstop."""
+    prefix = f"idle{os.getpid()}"
+    with _killed_client(cluster, prefix, DASK_DASKBURST__KUBERNETES__IDLE_TIMEOUT="15") as (
+        name,
+        proc,
+    ):
+        obj = cluster.json("get", "daskcluster", name, "-n", NAMESPACE)
+        assert obj["spec"]["idleTimeout"] == 15
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        wait_until(lambda: name not in _clusters(cluster, prefix), 120,
+                   f"the operator to delete the idle {name}")  # fmt: skip

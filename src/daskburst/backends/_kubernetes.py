@@ -34,6 +34,7 @@ from daskburst.backends._reach import wait_reachable
 from daskburst.errors import BackendError
 from daskburst.k8s import _results as results
 from daskburst.k8s import specs
+from daskburst.k8s._lease import EXPIRES, kept, server_now, stamp
 from daskburst.k8s._naming import unique_name
 
 #: Container waiting reasons that do not go away by waiting.
@@ -72,7 +73,13 @@ def cluster_manifest(opts: BackendOptions, name: str, namespace: str) -> dict[st
     workers = config.get("workers", override_with=opts.workers)
     initial = opts.adapt[0] if opts.adapt else int(workers or 1)
     threads = int(config.get("threads-per-worker", override_with=opts.threads_per_worker) or 1)
-    return specs.daskcluster(name, namespace, image=str(image), workers=initial, threads=threads)
+    manifest = specs.daskcluster(
+        name, namespace, image=str(image), workers=initial, threads=threads
+    )
+    if config.get("kubernetes.idle-timeout") is not None:
+        # The operator deletes the cluster once its scheduler has had no task this long.
+        manifest["spec"]["idleTimeout"] = int(config.get_seconds("kubernetes.idle-timeout"))
+    return manifest
 
 
 def _say(msg: str) -> None:
@@ -435,10 +442,21 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
             raise _api_error(exc, f"read DaskCluster {namespace}/{name}") from None
     else:
         manifest = cluster_manifest(opts, name, namespace)
+        lease = config.get_seconds("kubernetes.lease")
+        try:
+            now = server_now()
+        except Exception as exc:  # noqa: BLE001 - kr8s/httpx raise many kinds
+            raise _api_error(exc, f"create DaskCluster {namespace}/{name}") from None
+        manifest["metadata"]["annotations"][EXPIRES] = stamp(now, lease)
         _say(f"creating DaskCluster {namespace}/{name}")
-        create_cluster(manifest, timeout)
+        obj = create_cluster(manifest, timeout)
         created = True
     cluster = None
+    renewing = contextlib.ExitStack()
+    if created:
+        # Until it is deleted below; a client killed with -9 stops renewing, and `k8s gc`
+        # deletes the cluster once the lease has run out.
+        renewing.enter_context(kept(obj, lease))
     try:
         if in_cluster():
             # From a pod the scheduler is reached through its Service (see _reach).
@@ -478,6 +496,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
                 else None,
             )
     finally:
+        renewing.close()
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close()

@@ -16,6 +16,7 @@ from daskburst import config
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s import _usercode as usercode
 from daskburst.k8s._apply import create_or_patch, create_strict, to_object
+from daskburst.k8s._lease import lapsed, server_now
 from daskburst.k8s._lifecycle import TTL, with_time_limit
 from daskburst.k8s._manifests import (
     DASK_API,
@@ -1078,25 +1079,28 @@ def gc(
     api: Any = None,
     now: datetime | None = None,
 ) -> list[str]:
-    """Delete finished DaskJobs whose time-to-live has passed, and their runner pods.
+    """Delete expired DaskJobs and their pods, and DaskClusters whose lease ran out.
 
-    Their kept results (``configmap/<job>-result``) stay for ``k8s results``.
+    A job expires when it has finished and its time-to-live has passed. A lease runs out when
+    the client of ``--backend kubernetes`` is gone (:mod:`daskburst.k8s._lease`).
+
+    Kept results (``configmap/<job>-result``) stay for ``k8s results``.
 
     Args:
         namespace: Namespace.
         default_ttl: Seconds for jobs without a TTL annotation (None: keep them).
         dry_run: Only return what would be deleted.
         api: A ``kr8s.Api``.
-        now: The current time (default: now).
+        now: The current time (default: the API server's).
 
     Returns:
-        One line per job (deleted, or that would be).
+        One line per job or cluster (deleted, or that would be).
     """
     import kr8s
 
     from daskburst.k8s._lifecycle import expired
 
-    now = now or datetime.now(UTC)
+    now = now or server_now(api)
     try:
         jobs = [
             o.raw for o in kr8s.get("daskjobs.kubernetes.dask.org", namespace=namespace, api=api)
@@ -1113,6 +1117,16 @@ def gc(
                             label_selector={"dask.org/cluster-name": job.name}):  # fmt: skip
             with contextlib.suppress(kr8s.NotFoundError):
                 pod.delete()
+    clusters = [
+        o.raw for o in kr8s.get("daskclusters.kubernetes.dask.org", namespace=namespace, api=api)
+    ]
+    for name, until in lapsed(clusters, now):
+        lines.append(
+            f"daskcluster/{name} (its client stopped renewing the lease, which ran out at "
+            f"{until:%Y-%m-%d %H:%M:%S}Z)"
+        )
+        if not dry_run:
+            _delete("DaskCluster", name, namespace, api)
     # Working directories of jobs that are gone: `kubectl apply -f` of `k8s manifest` output
     # gives them no owner (kubectl knows no uid), so nothing else would delete them.
     alive = {j["metadata"]["name"] for j in jobs} - {
