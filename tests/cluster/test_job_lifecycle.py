@@ -228,6 +228,57 @@ def test_a_queued_job_starts_when_another_finishes(
     assert left.strip() == "", "the queue marker is removed"
 
 
+def test_several_waiters_at_once_are_admitted_one_at_a_time(
+    cluster: Cluster, one_job_namespace: str
+) -> None:
+    """Three `submit --queue` started together into a quota that holds one job: each job is
+    created only once the one before has finished, and no pod is ever refused by the quota
+    (the queue used to let the next waiter in before the last job's pods were counted)."""
+    ns = one_job_namespace
+    procs = [
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/daskburst"),
+                "k8s",
+                "submit",
+                "jobs/calc-mean.yaml",
+                *SHORT,
+                "-n",
+                ns,
+                "--queue",
+                "--wait",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=cluster.env,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err[-3000:] + namespace_story(cluster, ns)
+    jobs = sorted(cluster.json("get", "daskjobs", "-n", ns)["items"],
+                  key=lambda j: j["metadata"]["creationTimestamp"])  # fmt: skip
+    assert len(jobs) == 3
+    for earlier, later in zip(jobs, jobs[1:], strict=False):
+        ended, created = earlier["status"]["endTime"], later["metadata"]["creationTimestamp"]
+        assert created >= ended, (
+            f"daskjob/{later['metadata']['name']} was created at {created}, before "
+            f"daskjob/{earlier['metadata']['name']} ended at {ended}:\n"
+            + namespace_story(cluster, ns)
+        )
+    refused = cluster.kubectl("get", "events", "-n", ns, "--field-selector",
+                              "reason=FailedCreate", "-o", "json").stdout  # fmt: skip
+    assert "exceeded quota" not in refused, refused[-3000:]
+    left = cluster.kubectl("get", "configmaps", "-n", ns, "-l", "app.kubernetes.io/component=queue",
+                           "-o", "name").stdout  # fmt: skip
+    assert left.strip() == "", "every queue marker is removed"
+    gate = cluster.json("get", "lease", "daskburst-queue", "-n", ns)
+    assert not gate["spec"].get("holderIdentity"), gate
+
+
 def test_a_namespace_without_the_runner_service_account_is_refused_at_once(
     cluster: Cluster,
 ) -> None:

@@ -73,6 +73,8 @@ DASK = "kubernetes.dask.org"
         (SUBMITTER, "create", "configmaps", True),
         (SUBMITTER, "get", "pods/log", True),
         (SUBMITTER, "create", "pods/portforward", True),
+        (SUBMITTER, "patch", "leases.coordination.k8s.io", True),
+        (RUNNER, "patch", "leases.coordination.k8s.io", False),
         (SUBMITTER, "create", "pods", False),
         (SUBMITTER, "create", "pods/exec", False),
         (SUBMITTER, "get", "secrets", False),

@@ -18,7 +18,7 @@ from daskburst.k8s._lifecycle import (
     time_limit_of,
     with_time_limit,
 )
-from daskburst.k8s._queue import HEARTBEAT, marker, order
+from daskburst.k8s._queue import HEARTBEAT, gate_holder, marker, order
 from daskburst.k8s._submission import adapt_range, cap_burst, job_needs, quota_problems
 from tests.k8s import manifests as m
 
@@ -107,12 +107,22 @@ def test_quota_checks_and_burst_cap() -> None:
     assert cap_burst(job, [_quota({"requests.cpu": "8"})]) is None
 
 
-def test_queue_is_first_come_first_served_without_stale_entries() -> None:
-    fresh = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    a = marker("a", "ns", "2026-11-01T10:00:00.000001Z")
-    b = marker("b", "ns", "2026-11-01T09:00:00.000000Z")
-    c = marker("c", "ns", "2026-11-01T08:00:00.000000Z")
-    for mk in (a, b):
-        mk["metadata"]["annotations"][HEARTBEAT] = fresh
-    # c is oldest but its submitter stopped refreshing its heartbeat.
-    assert order([a, b, c]) == ["b", "a"]
+def test_queue_is_first_come_first_served_by_server_time_without_stale_entries() -> None:
+    now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+    a, b, c, d = (marker(j, "ns", now) for j in "abcd")
+    for mk, created in ((a, "10:00:00"), (b, "09:00:00"), (c, "08:00:00"), (d, "09:00:00")):
+        mk["metadata"]["creationTimestamp"] = f"2026-11-01T{created}Z"
+    # c is oldest but its submitter stopped refreshing its heartbeat (60 s by server time).
+    c["metadata"]["annotations"][HEARTBEAT] = "2026-11-01T11:58:59.000000Z"
+    # b and d were created in the same second: by name, the same for every submitter.
+    assert order([a, b, c, d], now) == ["b", "d", "a"]
+
+
+def test_the_gate_is_held_until_its_lease_runs_out_by_server_time() -> None:
+    now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+    lease = {"spec": {"holderIdentity": "job-a", "leaseDurationSeconds": 180,
+                      "renewTime": "2026-11-01T11:57:30.000000Z"}}  # fmt: skip
+    assert gate_holder(lease, now) == "job-a"
+    assert gate_holder(lease, now + timedelta(seconds=31)) is None  # a killed holder
+    assert gate_holder({"spec": {"holderIdentity": None}}, now) is None  # released
+    assert gate_holder(None, now) is None

@@ -6,7 +6,7 @@ import contextlib
 import copy
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from daskburst.k8s._manifests import (
     sort_for_apply,
 )
 from daskburst.k8s._naming import unique_name
+from daskburst.k8s._queue import HOLD, Gate, take_gate, wait_for_room
 from daskburst.k8s._results import of_this_job
 from daskburst.k8s._submission import (
     cap_burst,
@@ -353,17 +354,21 @@ def _quotas(namespace: str, api: Any) -> list[Manifest]:
         return []
 
 
-def check_quota(
+@contextlib.contextmanager
+def admitted(
     job: Manifest,
     namespace: str,
     api: Any = None,
     queue: bool = False,
     queue_timeout: float | None = None,
     echo: Echo = _stderr,
-) -> None:
-    """Refuse (or queue) a job that cannot fit the namespace's ResourceQuotas, before creating it.
+) -> Iterator[None]:
+    """Admit a job into the namespace's ResourceQuotas; create it inside the block.
 
-    A ``--adapt`` maximum that the quotas could never hold is capped first, with a warning.
+    Refused (or queued, with ``queue``) when it cannot fit. A ``--adapt`` maximum that the
+    quotas could never hold is capped first, with a warning. With a quota, the decision and
+    the creation happen under the namespace's gate (:mod:`daskburst.k8s._queue`), held until
+    the job's first pods exist: two submitters never both take the last room.
 
     Raises:
         UserError: When it needs more than a quota allows at all (it can never run).
@@ -372,6 +377,7 @@ def check_quota(
     """
     quotas = _quotas(namespace, api)
     if not quotas:
+        yield
         return
     queue_timeout = config.get_seconds("kubernetes.job-timeout", queue_timeout)
     name = job["metadata"]["name"]
@@ -384,19 +390,25 @@ def check_quota(
     warning = cap_burst(job, quotas)
     if warning:
         echo(f"warning: {warning}")
-    _, not_now = quota_problems(job_needs(job), quotas)
-    if not_now and not queue:
-        raise BackendError(
-            f"daskjob/{name} does not fit namespace {namespace} now: needs {'; '.join(not_now)}; "
-            "wait for running jobs to finish (`daskburst k8s status`), submit with --queue, or "
-            "raise the quota"
-        )
-    if queue:
-        from daskburst.k8s._queue import wait_for_room
-
-        waited = wait_for_room(job, namespace, api, timeout=queue_timeout, echo=echo)
-        if waited >= 1:
-            echo(f"daskjob/{name} leaves the queue after {waited:.0f} s")
+    gate, clock = Gate(namespace, name, api), SystemClock()
+    try:
+        if queue:
+            waited = wait_for_room(job, gate, api, timeout=queue_timeout, echo=echo)
+            if waited >= 1:
+                echo(f"daskjob/{name} leaves the queue after {waited:.0f} s")
+        else:
+            take_gate(gate, float(HOLD), clock, echo)
+            _, not_now = quota_problems(job_needs(job), _quotas(namespace, api))
+            if not_now:
+                raise BackendError(
+                    f"daskjob/{name} does not fit namespace {namespace} now: needs "
+                    f"{'; '.join(not_now)}; wait for running jobs to finish (`daskburst k8s "
+                    "status`), submit with --queue, or raise the quota"
+                )
+        yield
+        gate.settle(int(job_needs(job).get("pods", 0)), clock, echo)
+    finally:
+        gate.release()
 
 
 def build_submission(
@@ -532,9 +544,9 @@ def submit(
         job_path, namespace, name, image, params, seed, time_limit, ttl, annotations
     )
     # The quota first: a job that can never fit (or not now) says so whatever else is missing.
-    check_quota(manifests[0], namespace, api, queue=queue, queue_timeout=queue_timeout, echo=echo)
-    check_service_accounts(manifests, namespace, api)
-    create_all(manifests, api)
+    with admitted(manifests[0], namespace, api, queue, queue_timeout, echo):
+        check_service_accounts(manifests, namespace, api)
+        create_all(manifests, api)
     return str(manifests[0]["metadata"]["name"])
 
 
