@@ -27,10 +27,10 @@ from daskburst.errors import BackendError, UserError
 from daskburst.k8s._apply import create_or_patch, stored, to_object
 from daskburst.k8s._lease import server_now
 from daskburst.k8s._lifecycle import PREFIX, QUEUED_AT
-from daskburst.k8s._manifests import Manifest
+from daskburst.k8s._manifests import DASK_API, TERMINAL, Manifest, job_phase
 from daskburst.k8s._specs import labels
 from daskburst.k8s._submission import job_needs, quota_problems
-from daskburst.k8s._wait import Clock, SystemClock
+from daskburst.k8s._wait import Clock, SystemClock, transient
 
 HEARTBEAT = PREFIX + "heartbeat"
 STALE = 60.0
@@ -165,14 +165,38 @@ class Gate:
                 )
 
     def settle(self, pods: int, clock: Clock, echo: Callable[[str], None] | None) -> None:
-        """Wait until ``pods`` pods of the job exist (the quota counts them), or :data:`SETTLE`."""
+        """Wait until the job's first ``pods`` pods exist, so that the quota counts them.
+
+        Also done when the job has ended or is gone, or after :data:`SETTLE` seconds. The job
+        exists by now: an API error only ends the wait early (one that may pass, e.g.
+        no answer, is ridden out until the deadline, with a note), it never fails the
+        submission.
+        """
         import kr8s
 
         deadline = clock.monotonic() + SETTLE
+        failing_since: float | None = None
         while clock.monotonic() < deadline:
-            found = list(kr8s.get("pods", namespace=self.namespace, api=self.api,
-                                  label_selector={"dask.org/cluster-name": self.job}))  # fmt: skip
-            if len(found) >= pods:
+            try:
+                job = stored(DASK_API, "DaskJob", self.job, self.namespace, self.api)
+                mine = {"dask.org/cluster-name": self.job}
+                found = list(kr8s.get("pods", namespace=self.namespace, api=self.api,
+                                      label_selector=mine))  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the job exists: never fail it here
+                if not transient(exc):
+                    return
+                if failing_since is None and echo is not None:
+                    why = " ".join(f"{type(exc).__name__}: {exc}".split())
+                    echo(f"kubernetes: the API server did not answer ({why}); trying again "
+                         f"for up to {deadline - clock.monotonic():.0f} s")  # fmt: skip
+                failing_since = failing_since or clock.monotonic()
+                clock.sleep(1.0)
+                continue
+            if failing_since is not None and echo is not None:
+                echo(f"kubernetes: the API server answers again after "
+                     f"{clock.monotonic() - failing_since:.0f} s")  # fmt: skip
+            failing_since = None
+            if job is None or job_phase(job) in TERMINAL or len(found) >= pods:
                 return
             clock.sleep(1.0)
         if echo is not None:
