@@ -25,8 +25,9 @@ from dask.utils import format_bytes
 from daskburst import config
 from daskburst._version import __version__
 from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import check_options, note, resolve_adapt
+from daskburst.backends._base import check_options, resolve_adapt
 from daskburst.backends._progress import elapsed_text, mode_of
+from daskburst.backends._session import note
 from daskburst.data._inputs import explained
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload

@@ -30,8 +30,8 @@ from daskburst.backends import BackendOptions, open_backend
 from daskburst.backends._slurm import (
     job_kwargs,
     lifetime_args,
-    parse_walltime,
 )
+from daskburst.durations import parse_walltime
 from daskburst.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from daskburst.backends import _kubernetes
-from daskburst.backends._base import BackendOptions
+from daskburst.backends import BackendOptions, _kubernetes
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from daskburst.durations import parse_duration
 from daskburst.errors import UserError
 from daskburst.k8s import load_file
 from daskburst.k8s._lifecycle import (
@@ -13,7 +14,6 @@ from daskburst.k8s._lifecycle import (
     attempt_name,
     expired,
     fmt_duration,
-    parse_duration,
     parse_retries,
     time_limit_of,
     with_time_limit,

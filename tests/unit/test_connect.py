@@ -10,7 +10,7 @@ import dask
 import pytest
 from distributed import LocalCluster
 
-from daskburst.backends import BackendOptions, _base, open_backend
+from daskburst.backends import BackendOptions, _session, open_backend
 from daskburst.errors import BackendError
 from daskburst.execute import compute, prepare
 
@@ -69,8 +69,8 @@ def no_workers():
 
 @pytest.fixture
 def fast_notes(monkeypatch):
-    monkeypatch.setattr(_base, "_NOTE_EVERY", 0.3)
-    monkeypatch.setattr(_base, "_TICK", 0.1)
+    monkeypatch.setattr(_session, "_NOTE_EVERY", 0.3)
+    monkeypatch.setattr(_session, "_TICK", 0.1)
 
 
 def test_waiting_for_workers_says_so_and_ends_at_the_timeout(no_workers, fast_notes, capsys):

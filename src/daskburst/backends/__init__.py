@@ -7,14 +7,9 @@ exit, also on error or Ctrl-C.
 
 from __future__ import annotations
 
-from daskburst.backends._base import (
-    BACKENDS,
-    BackendOptions,
-    Session,
-    open_backend,
-    parse_adapt,
-    resolve_backend_name,
-)
+from daskburst.backends._base import BACKENDS, parse_adapt, resolve_backend_name
+from daskburst.backends._registry import open_backend
+from daskburst.backends._session import BackendOptions, Session
 
 __all__ = [
     "BACKENDS",

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from daskburst import config
-from daskburst.backends._base import BackendOptions, Session, wait_for_workers
 from daskburst.backends._reach import wait_reachable
+from daskburst.backends._session import BackendOptions, Session, wait_for_workers
 from daskburst.errors import BackendError
 from daskburst.k8s import _results as results
 from daskburst.k8s import specs

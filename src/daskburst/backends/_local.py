@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from daskburst import config
-from daskburst.backends._base import BackendOptions, Session, wait_for_workers
 from daskburst.backends._reach import wait_reachable
+from daskburst.backends._session import BackendOptions, Session, wait_for_workers
 from daskburst.errors import BackendError, UserError
 
 #: Imported by every worker process of a LocalCluster daskburst starts (see _preload.py).

@@ -26,7 +26,8 @@ from typing import Any
 import dask.config
 
 from daskburst import config
-from daskburst.backends._base import BackendOptions, Session
+from daskburst.backends._session import BackendOptions, Session
+from daskburst.durations import parse_walltime
 from daskburst.errors import UserError, sigterm_raises_terminated
 from daskburst.slurm._control import _Watchdog, cancel, job_header, preflight, squeue
 from daskburst.slurm._jobs import (
@@ -39,7 +40,6 @@ from daskburst.slurm._jobs import (
     job_kwargs,
     job_script,
     lifetime_args,
-    parse_walltime,
     settings_exports,
 )
 

@@ -24,7 +24,7 @@ def _cfg(key: str, given: Any) -> Any:
 
 def _duration(flag: str) -> Any:
     def parse(value: str) -> int:
-        from daskburst.k8s._lifecycle import parse_duration
+        from daskburst.durations import parse_duration
 
         try:
             return parse_duration(value, flag)
@@ -114,7 +114,7 @@ def _uninstall(args: argparse.Namespace) -> int:
 
 def _configured_duration(key: str, given: int | None) -> int | None:
     """A duration flag, else ``daskburst.kubernetes.<key>`` (validated like the flag)."""
-    from daskburst.k8s._lifecycle import parse_duration
+    from daskburst.durations import parse_duration
 
     if given is not None:
         return given

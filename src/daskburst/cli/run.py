@@ -11,7 +11,7 @@ from typing import Any
 
 from daskburst import config
 from daskburst.backends import BACKENDS
-from daskburst.backends._base import note
+from daskburst.backends._session import note
 from daskburst.cli._args import (
     PROG,
     Parser,

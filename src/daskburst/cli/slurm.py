@@ -223,7 +223,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
                                  flag="--max-workers")  # fmt: skip
     time_limit = str(config.get("slurm.submit.time", override_with=args.time))
     seed = config.get_int("seed", args.seed, flag="--seed", minimum=0) if args.seed else None
-    from daskburst.slurm._jobs import slurm_time
+    from daskburst.durations import slurm_time
 
     if slurm_time(time_limit) is None:
         raise UserError(

@@ -11,8 +11,6 @@ fact) built from what Kubernetes already has, with no controller of daskburst's 
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,49 +25,6 @@ TIME_LIMIT = PREFIX + "time-limit"
 ATTEMPT = PREFIX + "attempt"
 SUBMISSION = PREFIX + "submission"
 QUEUED_AT = PREFIX + "queued-at"
-
-#: Longest accepted time limit or TTL: a year (etcd stores seconds; nobody means more).
-LONGEST = 366 * 24 * 3600
-
-
-def parse_duration(text: str, what: str) -> int:
-    """Parse a duration: SLURM's ``--time`` forms, a Dask duration, or plain seconds.
-
-    SLURM forms: ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``. Dask
-    durations: ``90s``, ``30m``, ``2h``, ``1d``. A bare number is **seconds**, as in
-    Kubernetes (not minutes as in ``sbatch``): write ``30:00`` or ``30m`` for half an hour.
-
-    Args:
-        text: The value as given.
-        what: The flag or setting, for the error message.
-
-    Returns:
-        Whole seconds, at least 1 and at most a year.
-
-    Raises:
-        UserError: For anything else.
-    """
-    value = str(text).strip()
-    seconds: float | None = None
-    if ":" in value or "-" in value:
-        from daskburst.slurm._jobs import slurm_time
-
-        seconds = slurm_time(value, in_range=True)
-    elif re.fullmatch(r"\d+(\.\d+)?([eE]\d+)?", value):
-        seconds = float(value)
-    elif re.fullmatch(r"\d+(\.\d+)?\s*[a-zA-Z]+", value):
-        from dask.utils import parse_timedelta
-
-        try:
-            seconds = parse_timedelta(value)
-        except (KeyError, ValueError):
-            seconds = None
-    if seconds is None or not math.isfinite(seconds) or seconds < 1 or seconds > LONGEST:
-        raise UserError(
-            f"{what} {text!r}: expected a duration from 1 s to 366 days: seconds (1800), a "
-            "Dask duration (30m, 2h) or SLURM's form (30:00, 1:30:00, 2-00:00:00)"
-        )
-    return int(math.ceil(seconds))
 
 
 def parse_retries(text: str | int, what: str = "--retries") -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 from daskburst.k8s import _specs as specs
 from daskburst.k8s._manifests import Manifest
-from daskburst.usercode import MOUNT_PATH, Workdir
+from daskburst.workdir import MOUNT_PATH, Workdir
 
 #: The volume (and ConfigMap name suffix) of the shipped working directory.
 VOLUME = "workdir"

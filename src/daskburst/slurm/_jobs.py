@@ -8,16 +8,18 @@ On top, worker ``--lifetime``/``--lifetime-stagger`` derived from the walltime
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.config
 
 from daskburst import config
-from daskburst.backends._base import BackendOptions
+from daskburst.durations import parse_walltime
 from daskburst.errors import UserError
+
+if TYPE_CHECKING:  # a type only: slurm/ does not import backends/ (which opens it)
+    from daskburst.backends._session import BackendOptions
 
 #: Keyword arguments of ``SLURMCluster`` that ``BackendOptions.extra`` may set.
 JOB_KEYS = (
@@ -78,48 +80,6 @@ def _jobqueue(key: str) -> Any:
 def _one_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return "; ".join(lines) or "(no output)"
-
-
-def slurm_time(value: str, in_range: bool = False) -> float | None:
-    """Seconds of a SLURM time limit, or None when ``value`` is not one.
-
-    Args:
-        value: ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or ``D-HH:MM:SS``.
-        in_range: Also None when a field after the first exceeds its range (``1:60``,
-            ``2-24``); SLURM itself carries such values over.
-    """
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", str(value).strip())
-    if not match:
-        return None
-    days, a, b, c = match.groups()
-    parts = [int(a)] + [int(x) for x in (b, c) if x is not None]
-    if days is not None:  # D-HH[:MM[:SS]]
-        hours, minutes, seconds = (parts + [0, 0])[:3]
-        limits: tuple[bool, ...] = (hours < 24, minutes < 60, seconds < 60)
-    elif len(parts) == 1:  # MM
-        hours, minutes, seconds = 0, parts[0], 0
-        limits = ()
-    elif len(parts) == 2:  # MM:SS (the minutes may exceed an hour)
-        hours, (minutes, seconds) = 0, parts
-        limits = (seconds < 60,)
-    else:  # HH:MM:SS (the hours may exceed a day)
-        hours, minutes, seconds = parts
-        limits = (minutes < 60, seconds < 60)
-    if in_range and not all(limits):
-        return None
-    return float(((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds)
-
-
-def parse_walltime(value: str) -> float:
-    """Convert a SLURM time limit to seconds (the forms of :func:`slurm_time`).
-
-    Raises:
-        UserError: When ``value`` is not a SLURM time limit.
-    """
-    seconds = slurm_time(value)
-    if seconds is None:
-        raise UserError(f"walltime {value!r}: expected a SLURM time such as 00:30:00 or 1-00:00")
-    return seconds
 
 
 def lifetime_args(walltime: str | None, lifetime: Any, stagger: Any) -> list[str]:

@@ -1,7 +1,7 @@
 """User code as a workload: ``daskburst run my_analysis.py`` on every backend.
 
 - :mod:`._target`: which script or ``module:function``, checked before anything starts;
-- :mod:`._workdir`: the files that travel with it, bounded, with their digest;
+- :mod:`daskburst.workdir`: the files that travel with it, bounded, with their digest;
 - :mod:`._scan`: lines that pick their own scheduler (warned about);
 - :mod:`._run`: the backend as the default scheduler while the script runs.
 """
@@ -22,7 +22,7 @@ from daskburst.usercode._run import (
 )
 from daskburst.usercode._scan import Override, scan_source
 from daskburst.usercode._target import Target, looks_like_target, resolve
-from daskburst.usercode._workdir import MOUNT_PATH, Workdir, WorkFile, collect, zip_bytes
+from daskburst.workdir import MOUNT_PATH, Workdir, WorkFile, collect, zip_bytes
 
 __all__ = [
     "MOUNT_PATH",

@@ -27,12 +27,13 @@ import dask
 
 from daskburst import config
 from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import check_options, note
+from daskburst.backends._base import check_options
+from daskburst.backends._session import note
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, needs_a_cluster, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
 from daskburst.usercode._watchdog import unshipped_modules, watching
-from daskburst.usercode._workdir import Workdir, collect, max_bytes
+from daskburst.workdir import Workdir, collect, max_bytes
 
 #: How the working directory reaches the workers: see daskburst.user-code.ship.
 SHIP_MODES = ("auto", "upload", "shared", "off")
@@ -391,7 +392,7 @@ def pack_outputs(directory: Path) -> dict[str, Any]:
     """
     import base64
 
-    from daskburst.usercode._workdir import WorkFile, zip_bytes
+    from daskburst.workdir import WorkFile, zip_bytes
 
     files = [
         WorkFile(p.relative_to(directory).as_posix(), p.read_bytes())
