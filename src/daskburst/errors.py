@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -43,10 +44,18 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def sigterm_raises_terminated() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` in the main thread while the block runs.
+def signals_unwind() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread in the block; no signal is lost.
 
-    Only once: a second SIGTERM during the clean-up is ignored, so the clean-up finishes.
+    SIGTERM is taken only once: a second SIGTERM during the clean-up is ignored, so the
+    clean-up finishes. Ctrl-C raises ``KeyboardInterrupt`` as always.
+
+    Python raises a signal handler's exception wherever the main thread happens to be. In a
+    garbage-collection callback (distributed registers one) or a ``__del__`` method it is
+    printed as "Exception ignored" and dropped, and the run would go on as if Ctrl-C had never
+    been pressed. Such a dropped interrupt is sent to the main thread again, 50 ms later,
+    outside the callback that swallowed it.
+
     Outside the main thread (where no signal handler can be set) it does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -57,10 +66,28 @@ def sigterm_raises_terminated() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated()
 
+    def send_again(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if not isinstance(exc, KeyboardInterrupt) or threading.current_thread() is not main:
+            previous_hook(unraisable)
+            return
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        if signum == signal.SIGTERM:
+            # The handler stopped listening when it raised the Terminated that was lost.
+            signal.signal(signal.SIGTERM, terminated)
+        # Not from here: a handler run inside this hook would be swallowed the same way.
+        again = threading.Timer(0.05, signal.pthread_kill, (main.ident, signum))
+        again.daemon = True
+        again.start()
+
+    main = threading.main_thread()
+    previous_hook = sys.unraisablehook
     previous = signal.signal(signal.SIGTERM, terminated)
+    sys.unraisablehook = send_again
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
 
 

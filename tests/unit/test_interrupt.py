@@ -234,3 +234,39 @@ def test_ctrl_c_while_a_local_cluster_starts_its_workers_is_one_line(after):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1].startswith("daskburst: interrupted"), err
+
+
+SWALLOWED = """
+import gc, signal, sys, time
+from daskburst.errors import signals_unwind
+
+sent = []
+
+def callback(phase, info):
+    # As distributed's GCDiagnosis: a gc callback. A signal handled while it runs raises
+    # there, and Python prints "Exception ignored" and drops the exception.
+    if phase == "start" and not sent:
+        sent.append(1)
+        signal.raise_signal(signal.{sig})
+
+gc.callbacks.append(callback)
+with signals_unwind():
+    try:
+        gc.collect()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("lost")
+    except KeyboardInterrupt as exc:
+        print("raised", type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize(("sig", "raised"), [("SIGINT", "KeyboardInterrupt"),
+                                             ("SIGTERM", "Terminated")])  # fmt: skip
+def test_an_interrupt_swallowed_by_a_gc_callback_is_raised_again(sig, raised):
+    # In CI, Ctrl-C once landed in distributed's gc callback and the run went on for 60 s.
+    out = subprocess.run([sys.executable, "-c", SWALLOWED.replace("{sig}", sig)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.stdout.strip() == f"raised {raised}", out.stdout + out.stderr
+    assert "Exception ignored" not in out.stderr

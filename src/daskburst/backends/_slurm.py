@@ -28,7 +28,7 @@ import dask.config
 from daskburst import config
 from daskburst.backends._session import BackendOptions, Session
 from daskburst.durations import parse_walltime
-from daskburst.errors import UserError, sigterm_raises_terminated
+from daskburst.errors import UserError, signals_unwind
 from daskburst.slurm._control import _Watchdog, cancel, job_header, preflight, squeue
 from daskburst.slurm._jobs import (
     JOB_KEYS,
@@ -104,7 +104,7 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
     # The scheduler runs here: it gets the cluster settings from dask config.
     # scancel of a driver job, or its walltime, sends SIGTERM: unwind, so that the worker
     # jobs it submitted are cancelled.
-    with sigterm_raises_terminated(), dask.config.set(config.cluster_settings()):
+    with signals_unwind(), dask.config.set(config.cluster_settings()):
         cluster: Any = cluster_cls(scheduler_options=scheduler_options, **kwargs)
         with _closing(cluster, opts, timeout) as session:
             yield session

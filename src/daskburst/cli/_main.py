@@ -24,7 +24,7 @@ from daskburst.errors import (
     InternalError,
     Terminated,
     UserError,
-    sigterm_raises_terminated,
+    signals_unwind,
 )
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    with warnings.catch_warnings(), sigterm_raises_terminated():
+    with warnings.catch_warnings(), signals_unwind():
         warnings.showwarning = _show_warning
         return _main(argv)
 
