@@ -52,7 +52,8 @@ def independent_leftovers(state: Path) -> dict[str, list[str]]:
     cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
     localnet = Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip()
     tables = _run("nft", "list", "tables")
-    nft = [t for t in tables.splitlines() if "kube-network-policies" in t or "kube-proxy" in t]
+    nft = [t for t in tables.splitlines() if "kube-proxy" in t]
+    ipsets = [n for n in _run("ipset", "list", "-n").split() if re.match(r"KUBE-(SRC|DST)-", n)]
     return {
         "processes": procs,
         "mounts": mounts,
@@ -61,6 +62,7 @@ def independent_leftovers(state: Path) -> dict[str, list[str]]:
         "cgroups": cgroups,
         "route_localnet": [] if localnet == "0" else [f"route_localnet={localnet}"],
         "nftables": nft,
+        "ipsets": ipsets,
     }
 
 

@@ -95,6 +95,7 @@ _FOREIGN_JUMP = ("filter", "FORWARD", "-s", "192.0.2.77/32", "-j", "KUBE-DBT-FOR
 _FOREIGN_NETNS = "cni-dbt-foreign"
 _FOREIGN_MOUNT = Path("/run/containerd/dbt-foreign")
 _FOREIGN_CONTAINER = "dbt-foreign"
+_FOREIGN_IPSET = "dbt-foreign"
 
 
 def _plant_foreign_state() -> None:
@@ -105,6 +106,7 @@ def _plant_foreign_state() -> None:
     table, *rule = _FOREIGN_JUMP
     subprocess.run(["iptables", "-w", "-t", table, "-A", *rule], check=True)
     subprocess.run(["ip", "netns", "add", _FOREIGN_NETNS], check=True)
+    subprocess.run(["ipset", "create", _FOREIGN_IPSET, "hash:ip"], check=True)
     _FOREIGN_MOUNT.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=1m", "dbt", str(_FOREIGN_MOUNT)], check=True
@@ -126,6 +128,9 @@ def _foreign_state_problems() -> list[str]:
     if subprocess.run(["iptables", "-w", "-t", table, "-C", *rule], capture_output=True,
                       check=False).returncode:  # fmt: skip
         problems.append("the rule jumping to KUBE-DBT-FOREIGN was deleted")
+    if subprocess.run(["ipset", "list", "-n", _FOREIGN_IPSET], capture_output=True,
+                      check=False).returncode:  # fmt: skip
+        problems.append(f"ipset {_FOREIGN_IPSET} was destroyed")
     if not (Path("/run/netns") / _FOREIGN_NETNS).exists():
         problems.append(f"netns {_FOREIGN_NETNS} was deleted")
     elif subprocess.run(["ip", "netns", "exec", _FOREIGN_NETNS, "true"], capture_output=True,
@@ -154,6 +159,7 @@ def _remove_foreign_state() -> None:
         subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True,
                        check=False)  # fmt: skip
     subprocess.run(["ip", "netns", "delete", _FOREIGN_NETNS], capture_output=True, check=False)
+    subprocess.run(["ipset", "destroy", _FOREIGN_IPSET], capture_output=True, check=False)
     subprocess.run(["umount", str(_FOREIGN_MOUNT)], capture_output=True, check=False)
     with contextlib.suppress(OSError):
         _FOREIGN_MOUNT.rmdir()
@@ -214,7 +220,7 @@ def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
         assert not any(left.values()), left
         assert new_since_ci_start(independent_leftovers(state)) == {
             "processes": [], "mounts": [], "iptables": [], "links": [], "cgroups": [],
-            "route_localnet": [], "nftables": [],
+            "route_localnet": [], "nftables": [], "ipsets": [],
         }  # fmt: skip
         assert (state / "logs" / "kubelet.log").stat().st_size > 0, "component logs are kept"
         assert not (state / "etcd").exists()

@@ -52,7 +52,12 @@ def test_versions_pinned_once_and_matching_the_go_modules() -> None:
     assert f"go.etcd.io/etcd/server/v3 {versions['ETCD_VERSION']}\n" in etcd_mod
     coredns_mod = (ROOT / "scripts/cluster/go/coredns/go.mod").read_text()
     assert f"github.com/coredns/coredns {versions['COREDNS_VERSION']}\n" in coredns_mod
-    for key in ("CRICTL_VERSION", "PAUSE_VERSION", "KUBE_NETWORK_POLICIES_VERSION"):
+    router_mod = (ROOT / "scripts/cluster/go/kube-router/go.mod").read_text()
+    assert (
+        f"github.com/cloudnativelabs/kube-router/v2 {versions['KUBE_ROUTER_VERSION']}\n"
+        in router_mod
+    )
+    for key in ("CRICTL_VERSION", "PAUSE_VERSION", "KUBE_ROUTER_GO"):
         assert versions[key]
     # No other file pins these versions.
     build = (ROOT / "scripts/cluster/build").read_text()

@@ -19,6 +19,8 @@ from localk8s.settings import REPO, Settings
 #: Start order; ``down`` stops in reverse (the node first, the control plane last).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE = ("containerd", "kubelet", "kube-proxy", "coredns")
+#: The NetworkPolicy enforcer, started once the node is Ready (where the host allows it).
+ENFORCER = "kube-router"
 
 
 class ClusterError(RuntimeError):
@@ -101,6 +103,9 @@ def _health(s: Settings) -> dict[str, Callable[[], bool]]:
         "kubelet": lambda: procs.http_ok(f"http://127.0.0.1:{s.kubelet_healthz_port}/healthz"),
         "kube-proxy": lambda: procs.http_ok(f"http://127.0.0.1:{s.proxy_healthz_port}/livez"),
         "coredns": lambda: procs.http_ok(f"http://127.0.0.1:{s.coredns_ready_port}/ready"),
+        "kube-router": lambda: procs.http_ok(
+            f"http://127.0.0.1:{s.kube_router_health_port}/healthz"
+        ),
     }
 
 
@@ -119,6 +124,7 @@ def _argv(s: Settings, name: str) -> list[str]:
         "kubelet": configs.kubelet_args,
         "kube-proxy": configs.kube_proxy_args,
         "coredns": configs.coredns_args,
+        "kube-router": configs.kube_router_args,
     }
     return builders[name](s)
 
@@ -139,26 +145,31 @@ def _node_ready(s: Settings) -> bool:
 
 
 def enforce_network_policy(s: Settings) -> str:
-    """Run kube-network-policies when the kernel allows it; record the outcome either way.
+    """Run kube-router's NetworkPolicy controller when the host allows it; record the outcome.
 
-    The outcome goes to the ConfigMap ``kube-system/localk8s-features`` (key
-    ``networkpolicy``): ``enforced``, or ``not enforced: <the kernel's refusal>``.
+    kube-router (``--run-firewall`` alone) programs iptables chains and ipsets for every pod
+    that a NetworkPolicy selects. The outcome goes to the ConfigMap
+    ``kube-system/localk8s-features`` (key ``networkpolicy``): ``enforced``, or
+    ``not enforced: <the host's refusal>``.
 
     Returns:
         The recorded outcome.
     """
-    refusal = host.nft_queue_unsupported()
+    refusal = host.ipset_unsupported()
+    if not refusal and (theirs := host.before(s).get("ipsets")):
+        # kube-router takes every KUBE-SRC-*/KUBE-DST-* set on the host for its own.
+        refusal = (f"the host already has {len(theirs)} kube-router ipset(s) ({theirs[0]}, ...): "
+                   "another kube-router runs here")  # fmt: skip
     if refusal:
         outcome = (
-            "not enforced: kube-network-policies needs the nftables queue expression "
-            f"(CONFIG_NFT_QUEUE), which this kernel lacks; nft says: {refusal}"
+            "not enforced: kube-router's firewall needs iptables with ipset (CONFIG_IP_SET, "
+            f"CONFIG_NETFILTER_XT_SET) and a host to itself: {refusal}"
         )
-        kubectl(s, "delete", "--ignore-not-found", "-f", str(s.conf / "networkpolicy.yaml"),
-                check=False)  # fmt: skip
+        procs.stop(s, "kube-router")
         say(f"NetworkPolicy {outcome}")
     else:
-        if not s.bin("kube-network-policies").exists():
-            say("building kube-network-policies (about 3 minutes on 2 cores)")
+        if not s.bin("kube-router").exists():
+            say("building kube-router (about 2 minutes on 2 cores)")
             proc = subprocess.run(
                 [str(REPO / "scripts" / "cluster" / "build"), "netpol"],
                 env={**_env(), "CLUSTER_BIN_ROOT": str(s.bin_root)},
@@ -167,43 +178,15 @@ def enforce_network_policy(s: Settings) -> str:
                 check=False,
             )
             if proc.returncode != 0:
-                raise ClusterError(f"building kube-network-policies failed: {proc.stderr[-1500:]}")
-        if images.ensure_netpol(s):
-            say(f"NetworkPolicy enforcer image {s.netpol_image} imported")
-        kubectl(s, "apply", "--server-side", "--force-conflicts",
-                "-f", str(s.conf / "networkpolicy.yaml"))  # fmt: skip
-        try:
-            waited = _wait("the NetworkPolicy enforcer", lambda: _netpol_running(s), 120)
-        except ClusterError as exc:
-            raise ClusterError(f"{exc}: {_netpol_problem(s)}") from None
+                raise ClusterError(f"building kube-router failed: {proc.stderr[-1500:]}")
+        _start(s, "kube-router")
+        waited = _wait("kube-router's first sync (chain KUBE-ROUTER-FORWARD)",
+                       lambda: host.has_chain("filter", "KUBE-ROUTER-FORWARD"), 60)  # fmt: skip
         outcome = "enforced"
-        say(f"NetworkPolicy enforced by kube-network-policies ({waited:.1f} s to ready)")
+        say(f"NetworkPolicy enforced by kube-router's firewall ({waited:.1f} s to its first sync)")
     kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", "-",
             stdin=json.dumps(configs.features_configmap(outcome)))  # fmt: skip
     return outcome
-
-
-def _netpol_pods(s: Settings) -> list[dict[str, Any]]:
-    out = kubectl(s, "-n", "kube-system", "get", "pods", "-l", "app=kube-network-policies",
-                  "-o", "json", check=False)  # fmt: skip
-    return list(json.loads(out).get("items", [])) if out else []
-
-
-def _netpol_running(s: Settings) -> bool:
-    return any(
-        c.get("ready")
-        for p in _netpol_pods(s)
-        for c in (p.get("status") or {}).get("containerStatuses") or []
-    )
-
-
-def _netpol_problem(s: Settings) -> str:
-    for pod in _netpol_pods(s):
-        for c in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (c.get("state") or {}).get("waiting")
-            if waiting:
-                return f"{waiting.get('reason')}: {waiting.get('message', '')}"
-    return "no pod yet"
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
@@ -230,7 +213,7 @@ def prepare(s: Settings) -> None:
             "checkout's, or one killed there): run `make cluster-down` in that checkout, or "
             f"remove it with `ip link delete {s.bridge}` and its /run/netns/cni-* namespaces"
         )
-    if not any(procs.running(s, n) for n in (*CONTROL_PLANE, *NODE)):
+    if not any(procs.running(s, n) for n in (*CONTROL_PLANE, *NODE, ENFORCER)):
         taken = host.ports_in_use(host.cluster_ports(s))
         if taken:
             raise ClusterError(
@@ -396,7 +379,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
             _wait("the kubelet to remove every pod", lambda: not _sandboxes(s), 60, interval=1)
         except ClusterError as exc:
             say(f"{exc}; removing the remaining sandboxes directly")
-    for name in ("coredns", "kube-proxy", "kubelet"):
+    for name in (ENFORCER, "coredns", "kube-proxy", "kubelet"):
         procs.stop(s, name)
     if procs.running(s, "containerd"):
         for pod in _sandboxes(s):
@@ -423,6 +406,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
     host.unshare_netns_dir(s)
     host.remove_nft_tables(s)
     host.sweep_iptables(theirs=host.before(s).get("iptables", []))
+    host.remove_ipsets(s)
     host.remove_cgroups(s)
     host.restore(s)
     for path in (s.etcd_data, s.kubelet_root, s.containerd_state, s.run, s.cni_ipam_dir, s.pids,
@@ -438,6 +422,6 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
 
 def status(s: Settings) -> dict[str, Any]:
     """Return which components run and whether the node is Ready."""
-    running = {n: procs.running(s, n) for n in (*CONTROL_PLANE, *NODE)}
+    running = {n: procs.running(s, n) for n in (*CONTROL_PLANE, *NODE, ENFORCER)}
     ready = bool(running["kube-apiserver"]) and _node_ready(s)
     return {"components": running, "node_ready": ready, "kubeconfig": str(s.kubeconfig)}

@@ -89,6 +89,7 @@ KUBECONFIGS = {
     "kubelet.kubeconfig": ("kubelet", "kubelet-client"),
     "kube-proxy.kubeconfig": ("system:kube-proxy", "kube-proxy"),
     "coredns.kubeconfig": ("system:coredns", "coredns"),
+    "kube-router.kubeconfig": ("system:kube-router", "kube-router"),
 }
 
 
@@ -405,8 +406,9 @@ def coredns_args(s: Settings) -> list[str]:
 def bootstrap_objects(s: Settings) -> list[dict[str, Any]]:
     """Return the objects the host-process components need in the API.
 
-    CoreDNS's RBAC, and a selector-less ``kube-system/kube-dns`` Service on the conventional
-    cluster DNS address with a hand-made EndpointSlice pointing at CoreDNS on the node.
+    CoreDNS's and kube-router's RBAC, and a selector-less ``kube-system/kube-dns`` Service on
+    the conventional cluster DNS address with a hand-made EndpointSlice pointing at CoreDNS on
+    the node.
     """
     labels = {"app.kubernetes.io/part-of": "localk8s", "app.kubernetes.io/managed-by": "localk8s"}
     return [
@@ -438,6 +440,46 @@ def bootstrap_objects(s: Settings) -> list[dict[str, Any]]:
             },
             "subjects": [
                 {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}
+            ],
+        },
+        # kube-router's informers: what its NetworkPolicy controller reads, and no more.
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:kube-router", "labels": labels},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces", "nodes", "services", "endpoints"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:kube-router", "labels": labels},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:kube-router",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": "system:kube-router",
+                }
             ],
         },
         {
@@ -480,98 +522,24 @@ def bootstrap_objects(s: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def netpol_objects(s: Settings) -> list[dict[str, Any]]:
-    """Return the NetworkPolicy enforcer (kube-network-policies) as upstream installs it.
+def kube_router_args(s: Settings) -> list[str]:
+    """Return kube-router's command line: its NetworkPolicy controller (iptables + ipset) alone.
 
-    Upstream's ``install.yaml`` with the image made here (never pulled), NRI off (containerd
-    1.6 has none; pod IPs come from the API) and so without upstream's /var/run/netns mount
-    (its HostToContainer propagation needs a shared root mount, which hosts without systemd
-    do not have), and its metrics on loopback.
+    No BGP routing, no service proxy (kube-proxy is the proxy), no pprof, no metrics; its
+    health on :``kube_router_health_port`` (kube-router binds every address; /healthz only).
     """
-    labels = {"app.kubernetes.io/part-of": "localk8s", "app.kubernetes.io/managed-by": "localk8s"}
-    name = "kube-network-policies"
     return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": labels},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods", "namespaces", "nodes"],
-                    "verbs": ["list", "watch"],
-                },
-                {
-                    "apiGroups": ["networking.k8s.io"],
-                    "resources": ["networkpolicies"],
-                    "verbs": ["list", "watch"],
-                },
-            ],
-        },  # fmt: skip
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": labels},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": name,
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "kube-system"}],
-        },  # fmt: skip
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": {
-                "name": name,
-                "namespace": "kube-system",
-                "labels": {**labels, "app": name},
-            },
-            "spec": {
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {**labels, "app": name}},
-                    "spec": {
-                        "hostNetwork": True,
-                        "dnsPolicy": "ClusterFirstWithHostNet",
-                        "serviceAccountName": name,
-                        "tolerations": [{"operator": "Exists"}],
-                        "priorityClassName": "system-node-critical",
-                        "containers": [
-                            {
-                                "name": name,
-                                "image": s.netpol_image,
-                                "imagePullPolicy": "Never",
-                                "command": [
-                                    "/bin/netpol",
-                                    "--hostname-override=$(MY_NODE_NAME)",
-                                    f"--nfqueue-id={s.netpol_nfqueue}",
-                                    "--disable-nri",
-                                    "--metrics-bind-address=127.0.0.1:19080",
-                                    "--v=2",
-                                ],
-                                "env": [
-                                    {
-                                        "name": "MY_NODE_NAME",
-                                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-                                    }
-                                ],
-                                "resources": {"requests": {"cpu": "50m", "memory": "50Mi"}},
-                                "securityContext": {
-                                    "privileged": True,
-                                    "capabilities": {"add": ["NET_ADMIN"]},
-                                },
-                            }
-                        ],
-                    },
-                },
-            },
-        },  # fmt: skip
+        str(s.bin("kube-router")),
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--enable-pprof=false",
+        "--metrics-port=0",
+        f"--health-port={s.kube_router_health_port}",
+        f"--kubeconfig={s.conf / 'kube-router.kubeconfig'}",
+        f"--hostname-override={s.node_name}",
+        f"--service-cluster-ip-range={s.service_cidr}",
+        "--v=1",
     ]
 
 
@@ -612,7 +580,6 @@ def files(s: Settings, max_open_files: int) -> dict[Path, str]:
         s.conf / "kube-proxy.yaml": yaml.safe_dump(kube_proxy_config(s)),
         s.conf / "Corefile": corefile(s),
         s.conf / "bootstrap.yaml": yaml.safe_dump_all(bootstrap_objects(s)),
-        s.conf / "networkpolicy.yaml": yaml.safe_dump_all(netpol_objects(s)),
     }
     for name, (user, cert) in KUBECONFIGS.items():
         out[s.conf / name] = yaml.safe_dump(kubeconfig(s, user, cert))

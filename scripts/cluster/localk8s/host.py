@@ -2,7 +2,8 @@
 
 ``preflight`` fails fast, in one line, when the host cannot run the cluster. ``leftovers``
 lists what a cluster leaves on the host outside its state directory: processes, mounts,
-network namespaces, links, iptables chains (the kubelet's own included), cgroups, sysctls
+network namespaces, links, iptables chains (the kubelet's own included) and kube-router's
+ipsets, cgroups, sysctls
 and the few paths the kubelet and containerd hard-code. ``down`` removes them and a test
 asserts that ``leftovers`` is empty afterwards.
 """
@@ -37,6 +38,7 @@ HOST_TOOLS = {
     "ip": "iproute2",
     "openssl": "openssl",
     "nft": "nftables",
+    "ipset": "ipset",
     "podman": "podman (make podman-setup)",
 }
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
@@ -53,13 +55,14 @@ HARD_CODED = (
 #: removed only when the cluster created them and they are empty.
 NETNS_DIR = Path("/run/netns")
 SHARED_DIRS = (NETNS_DIR,)
-#: nftables tables of the NetworkPolicy enforcer (and of kube-proxy's nftables mode).
+#: nftables tables of kube-proxy's nftables mode (this cluster runs iptables mode; a restart
+#: in the other mode would leave them).
 NFT_TABLES = (
-    ("inet", "kube-network-policies"),
     ("ip", "kube-proxy"),
     ("ip6", "kube-proxy"),
-    ("inet", "localk8s-probe"),
 )
+#: ipsets of kube-router's NetworkPolicy controller (pods a policy selects, per policy).
+IPSET = re.compile(r"^KUBE-(SRC|DST)-")
 SYSCTLS = (
     "net/ipv4/conf/all/route_localnet",
     "net/ipv4/ip_forward",
@@ -113,9 +116,7 @@ CORE = (
 )  # fmt: skip
 
 
-def binaries(
-    s: Settings, names: tuple[str, ...] = (*CORE, "kube-network-policies")
-) -> dict[str, Path]:
+def binaries(s: Settings, names: tuple[str, ...] = (*CORE, "kube-router")) -> dict[str, Path]:
     """Return the paths of the cluster's binaries (those ``scripts/cluster/build`` makes)."""
     return {n: s.bin(n) for n in names}
 
@@ -137,6 +138,7 @@ def cluster_ports(s: Settings) -> list[int]:
         s.etcd_port, s.etcd_peer_port, s.etcd_metrics_port, s.api_port, s.kubelet_port,
         s.kubelet_healthz_port, s.proxy_healthz_port, s.proxy_metrics_port,
         s.controller_manager_port, s.scheduler_port, s.coredns_health_port, s.coredns_ready_port,
+        s.kube_router_health_port,
     ]  # fmt: skip
 
 
@@ -216,6 +218,7 @@ def record(s: Settings) -> dict[str, Any]:
             "netns": _netns_names(),
             "mounts": sorted(set(_mountpoints_in(_mount_roots(s)))),
             "nftables": nft_leftovers(),
+            "ipsets": ipset_leftovers(),
             "cgroups": cgroup_leftovers(),
         },
     }
@@ -317,33 +320,69 @@ def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
     return found
 
 
-#: The nftables rule kube-network-policies depends on: the first packet of each connection
-#: to a policy-selected pod goes to user space through an NFQUEUE.
-_QUEUE_PROBE = """\
-add table inet localk8s-probe
-add chain inet localk8s-probe probe { type filter hook forward priority 0; policy accept; }
-add rule inet localk8s-probe probe meta l4proto tcp queue num 65000 bypass
-"""
-
-
-def nft_queue_unsupported() -> str | None:
-    """Return nft's error when this kernel cannot queue packets from nftables, else None.
-
-    kube-network-policies needs the nftables ``queue`` expression (CONFIG_NFT_QUEUE); kernels
-    built without it refuse the rule with ``No such file or directory``.
-    """
-    if shutil.which("nft") is None:
-        return "nft not installed (apt-get install nftables)"
-    proc = subprocess.run(["nft", "-f", "-"], input=_QUEUE_PROBE, capture_output=True, text=True,
+def has_chain(table: str, chain: str) -> bool:
+    """Whether the IPv4 iptables ``table`` has ``chain``."""
+    proc = subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True,
                           check=False)  # fmt: skip
-    subprocess.run(["nft", "delete", "table", "inet", "localk8s-probe"], capture_output=True,
-                   check=False)  # fmt: skip
-    if proc.returncode == 0:
-        return None
-    # "/dev/stdin:3:53-57: Error: Could not process rule: ..." -> "Error: ..."
-    errors = [line[line.index("Error:") :].strip() for line in proc.stderr.splitlines()
-              if "Error:" in line]  # fmt: skip
-    return errors[0] if errors else proc.stderr.strip()[:200]
+    return proc.returncode == 0
+
+
+_PROBE_SET = "localk8s-probe"
+_PROBE_CHAIN = "LOCALK8S-PROBE"
+
+
+def ipset_unsupported() -> str | None:
+    """Return why iptables cannot match ipsets here (what kube-router's firewall needs), else None.
+
+    Creates a throw-away set and a chain with an ``-m set`` rule, then removes both.
+    """
+    if shutil.which("ipset") is None:
+        return "ipset not installed (apt-get install ipset)"
+
+    def first_error(proc: subprocess.CompletedProcess[str]) -> str:
+        lines = proc.stderr.strip().splitlines()
+        return lines[0] if lines else f"exit code {proc.returncode}"
+
+    made = subprocess.run(["ipset", "create", _PROBE_SET, "hash:ip", "-exist"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if made.returncode != 0:
+        return f"ipset create: {first_error(made)}"
+    try:
+        subprocess.run(["iptables", "-w", "-N", _PROBE_CHAIN], capture_output=True, check=False)
+        rule = subprocess.run(
+            ["iptables", "-w", "-A", _PROBE_CHAIN, "-m", "set", "--match-set", _PROBE_SET,
+             "src", "-j", "RETURN"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return None if rule.returncode == 0 else f"iptables -m set: {first_error(rule)}"
+    finally:
+        subprocess.run(["iptables", "-w", "-F", _PROBE_CHAIN], capture_output=True, check=False)
+        subprocess.run(["iptables", "-w", "-X", _PROBE_CHAIN], capture_output=True, check=False)
+        subprocess.run(["ipset", "destroy", _PROBE_SET], capture_output=True, check=False)
+
+
+def ipset_leftovers() -> list[str]:
+    """Return the names of kube-router's ipsets (``KUBE-SRC-*``, ``KUBE-DST-*``) present."""
+    if shutil.which("ipset") is None:
+        return []
+    proc = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=False)
+    return sorted(n for n in proc.stdout.split() if IPSET.match(n))
+
+
+def remove_ipsets(s: Settings) -> list[str]:
+    """Destroy the ipsets the cluster made (after its iptables rules, which refer to them).
+
+    Returns:
+        Sets that could not be destroyed (still referenced).
+    """
+    theirs = set(before(s).get("ipsets", []))
+    failed = []
+    for name in ipset_leftovers():
+        if name in theirs:
+            continue
+        if subprocess.run(["ipset", "destroy", name], capture_output=True, check=False).returncode:
+            failed.append(name)
+    return failed
 
 
 def nft_leftovers() -> list[str]:
@@ -439,6 +478,7 @@ def leftovers(s: Settings) -> dict[str, list[str]]:
         "links": bridge,
         "iptables": [c for c in iptables_leftovers() if c not in theirs.get("iptables", [])],
         "nftables": [t for t in nft_leftovers() if t not in theirs.get("nftables", [])],
+        "ipsets": [n for n in ipset_leftovers() if n not in theirs.get("ipsets", [])],
         "cgroups": [c for c in cgroup_leftovers() if c not in theirs.get("cgroups", [])],
         "sysctls": sysctls,
         "paths": paths,
@@ -591,7 +631,7 @@ def unshare_netns_dir(s: Settings) -> None:
 
 
 def remove_nft_tables(s: Settings) -> None:
-    """Delete the enforcer's (and kube-proxy's) nftables tables the cluster made."""
+    """Delete kube-proxy's nftables tables the cluster made."""
     theirs = before(s).get("nftables", [])
     for fam, name in NFT_TABLES:
         if f"{fam} {name}" in nft_leftovers() and f"{fam} {name}" not in theirs:

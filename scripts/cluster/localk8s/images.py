@@ -111,13 +111,6 @@ def ensure_pause(s: Settings) -> bool:
     return ensure_binary_image(s, s.bin("pause"), "/pause", s.pause_image, "65535:65535")
 
 
-def ensure_netpol(s: Settings) -> bool:
-    """Import the NetworkPolicy enforcer's image (it runs as root: it programs nftables)."""
-    return ensure_binary_image(
-        s, s.bin("kube-network-policies"), "/bin/netpol", s.netpol_image, "0:0"
-    )
-
-
 def build_inputs(repo: Path) -> list[Path]:
     """Return the files ``make image`` builds the project image from."""
     files = [repo / "pyproject.toml", repo / "README.md", repo / "requirements" / "constraints.txt"]

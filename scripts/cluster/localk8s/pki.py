@@ -89,6 +89,7 @@ def certificates(s: Settings) -> list[Cert]:
         Cert("scheduler", "system:kube-scheduler", client=True),
         Cert("kube-proxy", "system:kube-proxy", client=True),
         Cert("coredns", "system:coredns", client=True),
+        Cert("kube-router", "system:kube-router", client=True),
         # Satisfies the Node authorizer and NodeRestriction without TLS bootstrapping.
         Cert("kubelet-client", node, ("system:nodes",), client=True),
         Cert(

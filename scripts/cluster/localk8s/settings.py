@@ -89,7 +89,7 @@ class Settings:
     coredns_health_port: int = 18080
     coredns_ready_port: int = 18181
     pause_image: str = "localhost/daskburst-pause:1.0"
-    netpol_nfqueue: int = 98
+    kube_router_health_port: int = 20244
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # ---- binaries ---------------------------------------------------------------------------
@@ -102,14 +102,9 @@ class Settings:
             "coredns": f"coredns-{v['COREDNS_VERSION']}",
             "crictl": f"crictl-{v['CRICTL_VERSION']}",
             "pause": f"pause-{v.get('PAUSE_VERSION', '1.0')}",
-            "kube-network-policies": f"kube-network-policies-{v['KUBE_NETWORK_POLICIES_VERSION']}",
+            "kube-router": f"kube-router-{v['KUBE_ROUTER_VERSION']}",
         }.get(name, f"kubernetes-{v['KUBERNETES_VERSION']}")
         return self.bin_root / where / name
-
-    @property
-    def netpol_image(self) -> str:
-        """The NetworkPolicy enforcer's image, made here from its binary."""
-        return f"localhost/kube-network-policies:{self.versions['KUBE_NETWORK_POLICIES_VERSION']}"
 
     def crictl(self) -> list[str]:
         """Return the start of a ``crictl`` command line for this node's containerd."""

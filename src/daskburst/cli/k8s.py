@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import script_parser
+from daskburst.cli._args import PROG, script_parser
 from daskburst.errors import UserError
 
 _KEY = "daskburst.kubernetes."
@@ -95,11 +95,24 @@ def _platform_objects(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _install(args: argparse.Namespace) -> int:
+    import kr8s
+
     from daskburst import k8s
 
     objs = _platform_objects(args)
     timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
-    k8s.install(objs, timeout=timeout, api=_api(args))
+    api = _api(args)
+    try:
+        where = k8s.egress_addresses(api)
+    except (kr8s.ServerError, ValueError) as exc:
+        sys.stderr.write(
+            f"{PROG}: warning: could not read the API server's addresses ({exc}); the "
+            "NetworkPolicies' API egress stays open to TCP 443 and 6443 on any address\n"
+        )
+    else:
+        objs = k8s.narrow_egress(objs, where)
+        sys.stderr.write(f"{k8s.describe_egress(where)}\n")
+    k8s.install(objs, timeout=timeout, api=api)
     return 0
 
 

@@ -25,6 +25,9 @@ from daskburst.k8s._control import (
     uninstall,
     wait_job,
 )
+from daskburst.k8s._egress import describe as describe_egress
+from daskburst.k8s._egress import narrow as narrow_egress
+from daskburst.k8s._egress import read_addresses as egress_addresses
 from daskburst.k8s._manifests import (
     find_autoscalers,
     job_phase,
@@ -38,6 +41,9 @@ from daskburst.k8s._naming import CLUSTER_NAME_MAX, unique_name, unique_suffix, 
 from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
 
 __all__ = [
+    "describe_egress",
+    "egress_addresses",
+    "narrow_egress",
     "CLUSTER_NAME_MAX",
     "Clock",
     "JobOutcome",
