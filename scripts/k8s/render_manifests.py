@@ -17,8 +17,7 @@ from typing import Any
 import yaml
 
 from daskburst import __version__
-from daskburst.k8s import specs
-from daskburst.k8s._lifecycle import with_time_limit
+from daskburst.k8s import specs, with_time_limit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/generated.py
 from generated import write_or_check  # noqa: E402

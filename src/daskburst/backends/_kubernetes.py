@@ -32,10 +32,7 @@ from daskburst import config
 from daskburst.backends._reach import wait_reachable
 from daskburst.backends._session import BackendOptions, Session, wait_for_workers
 from daskburst.errors import BackendError
-from daskburst.k8s import _results as results
-from daskburst.k8s import specs
-from daskburst.k8s._lease import EXPIRES, kept, server_now, stamp
-from daskburst.k8s._naming import unique_name
+from daskburst.k8s import EXPIRES, kept, publish_result, server_now, specs, stamp, unique_name
 
 #: Container waiting reasons that do not go away by waiting.
 _STUCK = frozenset(
@@ -491,7 +488,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
                 worker_timeout=worker_timeout,
                 why_no_workers=lost,
                 # A DaskJob's runner keeps its record for `daskburst k8s results`.
-                publish=(lambda record: results.publish(name, namespace, record))
+                publish=(lambda record: publish_result(name, namespace, record))
                 if attach
                 else None,
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import PROG, script_parser
+from daskburst.cli._args import script_parser
 from daskburst.errors import UserError
 
 _KEY = "daskburst.kubernetes."
@@ -37,7 +37,7 @@ def _duration(flag: str) -> Any:
 
 
 def _retries(value: str) -> int:
-    from daskburst.k8s._lifecycle import parse_retries
+    from daskburst.k8s import parse_retries
 
     try:
         return parse_retries(value)
@@ -95,24 +95,11 @@ def _platform_objects(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _install(args: argparse.Namespace) -> int:
-    import kr8s
-
     from daskburst import k8s
 
     objs = _platform_objects(args)
     timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
-    api = _api(args)
-    try:
-        where = k8s.egress_addresses(api)
-    except (kr8s.ServerError, ValueError) as exc:
-        sys.stderr.write(
-            f"{PROG}: warning: could not read the API server's addresses ({exc}); the "
-            "NetworkPolicies' API egress stays open to TCP 443 and 6443 on any address\n"
-        )
-    else:
-        objs = k8s.narrow_egress(objs, where)
-        sys.stderr.write(f"{k8s.describe_egress(where)}\n")
-    k8s.install(objs, timeout=timeout, api=api)
+    k8s.install(objs, timeout=timeout, api=_api(args))
     return 0
 
 
@@ -155,8 +142,7 @@ def _outputs_back(outputs: dict[str, Any], artifacts: Path | None) -> dict[str, 
 
 def _submit(args: argparse.Namespace) -> int:
     from daskburst import k8s
-    from daskburst.k8s._lifecycle import fmt_duration, parse_retries
-    from daskburst.k8s._submission import parse_params
+    from daskburst.k8s import fmt_duration, parse_params, parse_retries
 
     namespace = str(_cfg("namespace", args.namespace))
     if args.name:
@@ -229,10 +215,10 @@ def _submit(args: argparse.Namespace) -> int:
     if not record and not isinstance(job_path, str):
         # A script's runner prints the script's output, not the record: read the record the
         # runner kept in the job's result ConfigMap.
-        from daskburst.k8s import _results
+        from daskburst.k8s import job_uid, read_result
 
-        uid = _results.job_uid(outcome.name, namespace, api)
-        record = dict(_results.read(outcome.name, namespace, api, uid=uid) or {})
+        uid = job_uid(outcome.name, namespace, api)
+        record = dict(read_result(outcome.name, namespace, api, uid=uid) or {})
     outputs = record.pop("outputs", None)
     if outputs:
         record["outputs"] = _outputs_back(outputs, artifacts)
@@ -251,7 +237,7 @@ def _submit(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2, sort_keys=True))
         return 0
     if outcome.timed_out:
-        from daskburst.k8s._lifecycle import time_limit_of
+        from daskburst.k8s import time_limit_of
 
         docs = job_path if not isinstance(job_path, str) else k8s.load_file(job_path)
         limit = options["time_limit"] or next(
@@ -295,8 +281,7 @@ def _adapt(value: str | None) -> tuple[int, int]:
 
 def _user_objects(args: argparse.Namespace, namespace: str | None) -> list[dict[str, Any]]:
     """The DaskJob and working-directory ConfigMap of a user's script (checked first)."""
-    from daskburst.k8s import _specs as specs
-    from daskburst.k8s import _usercode as usercode
+    from daskburst.k8s import specs, user_job
     from daskburst.usercode import collect, resolve
     from daskburst.workloads import WORKLOADS
 
@@ -319,7 +304,7 @@ def _user_objects(args: argparse.Namespace, namespace: str | None) -> list[dict[
     stem = target.path.stem if target.path is not None else str(target.function)
     base = "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")[:30] or "job"
     image = args.image or _cfg("image", None) or specs.DEFAULT_IMAGE
-    return usercode.user_job(
+    return user_job(
         base,
         script,
         workdir,
@@ -334,7 +319,7 @@ def _user_objects(args: argparse.Namespace, namespace: str | None) -> list[dict[
 def _manifest(args: argparse.Namespace) -> int:
     import yaml
 
-    from daskburst.k8s._lifecycle import TTL, with_time_limit
+    from daskburst.k8s import TTL, with_time_limit
 
     if str(args.manifest).endswith((".yaml", ".yml", ".json")):
         raise UserError(
@@ -351,11 +336,10 @@ def _manifest(args: argparse.Namespace) -> int:
     if ttl is not None:
         job["metadata"]["annotations"][TTL] = str(int(ttl))
     if args.name:
-        from daskburst.k8s import _usercode as usercode
-        from daskburst.k8s._manifests import prepare_submission
+        from daskburst.k8s import prepare_submission, rename_user_job
 
         new = prepare_submission(job, [], args.name, namespace)[0]
-        objs = usercode.rename([new, *objs[1:]], args.name)
+        objs = rename_user_job([new, *objs[1:]], args.name)
     sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False, width=1000))
     return 0
 

@@ -25,9 +25,14 @@ from daskburst.k8s._control import (
     uninstall,
     wait_job,
 )
-from daskburst.k8s._egress import describe as describe_egress
-from daskburst.k8s._egress import narrow as narrow_egress
-from daskburst.k8s._egress import read_addresses as egress_addresses
+from daskburst.k8s._lease import EXPIRES, kept, server_now, stamp
+from daskburst.k8s._lifecycle import (
+    TTL,
+    fmt_duration,
+    parse_retries,
+    time_limit_of,
+    with_time_limit,
+)
 from daskburst.k8s._manifests import (
     find_autoscalers,
     job_phase,
@@ -38,12 +43,30 @@ from daskburst.k8s._manifests import (
     sort_for_apply,
 )
 from daskburst.k8s._naming import CLUSTER_NAME_MAX, unique_name, unique_suffix, validate_name
+from daskburst.k8s._results import job_uid
+from daskburst.k8s._results import publish as publish_result
+from daskburst.k8s._results import read as read_result
+from daskburst.k8s._submission import parse_params
+from daskburst.k8s._usercode import rename as rename_user_job
+from daskburst.k8s._usercode import user_job
 from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
 
 __all__ = [
-    "describe_egress",
-    "egress_addresses",
-    "narrow_egress",
+    "EXPIRES",
+    "TTL",
+    "fmt_duration",
+    "job_uid",
+    "kept",
+    "parse_params",
+    "parse_retries",
+    "publish_result",
+    "read_result",
+    "rename_user_job",
+    "server_now",
+    "stamp",
+    "time_limit_of",
+    "user_job",
+    "with_time_limit",
     "CLUSTER_NAME_MAX",
     "Clock",
     "JobOutcome",

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TextIO
 
 from daskburst import config
 from daskburst.errors import BackendError, UserError
+from daskburst.k8s import _egress as egress
 from daskburst.k8s import _usercode as usercode
 from daskburst.k8s._apply import create_or_patch, create_strict, to_object
 from daskburst.k8s._lease import lapsed, server_now
@@ -186,6 +187,7 @@ def install(
         BackendError: When the CRDs or the operator are not ready in time.
     """
     timeout = config.get_seconds("kubernetes.install-timeout", timeout)
+    objs = narrowed(objs, api, echo)
     first = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
     rest = [o for o in objs if o not in first]
     _apply_then_wait(
@@ -200,6 +202,26 @@ def install(
         api, timeout, clock, echo,
     )  # fmt: skip
     echo("installed: CRDs established, operator ready")
+
+
+def narrowed(objs: Sequence[Manifest], api: Any = None, echo: Echo = _stderr) -> list[Manifest]:
+    """``objs`` with API and DNS egress narrowed to this cluster's addresses (see ``_egress``).
+
+    When the addresses cannot be read, says so in one line and returns ``objs`` unchanged:
+    the policies then keep their wide API rule (TCP 443 and 6443 to any address).
+    """
+    import kr8s
+
+    try:
+        where = egress.read_addresses(api)
+    except (kr8s.ServerError, ValueError) as exc:
+        echo(
+            f"warning: could not read the API server's addresses ({exc}); the NetworkPolicies' "
+            "API egress stays open to TCP 443 and 6443 on any address"
+        )
+        return list(objs)
+    echo(egress.describe(where))
+    return egress.narrow(objs, where)
 
 
 #: The Dask resources the CRDs define; deleting a CRD deletes every one of its kind.
