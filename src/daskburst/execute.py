@@ -24,11 +24,17 @@ from dask.utils import format_bytes
 
 from daskburst import config
 from daskburst._version import __version__
-from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import check_options, resolve_adapt
-from daskburst.backends._progress import elapsed_text, mode_of
-from daskburst.backends._session import note
-from daskburst.data._inputs import explained
+from daskburst.backends import (
+    BackendOptions,
+    Session,
+    check_options,
+    elapsed_text,
+    mode_of,
+    note,
+    open_backend,
+    resolve_adapt,
+)
+from daskburst.data import explained
 from daskburst.errors import UserError
 from daskburst.workloads import Plan, Workload, get_workload
 
@@ -369,7 +375,7 @@ def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from daskburst.data._io import write_bytes_atomic
+    from daskburst.data import write_bytes_atomic
 
     check_output(path)
     write_bytes_atomic(Path(path), text.encode())

@@ -27,12 +27,12 @@ import pytest
 from tests.helpers import require
 
 from daskburst.backends import BackendOptions, open_backend
-from daskburst.backends._slurm import (
+from daskburst.durations import parse_walltime
+from daskburst.errors import UserError
+from daskburst.slurm import (
     job_kwargs,
     lifetime_args,
 )
-from daskburst.durations import parse_walltime
-from daskburst.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 DASKBURST = str(Path(sys.executable).with_name("daskburst"))
@@ -272,7 +272,7 @@ def test_defaults_survive_a_config_context_open_when_first_applied() -> None:
     code = """
 import dask
 from daskburst.backends import BackendOptions
-from daskburst.backends._slurm import job_kwargs, job_script
+from daskburst.slurm import job_kwargs, job_script
 import dask_jobqueue  # after daskburst: its unset cores and memory replace ours
 with dask.config.set({"jobqueue.slurm.cores": 2, "jobqueue.slurm.memory": "4GB"}):
     job_kwargs(BackendOptions())

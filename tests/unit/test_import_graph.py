@@ -97,3 +97,65 @@ def test_the_package_has_no_import_cycle() -> None:
 def test_the_checker_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _private_imports(path: Path, name: str, modules: dict[str, Path]) -> list[str]:
+    """What ``name`` imports from another package's private modules (``_x``), or private names.
+
+    Imports for annotations only count too: they are still a reach through another package's
+    wall.
+    """
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            pairs = [(base, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            pairs = [(alias.name, "") for alias in node.names]
+        else:
+            continue
+        for base, item in pairs:
+            if not base.startswith("daskburst"):
+                continue
+            target = f"{base}.{item}" if item and f"{base}.{item}" in modules else base
+            parts = target.split(".")
+            owner = next(
+                (".".join(parts[:i]) for i, p in enumerate(parts) if p.startswith("_")
+                 and not p.startswith("__")), None,
+            )  # fmt: skip
+            if target == base and item.startswith("_") and not item.startswith("__"):
+                # A private name belongs to the package of the module that defines it.
+                home = base if base in _packages(modules) else base.rpartition(".")[0]
+                owner = owner or home
+                target = f"{base}:{item}"
+            if owner is not None and not (package == owner or package.startswith(owner + ".")):
+                found.append(target)
+    return found
+
+
+def _packages(modules: dict[str, Path]) -> set[str]:
+    return {n for n, p in modules.items() if p.name == "__init__.py"}
+
+
+def test_no_private_module_or_name_is_imported_from_another_package() -> None:
+    modules = _modules()
+    reaches = {
+        name: found
+        for name, path in modules.items()
+        if (found := _private_imports(path, name, modules))
+    }
+    assert reaches == {}, "imports through another package's wall: " + repr(reaches)
+
+
+def test_the_wall_check_finds_a_private_import(tmp_path: Path) -> None:
+    modules = {"daskburst.a._x": tmp_path / "x.py", "daskburst.b.m": tmp_path / "m.py",
+               "daskburst.a": tmp_path / "__init__.py"}  # fmt: skip
+    (tmp_path / "m.py").write_text(
+        "from daskburst.a._x import f\nfrom daskburst.a import _g\nfrom daskburst.a import h\n"
+    )
+    found = _private_imports(tmp_path / "m.py", "daskburst.b.m", modules)
+    assert found == ["daskburst.a._x", "daskburst.a:_g"]

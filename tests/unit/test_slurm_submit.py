@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daskburst.slurm._submit import Submission, batch_script
+from daskburst.slurm.submit import Submission, batch_script
 
 DASKBURST = str(Path(sys.executable).with_name("daskburst"))
 

@@ -7,15 +7,41 @@ exit, also on error or Ctrl-C.
 
 from __future__ import annotations
 
-from daskburst.backends._base import BACKENDS, parse_adapt, resolve_backend_name
+from collections.abc import Sequence
+
+from daskburst.backends._base import (
+    BACKENDS,
+    check_options,
+    parse_adapt,
+    resolve_adapt,
+    resolve_backend_name,
+)
+from daskburst.backends._progress import elapsed_text, mode_of
 from daskburst.backends._registry import open_backend
-from daskburst.backends._session import BackendOptions, Session
+from daskburst.backends._session import BackendOptions, Session, note
 
 __all__ = [
     "BACKENDS",
     "BackendOptions",
     "Session",
+    "check_options",
+    "elapsed_text",
+    "mode_of",
+    "note",
     "open_backend",
     "parse_adapt",
+    "resolve_adapt",
     "resolve_backend_name",
+    "run_in_allocation",
 ]
+
+
+def run_in_allocation(command: Sequence[str], scheduler_file: str) -> int:
+    """Run ``command`` as the client of a Dask cluster spread over this SLURM allocation.
+
+    See :func:`daskburst.backends._slurm.run_in_allocation` (imported on use: it needs
+    dask-jobqueue).
+    """
+    from daskburst.backends._slurm import run_in_allocation as run
+
+    return run(command, scheduler_file)

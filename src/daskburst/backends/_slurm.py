@@ -27,42 +27,22 @@ import dask.config
 
 from daskburst import config
 from daskburst.backends._session import BackendOptions, Session
-from daskburst.durations import parse_walltime
 from daskburst.errors import UserError, signals_unwind
-from daskburst.slurm._control import _Watchdog, cancel, job_header, preflight, squeue
-from daskburst.slurm._jobs import (
-    JOB_KEYS,
-    OWN_KEYS,
-    _jobqueue,
-    _keep_ctrl_c,
-    _setting,
+from daskburst.slurm import (
+    Watchdog,
     build_job,
+    cancel,
     job_kwargs,
-    job_script,
-    lifetime_args,
-    settings_exports,
+    jobqueue_setting,
+    keep_ctrl_c,
+    preflight,
+    slurm_setting,
 )
-
-__all__ = [
-    "JOB_KEYS",
-    "OWN_KEYS",
-    "cancel",
-    "job_header",
-    "job_kwargs",
-    "job_script",
-    "lifetime_args",
-    "open_slurm",
-    "parse_walltime",
-    "preflight",
-    "run_in_allocation",
-    "settings_exports",
-    "squeue",
-]
 
 logger = logging.getLogger(__name__)
 
 
-def _wait_for_workers(client: Any, n: int, dog: _Watchdog) -> None:
+def _wait_for_workers(client: Any, n: int, dog: Watchdog) -> None:
     while True:
         dog.raise_if_failed()
         try:
@@ -94,12 +74,12 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
 
     config.apply_jobqueue_defaults()
     cluster_cls: Any = slurm.SLURMCluster  # py.typed without annotations
-    _keep_ctrl_c()
+    keep_ctrl_c()
 
     kwargs = job_kwargs(opts)
-    if _setting("preflight"):
+    if slurm_setting("preflight"):
         preflight(str(build_job(kwargs).job_script()))
-    scheduler_options = {"dashboard_address": ":0", **(_jobqueue("scheduler-options") or {})}
+    scheduler_options = {"dashboard_address": ":0", **(jobqueue_setting("scheduler-options") or {})}
     timeout = float(config.get("worker-timeout"))
     # The scheduler runs here: it gets the cluster settings from dask config.
     # scancel of a driver job, or its walltime, sends SIGTERM: unwind, so that the worker
@@ -115,11 +95,11 @@ def _closing(cluster: Any, opts: BackendOptions, timeout: float) -> Iterator[Ses
     from distributed import Client
 
     adapt = opts.adapt
-    dog: _Watchdog | None = None
+    dog: Watchdog | None = None
     client: Any = None
     try:
         client = Client(cluster)
-        dog = _Watchdog(cluster, client, timeout)
+        dog = Watchdog(cluster, client, timeout)
         dog.start()
         if adapt:
             cluster.adapt(minimum=adapt[0], maximum=adapt[1])

@@ -52,7 +52,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
     Returns:
         The report dict also written to ``bench.json``.
     """
-    from daskburst.data._io import write_bytes_atomic
+    from daskburst.data import write_bytes_atomic
 
     sizes = QUICK if quick else FULL
     sections = only or set(SECTIONS)

@@ -142,7 +142,7 @@ def backend_options(
     args: argparse.Namespace, extra: dict[str, Any] | None = None
 ) -> BackendOptions:
     """The :class:`BackendOptions` of the flags :func:`backend_flags` added (validated)."""
-    from daskburst.backends._base import resolve_adapt
+    from daskburst.backends import resolve_adapt
 
     return BackendOptions(
         workers=args.workers,

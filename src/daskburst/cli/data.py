@@ -24,7 +24,7 @@ def _check_out(out: str, force: bool) -> Path:
     wrote there (its marker file lists it): never a user's own files. The current directory,
     a directory above it, the home directory and ``/`` are refused outright.
     """
-    from daskburst.data._io import MARKER, foreign_files
+    from daskburst.data import MARKER, foreign_files
 
     expected = "expected a directory of its own for the data, e.g. --out data/airline"
     if not out.strip():
@@ -82,8 +82,7 @@ def _data_session(args: argparse.Namespace) -> Any:
 
 
 def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) -> int:
-    from daskburst.data import airline
-    from daskburst.data._io import replacing_directory, write_marker
+    from daskburst.data import airline, replacing_directory, write_marker
     from daskburst.data.sources import airline_tasks, wikistats_tasks
 
     total = _positive(size_flag, size)
@@ -114,8 +113,7 @@ def _cmd_data_wikistats(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_to_parquet(args: argparse.Namespace) -> int:
-    from daskburst.data._inputs import explained
-    from daskburst.data._io import replacing_directory, write_marker
+    from daskburst.data import explained, replacing_directory, write_marker
     from daskburst.data.sources import to_parquet_graph, to_parquet_problem
 
     out = _check_out(args.out, args.force)

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
-from daskburst.backends import BACKENDS
-from daskburst.backends._session import note
+from daskburst.backends import BACKENDS, note
 from daskburst.cli._args import (
     PROG,
     Parser,
@@ -157,7 +156,7 @@ def route(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _cmd_run_script(args: argparse.Namespace) -> int:
-    from daskburst.backends._base import check_options
+    from daskburst.backends import check_options
     from daskburst.execute import check_output, write_json_atomic
     from daskburst.usercode import execute_user_code, prepare, ship_mode
 
@@ -249,8 +248,7 @@ DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from daskburst.backends import open_backend
-    from daskburst.backends._base import check_options
+    from daskburst.backends import check_options, open_backend
     from daskburst.execute import compute, prepare
 
     rows: list[tuple[str, str, str, str]] = []

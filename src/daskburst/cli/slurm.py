@@ -156,7 +156,7 @@ def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
                 raise UserError(f"--{key} {value}: expected a positive integer")
             extra[key] = value
     if extra and hasattr(args, "backend"):
-        from daskburst.backends._base import resolve_backend_name
+        from daskburst.backends import resolve_backend_name
 
         backend = resolve_backend_name(args.backend, getattr(args, "address", None))
         if backend != "slurm":
@@ -170,7 +170,7 @@ def slurm_extra(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_job_script(args: argparse.Namespace) -> int:
     from daskburst.backends import BackendOptions
-    from daskburst.backends._slurm import job_script, preflight
+    from daskburst.slurm import job_script, preflight
 
     script = job_script(
         BackendOptions(threads_per_worker=args.threads_per_worker, extra=slurm_extra(args))
@@ -183,7 +183,7 @@ def _cmd_job_script(args: argparse.Namespace) -> int:
 
 
 def _cmd_runner(args: argparse.Namespace) -> int:
-    from daskburst.backends._slurm import run_in_allocation
+    from daskburst.backends import run_in_allocation
 
     command = list(args.command)
     if command[:1] == ["--"]:
@@ -199,8 +199,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from daskburst.slurm import _submit
-    from daskburst.slurm._control import preflight
+    from daskburst.slurm import preflight
+    from daskburst.slurm import submit as _submit
     from daskburst.usercode import resolve
     from daskburst.workloads import WORKLOADS
 

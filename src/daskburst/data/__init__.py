@@ -5,3 +5,22 @@ bytes of one file, so the same data can be written to disk (``daskburst data``)
 or produced inside the tasks of a cluster that shares no filesystem
 (``--input synthetic``), with identical results.
 """
+
+from daskburst.data._inputs import explained, shown
+from daskburst.data._io import (
+    MARKER,
+    foreign_files,
+    replacing_directory,
+    write_bytes_atomic,
+    write_marker,
+)
+
+__all__ = [
+    "MARKER",
+    "explained",
+    "foreign_files",
+    "replacing_directory",
+    "shown",
+    "write_bytes_atomic",
+    "write_marker",
+]

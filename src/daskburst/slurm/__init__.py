@@ -5,10 +5,47 @@
 - ``_jobs``: the ``--backend slurm`` worker jobs: settings from ``jobqueue.slurm.*``,
   ``SLURMCluster`` keyword arguments, worker lifetime, the job script.
 - ``_control``: ``sbatch --test-only``, ``squeue``, ``scancel`` and the watchdog.
-- The backend adapter is :mod:`daskburst.backends._slurm`; the CLI is
-  :mod:`daskburst.cli.slurm`.
+- :mod:`daskburst.slurm.submit`: ``daskburst slurm submit`` (a script or workload as a
+  batch job).
+- The backend adapter is :mod:`daskburst.backends._slurm` (it imports from here, and this
+  package imports no backend); the CLI is :mod:`daskburst.cli.slurm`.
+
+Importing it does not import dask-jobqueue (slow, and it replaces the SIGINT handler).
 """
 
+from daskburst.slurm._control import Watchdog, cancel, job_header, preflight, squeue
+from daskburst.slurm._jobs import (
+    JOB_KEYS,
+    OWN_KEYS,
+    build_job,
+    job_kwargs,
+    job_script,
+    jobqueue_setting,
+    keep_ctrl_c,
+    lifetime_args,
+    settings_exports,
+    slurm_setting,
+)
 from daskburst.slurm._scripts import BATCH_SCRIPTS, BatchScript, EnvParam, batch_script
 
-__all__ = ["BATCH_SCRIPTS", "BatchScript", "EnvParam", "batch_script"]
+__all__ = [
+    "BATCH_SCRIPTS",
+    "JOB_KEYS",
+    "OWN_KEYS",
+    "BatchScript",
+    "EnvParam",
+    "Watchdog",
+    "batch_script",
+    "build_job",
+    "cancel",
+    "job_header",
+    "job_kwargs",
+    "job_script",
+    "jobqueue_setting",
+    "keep_ctrl_c",
+    "lifetime_args",
+    "preflight",
+    "settings_exports",
+    "slurm_setting",
+    "squeue",
+]

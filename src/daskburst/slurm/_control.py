@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from daskburst.errors import BackendError, UserError
-from daskburst.slurm._jobs import _one_line, _setting
+from daskburst.slurm._jobs import _one_line, slurm_setting
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def cancel(job_ids: Sequence[str]) -> None:
         _run(["scancel", *alive])
 
 
-class _Watchdog(threading.Thread):
+class Watchdog(threading.Thread):
     """Fail the run when worker jobs can never start or no worker ever connects."""
 
     def __init__(self, cluster: Any, client: Any, timeout: float) -> None:
@@ -109,8 +109,8 @@ class _Watchdog(threading.Thread):
         self.cluster = cluster
         self.client = client
         self.timeout = timeout
-        self.interval = float(_setting("poll-interval"))
-        self.fatal = set(_setting("fatal-reasons") or [])
+        self.interval = float(slurm_setting("poll-interval"))
+        self.fatal = set(slurm_setting("fatal-reasons") or [])
         self.error: str | None = None
         self.seen: set[str] = set()
         self._stop_event = threading.Event()

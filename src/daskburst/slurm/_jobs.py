@@ -19,7 +19,7 @@ from daskburst.durations import parse_walltime
 from daskburst.errors import UserError
 
 if TYPE_CHECKING:  # a type only: slurm/ does not import backends/ (which opens it)
-    from daskburst.backends._session import BackendOptions
+    from daskburst.backends import BackendOptions
 
 #: Keyword arguments of ``SLURMCluster`` that ``BackendOptions.extra`` may set.
 JOB_KEYS = (
@@ -49,12 +49,12 @@ _PLACEHOLDER_ADDRESS = "tcp://<scheduler-address>:8786"
 _MIN_LIFETIME_WALLTIME = 300.0
 
 
-def _setting(key: str) -> Any:
+def slurm_setting(key: str) -> Any:
     """``daskburst.slurm.<key>`` (its default is in daskburst.yaml)."""
     return config.get(f"slurm.{key}")
 
 
-def _keep_ctrl_c() -> None:
+def keep_ctrl_c() -> None:
     """Undo the SIGINT handler that importing ``dask_jobqueue`` installs.
 
     ``dask_jobqueue.runner`` replaces SIGINT with ``sys.exit()`` at import time
@@ -68,9 +68,9 @@ def _keep_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _jobqueue(key: str) -> Any:
+def jobqueue_setting(key: str) -> Any:
     config.apply_jobqueue_defaults()
-    _keep_ctrl_c()
+    keep_ctrl_c()
     value = dask.config.get(f"jobqueue.slurm.{key}", None)
     if value is None:
         value = config.jobqueue_defaults().get(key)
@@ -149,19 +149,19 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
         )
     kwargs: dict[str, Any] = {k: extra[k] for k in JOB_KEYS if k in extra}
     if opts.threads_per_worker is not None and "cores" not in kwargs:
-        processes = kwargs.get("processes") or _jobqueue("processes") or 1
+        processes = kwargs.get("processes") or jobqueue_setting("processes") or 1
         kwargs["cores"] = int(opts.threads_per_worker) * int(processes)
     for key, value in config.jobqueue_defaults().items():
         # Unset in dask config (null, or lost to a dask.config.set context): ours.
         if kwargs.get(key) is None and dask.config.get(f"jobqueue.slurm.{key}", None) is None:
             kwargs[key] = value
-    worker_args = list(kwargs.get("worker_extra_args", _jobqueue("worker-extra-args")) or [])
+    worker_args = list(kwargs.get("worker_extra_args", jobqueue_setting("worker-extra-args")) or [])
     if not any(str(a).startswith("--lifetime") for a in worker_args):
-        walltime = kwargs.get("walltime", _jobqueue("walltime"))
+        walltime = kwargs.get("walltime", jobqueue_setting("walltime"))
         worker_args += lifetime_args(
             walltime,
-            extra.get("lifetime", _setting("lifetime")),
-            extra.get("lifetime_stagger", _setting("lifetime-stagger")),
+            extra.get("lifetime", slurm_setting("lifetime")),
+            extra.get("lifetime_stagger", slurm_setting("lifetime-stagger")),
         )
     kwargs["worker_extra_args"] = worker_args
     kwargs["job_script_prologue"] = settings_exports() + _prologue(kwargs)
@@ -170,10 +170,10 @@ def job_kwargs(opts: BackendOptions) -> dict[str, Any]:
 
 def _prologue(kwargs: dict[str, Any]) -> list[str]:
     """The configured prologue lines, falling back to the deprecated ``env-extra``."""
-    lines = kwargs.get("job_script_prologue", _jobqueue("job-script-prologue"))
+    lines = kwargs.get("job_script_prologue", jobqueue_setting("job-script-prologue"))
     if not lines:
         # dask-jobqueue reads env-extra only while the prologue is empty; ours never is.
-        lines = _jobqueue("env-extra")
+        lines = jobqueue_setting("env-extra")
     return [str(line) for line in lines or []]
 
 

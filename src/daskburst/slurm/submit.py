@@ -137,7 +137,7 @@ def check_reachable(*paths: Path) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write the batch script via a temporary file and rename (executable)."""
-    from daskburst.data._io import write_bytes_atomic
+    from daskburst.data import write_bytes_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, text.encode())

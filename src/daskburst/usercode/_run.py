@@ -26,9 +26,7 @@ from typing import Any
 import dask
 
 from daskburst import config
-from daskburst.backends import BackendOptions, Session, open_backend
-from daskburst.backends._base import check_options
-from daskburst.backends._session import note
+from daskburst.backends import BackendOptions, Session, check_options, note, open_backend
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, needs_a_cluster, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
@@ -223,7 +221,7 @@ def missing_module_hint(exc: BaseException) -> str | None:
         f"module {exc.name!r} is not importable where the code ran (this process or a "
         "worker); expected it in the working "
         "directory that travels with the script (--workdir), or in an image built with "
-        "`make user-image` and passed with --image (README: Your own code)"
+        "`make user-image` and passed with --image (docs/your-code.md)"
     )
 
 

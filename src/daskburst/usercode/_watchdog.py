@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from daskburst.backends._session import note
+from daskburst.backends import note
 
 #: Seconds between two looks at the cluster, and between two "waiting" lines.
 _TICK = 1.0

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from daskburst.data._inputs import shown
+from daskburst.data import shown
 from daskburst.data.sources import (
     TextPart,
     generated,
