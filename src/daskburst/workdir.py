@@ -187,7 +187,7 @@ def _too_big(flag: str, root: Any, size: str, limit: int) -> None:
         f"{flag} {str(root)!r}: {size}, over the {format_bytes(limit)} limit "
         "(daskburst.user-code.max-bytes); expected a smaller working directory (--workdir "
         "with only the code; data belongs on storage the workers read), or the code built "
-        "into an image: `make user-image` and --image (README: Your own code)"
+        "into an image: `make user-image` and --image (docs/your-code.md)"
     )
 
 

@@ -86,7 +86,7 @@ _TEMPLATE = """\
 #
 # Usage: sbatch [sbatch options] jobs/slurm/{workload}.sbatch RESULT.json [runner|adapt]
 #
-# Two ways to run Dask on SLURM (see "SLURM" in README.md):
+# Two ways to run Dask on SLURM (see docs/slurm.md):
 #   runner  (default) the whole Dask cluster lives in this one allocation:
 #           `srun` starts one task per rank; dask_jobqueue.SLURMRunner makes rank 0
 #           the scheduler, rank 1 the client (daskburst run) and ranks 2.. workers.

@@ -34,7 +34,7 @@ class Override:
         """The one warning line shown for it."""
         return (
             f"{self.file}:{self.line}: {self.what} picks its own scheduler, so that work does "
-            f"not run on the {backend} backend; delete the line (README: Your own code)"
+            f"not run on the {backend} backend; delete the line (docs/your-code.md)"
         )
 
     def as_dict(self) -> dict[str, object]:
