@@ -30,7 +30,7 @@ from daskburst.k8s import (
     wait_for,
     wait_job,
 )
-from daskburst.k8s._control import runner_state
+from daskburst.k8s._follow import runner_state
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s

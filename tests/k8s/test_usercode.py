@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from daskburst.k8s import _usercode as uc
-from daskburst.k8s._control import build_submission
+from daskburst.k8s._submit import build_submission
 from daskburst.usercode import MOUNT_PATH, collect
 from tests.k8s import manifests as m
 from tests.k8s.operator_render import render_job
@@ -118,7 +118,7 @@ def test_create_all_owns_the_configmap_and_rolls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from daskburst.errors import BackendError
-    from daskburst.k8s import _control
+    from daskburst.k8s import _submit
 
     objs = build_submission(_objs(_tree(tmp_path)), "ns", name="x")
     log: list[str] = []
@@ -128,8 +128,8 @@ def test_create_all_owns_the_configmap_and_rolls_back(
         seen.append(manifest)
         return _Created(manifest, log)
 
-    monkeypatch.setattr(_control, "create_strict", ok)
-    _control.create_all(objs)
+    monkeypatch.setattr(_submit, "create_strict", ok)
+    _submit.create_all(objs)
     assert seen[1]["metadata"]["ownerReferences"][0]["uid"] == "u-DaskJob"
 
     def second_fails(manifest: dict[str, Any], api: Any = None) -> _Created:
@@ -137,9 +137,9 @@ def test_create_all_owns_the_configmap_and_rolls_back(
             raise RuntimeError("boom")
         return _Created(manifest, log)
 
-    monkeypatch.setattr(_control, "create_strict", second_fails)
+    monkeypatch.setattr(_submit, "create_strict", second_fails)
     with pytest.raises(BackendError):
-        _control.create_all(objs)
+        _submit.create_all(objs)
     assert log == ["delete DaskJob"]
 
     def interrupted(manifest: dict[str, Any], api: Any = None) -> _Created:
@@ -148,9 +148,9 @@ def test_create_all_owns_the_configmap_and_rolls_back(
         return _Created(manifest, log)
 
     log.clear()
-    monkeypatch.setattr(_control, "create_strict", interrupted)
+    monkeypatch.setattr(_submit, "create_strict", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _control.create_all(objs)
+        _submit.create_all(objs)
     assert log == ["delete DaskJob"]
 
 

@@ -6,24 +6,14 @@ functions talk to the API server with kr8s (KUBECONFIG or in-cluster credentials
 """
 
 from daskburst.k8s._apply import create_or_patch, stored, to_object
-from daskburst.k8s._control import (
-    JobOutcome,
-    JobView,
-    Kr8sJobView,
-    build_submission,
-    create_all,
-    delete,
-    gc,
+from daskburst.k8s._control import delete, gc, results, status
+from daskburst.k8s._follow import JobOutcome, JobView, Kr8sJobView, wait_job
+from daskburst.k8s._install import (
     install,
     manifests_root,
     operator_overlay,
     platform_manifests,
-    results,
-    status,
-    submit,
-    submit_and_wait,
     uninstall,
-    wait_job,
 )
 from daskburst.k8s._lease import EXPIRES, kept, server_now, stamp
 from daskburst.k8s._lifecycle import (
@@ -47,6 +37,7 @@ from daskburst.k8s._results import job_uid
 from daskburst.k8s._results import publish as publish_result
 from daskburst.k8s._results import read as read_result
 from daskburst.k8s._submission import parse_params
+from daskburst.k8s._submit import build_submission, create_all, submit, submit_and_wait
 from daskburst.k8s._usercode import rename as rename_user_job
 from daskburst.k8s._usercode import user_job
 from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
