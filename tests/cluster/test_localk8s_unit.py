@@ -28,6 +28,7 @@ images = localk8s("images")
 pki = localk8s("pki")
 settings = localk8s("settings")
 host = localk8s("host")
+netfilter = localk8s("netfilter")
 local_cluster = localk8s("cluster")
 
 
@@ -189,9 +190,9 @@ def test_iptables_chain_pattern_is_ours_only() -> None:
         "KUBE-IPTABLES-HINT",
         "CNI-HOSTPORT-DNAT",
     ):
-        assert host.CHAIN.match(chain)
+        assert netfilter.CHAIN.match(chain)
     for chain in ("NETAVARK_FORWARD", "INPUT", "DOCKER", "PODMAN-abc"):
-        assert not host.CHAIN.match(chain)
+        assert not netfilter.CHAIN.match(chain)
 
 
 def test_sweep_removes_a_cni_chain_whose_jump_carries_a_quoted_comment() -> None:
@@ -205,13 +206,13 @@ def test_sweep_removes_a_cni_chain_whose_jump_carries_a_quoted_comment() -> None
         for rule in (["-N", chain], ["-A", "POSTROUTING", "-s", "192.0.2.99/32", "-m", "comment",
                                      "--comment", comment, "-j", chain]):  # fmt: skip
             subprocess.run(["iptables", "-w", "-t", "nat", *rule], check=True)
-        assert host.iptables_leftovers(ours) == [f"iptables nat {chain}"]
-        assert host.sweep_iptables(ours) == []
+        assert netfilter.iptables_leftovers(ours) == [f"iptables nat {chain}"]
+        assert netfilter.sweep_iptables(ours) == []
         rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
                                text=True, check=True).stdout  # fmt: skip
         assert chain not in rules
     finally:
-        host.sweep_iptables(ours)
+        netfilter.sweep_iptables(ours)
 
 
 def test_a_killed_clusters_husk_is_ours_to_remove_with_or_without_a_record(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The package's import graph has no cycle (imports inside functions included).
+"""The package's structure: no import cycle (imports inside functions included), no import
+of another package's private modules or names, and no module over 600 lines.
 
 A cycle hides behind imports placed inside functions until one of them runs first in a new
 order; then it is an ImportError in a user's process. Importing ``daskburst.a.b`` also runs
@@ -159,3 +160,14 @@ def test_the_wall_check_finds_a_private_import(tmp_path: Path) -> None:
     )
     found = _private_imports(tmp_path / "m.py", "daskburst.b.m", modules)
     assert found == ["daskburst.a._x", "daskburst.a:_g"]
+
+
+def test_no_module_is_over_600_lines() -> None:
+    root = SRC.parent
+    sizes = {
+        str(path.relative_to(root)): len(path.read_text().splitlines())
+        for tree in (SRC, root / "scripts")
+        for path in tree.rglob("*.py")
+    }
+    assert len(sizes) > 60, "the walk found the code"
+    assert {p: n for p, n in sizes.items() if n > 600} == {}

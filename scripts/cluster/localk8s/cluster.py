@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localk8s import configs, host, images, pki, procs
+from localk8s import configs, host, images, netfilter, pki, procs
 from localk8s.settings import REPO, Settings
 
 #: Start order; ``down`` stops in reverse (the node first, the control plane last).
@@ -155,7 +155,7 @@ def enforce_network_policy(s: Settings) -> str:
     Returns:
         The recorded outcome.
     """
-    refusal = host.ipset_unsupported()
+    refusal = netfilter.ipset_unsupported()
     if not refusal and (theirs := host.before(s).get("ipsets")):
         # kube-router takes every KUBE-SRC-*/KUBE-DST-* set on the host for its own.
         refusal = (f"the host already has {len(theirs)} kube-router ipset(s) ({theirs[0]}, ...): "
@@ -180,8 +180,8 @@ def enforce_network_policy(s: Settings) -> str:
             if proc.returncode != 0:
                 raise ClusterError(f"building kube-router failed: {proc.stderr[-1500:]}")
         _start(s, "kube-router")
-        waited = _wait("kube-router's first sync (chain KUBE-ROUTER-FORWARD)",
-                       lambda: host.has_chain("filter", "KUBE-ROUTER-FORWARD"), 60)  # fmt: skip
+        synced = functools.partial(netfilter.has_chain, "filter", "KUBE-ROUTER-FORWARD")
+        waited = _wait("kube-router's first sync (chain KUBE-ROUTER-FORWARD)", synced, 60)
         outcome = "enforced"
         say(f"NetworkPolicy enforced by kube-router's firewall ({waited:.1f} s to its first sync)")
     kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", "-",
@@ -405,7 +405,7 @@ def down(s: Settings, keep_images: bool = True) -> dict[str, list[str]]:
     host.remove_netns(s)
     host.unshare_netns_dir(s)
     host.remove_nft_tables(s)
-    host.sweep_iptables(theirs=host.before(s).get("iptables", []))
+    netfilter.sweep_iptables(theirs=host.before(s).get("iptables", []))
     host.remove_ipsets(s)
     host.remove_cgroups(s)
     host.restore(s)

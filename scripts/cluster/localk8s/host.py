@@ -14,15 +14,14 @@ import json
 import os
 import platform
 import re
-import shlex
 import shutil
 import socket
 import stat
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from localk8s.netfilter import NFT_TABLES, ipset_leftovers, iptables_leftovers, nft_leftovers
 from localk8s.settings import Settings
 
 #: Executables the node needs from the host (Debian packages in versions.env).
@@ -55,22 +54,11 @@ HARD_CODED = (
 #: removed only when the cluster created them and they are empty.
 NETNS_DIR = Path("/run/netns")
 SHARED_DIRS = (NETNS_DIR,)
-#: nftables tables of kube-proxy's nftables mode (this cluster runs iptables mode; a restart
-#: in the other mode would leave them).
-NFT_TABLES = (
-    ("ip", "kube-proxy"),
-    ("ip6", "kube-proxy"),
-)
-#: ipsets of kube-router's NetworkPolicy controller (pods a policy selects, per policy).
-IPSET = re.compile(r"^KUBE-(SRC|DST)-")
 SYSCTLS = (
     "net/ipv4/conf/all/route_localnet",
     "net/ipv4/ip_forward",
     "net/bridge/bridge-nf-call-iptables",
 )
-#: Chains created by kube-proxy, the kubelet and the CNI plugins.
-CHAIN = re.compile(r"^(KUBE-|CNI-)")
-TABLES = ("filter", "nat", "mangle", "raw")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -303,72 +291,6 @@ def our_mounts(s: Settings) -> list[str]:
     return found
 
 
-def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
-    """Return ``<binary> <table> <chain>`` for every KUBE-*/CNI-* chain, IPv4 and IPv6."""
-    found = []
-    for tool in ("iptables", "ip6tables"):
-        if shutil.which(tool) is None:
-            continue
-        for table in TABLES:
-            proc = subprocess.run(
-                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
-            )
-            for line in proc.stdout.splitlines():
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
-                    found.append(f"{tool} {table} {parts[1]}")
-    return found
-
-
-def has_chain(table: str, chain: str) -> bool:
-    """Whether the IPv4 iptables ``table`` has ``chain``."""
-    proc = subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True,
-                          check=False)  # fmt: skip
-    return proc.returncode == 0
-
-
-_PROBE_SET = "localk8s-probe"
-_PROBE_CHAIN = "LOCALK8S-PROBE"
-
-
-def ipset_unsupported() -> str | None:
-    """Return why iptables cannot match ipsets here (what kube-router's firewall needs), else None.
-
-    Creates a throw-away set and a chain with an ``-m set`` rule, then removes both.
-    """
-    if shutil.which("ipset") is None:
-        return "ipset not installed (apt-get install ipset)"
-
-    def first_error(proc: subprocess.CompletedProcess[str]) -> str:
-        lines = proc.stderr.strip().splitlines()
-        return lines[0] if lines else f"exit code {proc.returncode}"
-
-    made = subprocess.run(["ipset", "create", _PROBE_SET, "hash:ip", "-exist"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    if made.returncode != 0:
-        return f"ipset create: {first_error(made)}"
-    try:
-        subprocess.run(["iptables", "-w", "-N", _PROBE_CHAIN], capture_output=True, check=False)
-        rule = subprocess.run(
-            ["iptables", "-w", "-A", _PROBE_CHAIN, "-m", "set", "--match-set", _PROBE_SET,
-             "src", "-j", "RETURN"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return None if rule.returncode == 0 else f"iptables -m set: {first_error(rule)}"
-    finally:
-        subprocess.run(["iptables", "-w", "-F", _PROBE_CHAIN], capture_output=True, check=False)
-        subprocess.run(["iptables", "-w", "-X", _PROBE_CHAIN], capture_output=True, check=False)
-        subprocess.run(["ipset", "destroy", _PROBE_SET], capture_output=True, check=False)
-
-
-def ipset_leftovers() -> list[str]:
-    """Return the names of kube-router's ipsets (``KUBE-SRC-*``, ``KUBE-DST-*``) present."""
-    if shutil.which("ipset") is None:
-        return []
-    proc = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=False)
-    return sorted(n for n in proc.stdout.split() if IPSET.match(n))
-
-
 def remove_ipsets(s: Settings) -> list[str]:
     """Destroy the ipsets the cluster made (after its iptables rules, which refer to them).
 
@@ -383,17 +305,6 @@ def remove_ipsets(s: Settings) -> list[str]:
         if subprocess.run(["ipset", "destroy", name], capture_output=True, check=False).returncode:
             failed.append(name)
     return failed
-
-
-def nft_leftovers() -> list[str]:
-    """Return ``<family> <table>`` for each enforcer/kube-proxy nftables table present."""
-    if shutil.which("nft") is None:
-        return []
-    proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
-    present = {
-        tuple(line.split()[1:3]) for line in proc.stdout.splitlines() if line.startswith("table ")
-    }
-    return [f"{fam} {name}" for fam, name in NFT_TABLES if (fam, name) in present]
 
 
 def cgroup_leftovers() -> list[str]:
@@ -533,59 +444,6 @@ def safe_rmtree(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-def sweep_iptables(chain: re.Pattern[str] = CHAIN, theirs: Sequence[str] = ()) -> list[str]:
-    """Delete the KUBE-*/CNI-* chains the cluster made and the rules that jump to them.
-
-    kube-proxy's, the kubelet's (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and
-    the CNI plugins' alike; not ``kube-proxy --cleanup``, which deletes every kube-proxy
-    chain on the host, another cluster's too.
-
-    Args:
-        chain: Which chain names a cluster makes.
-        theirs: ``<binary> <table> <chain>`` that existed before the cluster: kept, with
-            every rule that jumps to them.
-
-    Returns:
-        Chains of the cluster that remain (should be none).
-    """
-    for tool in ("iptables", "ip6tables"):
-        if shutil.which(tool) is None:
-            continue
-        for table in TABLES:
-            proc = subprocess.run(
-                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
-            )
-            kept = {c.split()[2] for c in theirs if c.split()[:2] == [tool, table]}
-
-            def mine(name: str, kept: set[str] = kept) -> bool:
-                return bool(chain.match(name)) and name not in kept
-
-            ours = []
-            for line in proc.stdout.splitlines():
-                # shlex, not str.split: the CNI plugins' rules carry quoted comments
-                # (--comment "name: \"daskburst\" id: ...") that -D must be given verbatim.
-                parts = shlex.split(line)
-                if len(parts) >= 2 and parts[0] == "-N" and mine(parts[1]):
-                    ours.append(parts[1])
-                elif len(parts) >= 2 and parts[0] == "-A" and not mine(parts[1]):
-                    target = parts[parts.index("-j") + 1] if "-j" in parts else ""
-                    if mine(target):
-                        subprocess.run(
-                            [tool, "-w", "-t", table, "-D", *parts[1:]],
-                            capture_output=True,
-                            check=False,
-                        )
-            for name in ours:
-                subprocess.run(
-                    [tool, "-w", "-t", table, "-F", name], capture_output=True, check=False
-                )
-            for name in ours:
-                subprocess.run(
-                    [tool, "-w", "-t", table, "-X", name], capture_output=True, check=False
-                )
-    return [c for c in iptables_leftovers(chain) if c not in theirs]
 
 
 def is_mountpoint(path: Path) -> bool:

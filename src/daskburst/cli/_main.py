@@ -17,7 +17,7 @@ from typing import Any
 
 from daskburst import config
 from daskburst._version import __version__
-from daskburst.cli import bench, data, k8s, run, slurm
+from daskburst.cli import _k8s_args, bench, data, run, slurm
 from daskburst.cli._args import PROG, Parser, common
 from daskburst.errors import (
     DaskburstError,
@@ -37,7 +37,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for group in (run, data, slurm, k8s, bench):
+    for group in (run, data, slurm, _k8s_args, bench):
         group.register(sub)
     return parser
 

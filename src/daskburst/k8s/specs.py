@@ -1,5 +1,6 @@
 """Pod and cluster specs shared by charts/dask-burst, jobs/ and the kubernetes backend."""
 
+from daskburst.k8s._gc_specs import gc_cronjob
 from daskburst.k8s._specs import (
     CHECKOV_SKIPS,
     DEFAULT_IMAGE,
@@ -9,7 +10,6 @@ from daskburst.k8s._specs import (
     daskautoscaler,
     daskcluster,
     daskjob,
-    gc_cronjob,
     labels,
     role_resources,
     runner_pod_spec,
