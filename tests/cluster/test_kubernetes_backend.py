@@ -138,8 +138,8 @@ def test_a_cluster_the_operator_cannot_build_is_named_and_deleted(
 ) -> None:
     """The API server refuses the operator's Deployment; the operator would retry for ever."""
     from daskburst.backends import BackendOptions
-    from daskburst.backends._kubernetes import cluster_manifest, create_cluster
     from daskburst.errors import BackendError
+    from daskburst.k8s import cluster_manifest, create_cluster
 
     name = f"refused{os.getpid()}"
     manifest = cluster_manifest(BackendOptions(workers=1), name, NAMESPACE)
@@ -162,7 +162,7 @@ def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
     """dask-kubernetes #976 leaves a DaskCluster Running without `<name>-default`: no worker
     will ever come, and the wait used to last the whole worker-timeout with no hint why."""
     from daskburst.backends import BackendOptions
-    from daskburst.backends._kubernetes import cluster_manifest, create_cluster
+    from daskburst.k8s import cluster_manifest, create_cluster
 
     name = f"nogroup{os.getpid()}"
     create_cluster(cluster_manifest(BackendOptions(workers=1), name, NAMESPACE), 120)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from daskburst.backends import BackendOptions, _kubernetes
+from daskburst import k8s
+from daskburst.backends import BackendOptions
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s
@@ -22,7 +23,7 @@ def _chart_cluster() -> dict[str, Any]:
 
 
 def test_backend_cluster_uses_the_chart_pod_specs() -> None:
-    made = _kubernetes.cluster_manifest(BackendOptions(adapt=(0, 4)), "daskburst-x1", "ns")
+    made = k8s.cluster_manifest(BackendOptions(adapt=(0, 4)), "daskburst-x1", "ns")
     chart = _chart_cluster()
     for role in ("scheduler", "worker"):
         assert made["spec"][role]["spec"] == chart["spec"][role]["spec"], role
@@ -35,7 +36,7 @@ def test_backend_cluster_uses_the_chart_pod_specs() -> None:
 
 def test_backend_options_set_size_threads_and_image() -> None:
     opts = BackendOptions(workers=3, threads_per_worker=2, extra={"image": "reg/daskburst:9"})
-    made = _kubernetes.cluster_manifest(opts, "c", "ns")
+    made = k8s.cluster_manifest(opts, "c", "ns")
     worker = made["spec"]["worker"]
     assert worker["replicas"] == 3
     args = worker["spec"]["containers"][0]["args"]
@@ -44,7 +45,7 @@ def test_backend_options_set_size_threads_and_image() -> None:
 
 
 def test_worker_cpu_limit_follows_threads() -> None:
-    made = _kubernetes.cluster_manifest(BackendOptions(threads_per_worker=3), "c", "ns")
+    made = k8s.cluster_manifest(BackendOptions(threads_per_worker=3), "c", "ns")
     worker = made["spec"]["worker"]["spec"]["containers"][0]
     assert worker["resources"]["limits"]["cpu"] == "3"
     sched = made["spec"]["scheduler"]["spec"]["containers"][0]
@@ -58,6 +59,6 @@ def test_resources_come_from_the_defaults_file() -> None:
         {"daskburst.kubernetes.resources.worker.limits.memory": "3Gi",
          "daskburst.kubernetes.resources.worker.limits.cpu": "500m"}
     ):  # fmt: skip
-        made = _kubernetes.cluster_manifest(BackendOptions(threads_per_worker=2), "c", "ns")
+        made = k8s.cluster_manifest(BackendOptions(threads_per_worker=2), "c", "ns")
     limits = made["spec"]["worker"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "500m", "memory": "3Gi"}

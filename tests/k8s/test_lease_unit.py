@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dask
 
 from daskburst.backends import BackendOptions
-from daskburst.backends._kubernetes import cluster_manifest
+from daskburst.k8s import cluster_manifest
 from daskburst.k8s._lease import EXPIRES, expires_at, lapsed, stamp
 
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)

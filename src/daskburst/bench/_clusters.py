@@ -65,14 +65,9 @@ K8S_AUTOSCALER = {"poll_s": 5, "cooldown_s": 15, "scale_down_step": "25% (at lea
 
 def k8s_available() -> str | None:
     """Return why no Kubernetes cluster with the Dask operator is reachable, or None."""
-    try:
-        import kr8s
+    from daskburst.k8s import operator_missing
 
-        api = kr8s.api()
-        list(kr8s.get("customresourcedefinitions", "daskjobs.kubernetes.dask.org", api=api))
-    except Exception as exc:  # noqa: BLE001 - no cluster, no CRD, no credentials
-        return f"{type(exc).__name__}: {str(exc)[:120]}"
-    return None
+    return operator_missing()
 
 
 def _wait_true(check: Callable[[], bool], timeout: float, what: str) -> float:
@@ -95,8 +90,6 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
     ``k8s_efficiency`` (calc-mean vs the limit) on two one-thread worker pods.
     """
     import statistics
-
-    import kr8s
 
     from daskburst import k8s
     from daskburst.k8s import specs
@@ -131,19 +124,9 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
                      "labels": specs.labels("bench", "probe")},
         "spec": specs.runner_pod_spec(["python", "-c", "import time; time.sleep(600)"]),
     }  # fmt: skip
-    obj = k8s.to_object(pod)
-    start = time.perf_counter()
-    obj.create()
-    try:
-
-        def started() -> bool:
-            obj.refresh()
-            statuses = (obj.raw.get("status") or {}).get("containerStatuses") or []
-            return any((c.get("state") or {}).get("running") for c in statuses)
-
-        out["k8s_pod_start_s"] = _wait_true(started, 300, "the probe pod")
-    finally:
-        obj.delete()
+    with k8s.created_pod(pod) as probe:
+        started = k8s.container_running
+        out["k8s_pod_start_s"] = _wait_true(lambda: started(probe), 300, "the probe pod")
     with open_backend("kubernetes", BackendOptions(adapt=(1, 2))) as session:
 
         def running() -> int:
@@ -158,17 +141,13 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
             # Pods, not the worker group's replicas: the autoscaler lowers the replicas while
             # the last tasks still run (little work left), but a node is freed only when the
             # pod is gone (graceful shutdown included).
-            selector = {"dask.org/cluster-name": name, "dask.org/component": "worker"}
-            return len(list(kr8s.get("pods", namespace=namespace, label_selector=selector)))
+            return len(k8s.cluster_pods(name, namespace, "worker"))
 
         out["k8s_scale_down_s"] = _wait_true(lambda: worker_pods() <= 1, 600, "the scale-down")
     with open_backend("kubernetes", BackendOptions(workers=cores())) as session:
         out["k8s_efficiency"] = efficiency(session, sizes)
         out["k8s_task_overhead_us"] = task_overhead_us(session, sizes)
-    try:
-        kr8s.get("pods", namespace=namespace)
-    except Exception:  # noqa: BLE001, S110 - only to close kr8s' session cleanly
-        pass
+    k8s.close_api(namespace)
     return out
 
 
