@@ -99,24 +99,34 @@ def _pod(
     }
 
 
-def enforcement(cluster: Cluster) -> str:
-    """``enforced``, or ``not enforced: <why>`` (clusters other than `make cluster-up`'s are
-    expected to enforce: kind's kindnet does)."""
+@dataclass(frozen=True)
+class Features:
+    """What `make cluster-up` recorded in ``kube-system/localk8s-features``."""
+
+    local: bool  # the cluster is `make cluster-up`'s (the ConfigMap is there)
+    #: ``enforced``, or ``not enforced: <why>`` (clusters other than `make cluster-up`'s are
+    #: expected to enforce: kind's kindnet does).
+    enforcement: str
+
+    @property
+    def watch(self) -> bool:
+        """kube-router runs on this host: a pod is firewalled once its rules are in iptables."""
+        return self.local and self.enforcement == "enforced"
+
+
+@pytest.fixture(scope="module")
+def features(cluster: Cluster) -> Features:
     proc = cluster.kubectl("get", "configmap", "localk8s-features", "-n", "kube-system",
                            "-o", "json", check=False)  # fmt: skip
     if proc.returncode != 0:
-        return "enforced"
-    return str(json.loads(proc.stdout)["data"]["networkpolicy"])
+        return Features(local=False, enforcement="enforced")
+    return Features(local=True, enforcement=str(json.loads(proc.stdout)["data"]["networkpolicy"]))
 
 
-def _is_local(cluster: Cluster) -> bool:
-    return cluster.kubectl("get", "configmap", "localk8s-features", "-n", "kube-system",
-                           check=False).returncode == 0  # fmt: skip
-
-
-def _firewalled(cluster: Cluster, namespace: str, name: str) -> None:
-    """On `make cluster-up`'s node, wait until kube-router has programmed the pod's rules."""
-    if not _is_local(cluster) or enforcement(cluster) != "enforced":
+def _firewalled(namespace: str, name: str, watch: bool) -> None:
+    """On `make cluster-up`'s node (``watch``), wait until kube-router has programmed the
+    pod's rules."""
+    if not watch:
         return
     marker = f"POD name:{name} namespace: {namespace}"
     wait_until(
@@ -134,8 +144,9 @@ def _start(cluster: Cluster, name: str, namespace: str, component: str,
                     "--timeout=180s", timeout=200)  # fmt: skip
 
 
-def _probe(cluster: Cluster, namespace: str, name: str, targets: list[str]) -> dict[str, str]:
-    _firewalled(cluster, namespace, name)
+def _probe(cluster: Cluster, target: Target, namespace: str, name: str,
+           targets: list[str]) -> dict[str, str]:  # fmt: skip
+    _firewalled(namespace, name, target.watch)
     proc = cluster.kubectl("exec", "-n", namespace, name, "--", "python", "-c", PROBE, *targets)
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -146,10 +157,11 @@ class Target:
     listener: str  # the listener's pod IP there
     api: str  # an API server endpoint, ip:port
     enforced: bool
+    watch: bool  # Features.watch
 
 
 @pytest.fixture(scope="module")
-def target(cluster: Cluster) -> Iterator[Target]:
+def target(cluster: Cluster, features: Features) -> Iterator[Target]:
     """A scheduler in the daskburst namespace, a listener in another namespace, and probe
     pods: an outsider there, a worker and a runner here."""
     other = f"netpol-other-{os.getpid()}"
@@ -168,12 +180,12 @@ def target(cluster: Cluster) -> Iterator[Target]:
         (scheduler,) = cluster.pods(
             NAMESPACE, f"dask.org/cluster-name={TARGET},dask.org/component=scheduler"
         )
-        _firewalled(cluster, NAMESPACE, scheduler["metadata"]["name"])
+        _firewalled(NAMESPACE, scheduler["metadata"]["name"], features.watch)
         ip = cluster.json("get", "pod", "listener", "-n", other)["status"]["podIP"]
         slices = cluster.json("get", "endpointslices", "-n", "default", "-l",
                               "kubernetes.io/service-name=kubernetes")["items"]  # fmt: skip
         api = f"{slices[0]['endpoints'][0]['addresses'][0]}:{slices[0]['ports'][0]['port']}"
-        yield Target(other, ip, api, enforcement(cluster) == "enforced")
+        yield Target(other, ip, api, features.enforcement == "enforced", features.watch)
     finally:
         for name in (f"{TARGET}-worker-probe", f"{TARGET}-runner-probe"):
             cluster.kubectl("delete", "pod", name, "-n", NAMESPACE, "--wait=false", check=False)
@@ -183,9 +195,9 @@ def target(cluster: Cluster) -> Iterator[Target]:
         cluster.kubectl("delete", "namespace", other, "--wait=true", timeout=300, check=False)
 
 
-def test_enforcement_is_what_the_cluster_claims(cluster: Cluster) -> None:
-    state = enforcement(cluster)
-    if not _is_local(cluster):
+def test_enforcement_is_what_the_cluster_claims(features: Features) -> None:
+    state = features.enforcement
+    if not features.local:
         return  # kind: kindnet enforces NetworkPolicy; the probes below show it
     if state != "enforced":
         assert state.startswith("not enforced: kube-router's firewall needs iptables with ipset")
@@ -201,7 +213,7 @@ def test_enforcement_is_what_the_cluster_claims(cluster: Cluster) -> None:
 
 
 def test_another_namespace_cannot_reach_a_scheduler(cluster: Cluster, target: Target) -> None:
-    result = _probe(cluster, target.other, "outsider",
+    result = _probe(cluster, target, target.other, "outsider",
                     [f"{SCHEDULER}:8786", f"{target.listener}:8080"])  # fmt: skip
     assert result[f"{target.listener}:8080"] == "open", f"the probe itself works: {result}"
     assert result["dns"] == "ok"
@@ -211,7 +223,7 @@ def test_another_namespace_cannot_reach_a_scheduler(cluster: Cluster, target: Ta
 def test_a_worker_reaches_its_scheduler_and_dns_but_not_the_api_or_other_namespaces(
     cluster: Cluster, target: Target
 ) -> None:
-    result = _probe(cluster, NAMESPACE, f"{TARGET}-worker-probe", [
+    result = _probe(cluster, target, NAMESPACE, f"{TARGET}-worker-probe", [
         f"{SCHEDULER}:8786", f"{SCHEDULER}:8787", f"{target.listener}:8080",
         "kubernetes.default.svc.cluster.local:443", target.api,
     ])  # fmt: skip
@@ -226,7 +238,7 @@ def test_a_worker_reaches_its_scheduler_and_dns_but_not_the_api_or_other_namespa
 def test_a_runner_reaches_the_api_server_but_no_other_address_on_its_ports(
     cluster: Cluster, target: Target
 ) -> None:
-    result = _probe(cluster, NAMESPACE, f"{TARGET}-runner-probe", [
+    result = _probe(cluster, target, NAMESPACE, f"{TARGET}-runner-probe", [
         "kubernetes.default.svc.cluster.local:443", target.api, f"{SCHEDULER}:8786",
         f"{target.listener}:6443",
     ])  # fmt: skip
@@ -242,7 +254,7 @@ def test_the_operator_reaches_schedulers_and_dns(cluster: Cluster, target: Targe
     (op,) = cluster.json(
         "get", "pods", "-A", "-l", "app.kubernetes.io/name=dask-kubernetes-operator"
     )["items"]
-    result = _probe(cluster, op["metadata"]["namespace"], op["metadata"]["name"],
+    result = _probe(cluster, target, op["metadata"]["namespace"], op["metadata"]["name"],
                     [f"{SCHEDULER}:8787", f"{SCHEDULER}:8786", f"{target.listener}:6443"])  # fmt: skip
     assert result[f"{SCHEDULER}:8787"] == "open" and result[f"{SCHEDULER}:8786"] == "open", result
     assert result["dns"] == "ok", result
