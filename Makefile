@@ -32,14 +32,16 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, expand($$2) } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
-$(BIN)/daskburst: pyproject.toml $(CONSTRAINTS)
+# localk8s (scripts/cluster), the single-node cluster's tooling, is a distribution of its own
+# (daskburst-localk8s): installed here, never in the daskburst wheel.
+$(BIN)/daskburst: pyproject.toml scripts/cluster/pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]' -e scripts/cluster
 	@touch $@
 
 .PHONY: venv
-venv: $(BIN)/daskburst ## Create .venv and install daskburst with its test tools
+venv: $(BIN)/daskburst ## Create .venv and install daskburst (and localk8s) with its test tools
 
 .PHONY: demo
 demo: venv ## Run all five workloads on a local cluster at demo sizes
@@ -51,7 +53,7 @@ test: venv ## Run the test suite (unit + every integration the machine supports)
 
 .PHONY: unit
 unit: venv ## Run the unit tests: no SLURM, podman or cluster needed (about 4 min on 2 cores)
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/localk8s $(PYTEST_ARGS)
 
 ##@ Performance
 

@@ -22,8 +22,8 @@ cluster-down: ## Stop the single-node cluster; leave no process, mount, iptables
 	$(CLUSTER_ENV) scripts/cluster/cluster-down
 
 .PHONY: cluster-status
-cluster-status: ## Show the single-node cluster's components and node
-	@PYTHONPATH=scripts/cluster $(BIN)/python -m localk8s status
+cluster-status: venv ## Show the single-node cluster's components and node
+	@$(BIN)/python -m localk8s status
 	@test ! -x '$(CLUSTER_KUBECTL)' || KUBECONFIG='$(CLUSTER_DIR)/kubeconfig' '$(CLUSTER_KUBECTL)' get nodes,pods -A -o wide 2>/dev/null || true
 
 .PHONY: cluster-vulncheck

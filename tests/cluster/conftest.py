@@ -1,4 +1,4 @@
-"""Shared by the cluster tests: the localk8s package and the cluster to test against.
+"""Shared by the cluster tests: the cluster to test against.
 
 The cluster tests (marker ``cluster``) run against ``build/cluster/kubeconfig`` (``make
 cluster-up``) or the kubeconfig in ``DASKBURST_TEST_KUBECONFIG`` (e.g. a kind cluster). Never
@@ -8,15 +8,12 @@ Without a reachable cluster they skip; with ``CI=true`` they fail.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,20 +21,12 @@ import pytest
 from tests.helpers import kubectl, require
 
 ROOT = Path(__file__).resolve().parents[2]
-_SCRIPTS = ROOT / "scripts" / "cluster"
 NAMESPACE = "daskburst"
 #: calc-mean parameters for `k8s submit -p`: about 25 s of work for 2 workers (measured
 #: 2026-12-04: 24 replicates took 5 s), long enough to hurt it mid-way.
 LONG_CALC_MEAN = ("-p", "replicates=120", "-p", "n=4e7")
 #: Minutes of work: a job that only a time limit or a deletion ends.
 ENDLESS_CALC_MEAN = ("-p", "replicates=5000", "-p", "n=4e7")
-
-
-def localk8s(module: str) -> ModuleType:
-    """Import ``localk8s.<module>`` from scripts/cluster."""
-    if str(_SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(_SCRIPTS))
-    return importlib.import_module(f"localk8s.{module}")
 
 
 def test_kubeconfig() -> Path:

@@ -59,7 +59,6 @@ def _leftovers() -> dict[str, list[str]]:
     inventory = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "-m", "localk8s", "leftovers"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "scripts/cluster")},
         capture_output=True,
         text=True,
         check=True,

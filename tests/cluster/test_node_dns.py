@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import Cluster, localk8s
+from localk8s import settings
+from tests.cluster.conftest import Cluster
 from tests.helpers import require
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -79,7 +80,7 @@ def _ask(node_ip: str, netns: str | None = None) -> str:
 
 def test_coredns_answers_the_node_but_not_the_network(cluster: Cluster, outside: str) -> None:
     require(not os.environ.get("DASKBURST_TEST_KUBECONFIG"), "the single-node cluster's CoreDNS")
-    s = localk8s("settings").load()
+    s = settings.load()
     assert _ask(s.node_ip) == "answer", "the node itself must be answered"
     # The path from outside is open: the node answers a TCP connection (accepts or refuses
     # it; a dropped path would time out).
