@@ -9,7 +9,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 #: nftables tables of kube-proxy's nftables mode (this cluster runs iptables mode; a restart
 #: in the other mode would leave them).
@@ -30,9 +30,12 @@ CHAIN = re.compile(r"^(KUBE-|CNI-)")
 TABLES = ("filter", "nat", "mangle", "raw")
 
 
-def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
-    """Return ``<binary> <table> <chain>`` for every KUBE-*/CNI-* chain, IPv4 and IPv6."""
-    found = []
+def _table_rules() -> Iterator[tuple[str, str, list[str]]]:
+    """Yield ``(binary, table, rules)``: each table's rules as ``-S`` prints them, IPv4 and IPv6.
+
+    A binary that is not installed is skipped. Lazy: each table is listed only once the caller
+    is done with the one before.
+    """
     for tool in ("iptables", "ip6tables"):
         if shutil.which(tool) is None:
             continue
@@ -40,10 +43,17 @@ def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
             proc = subprocess.run(
                 [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
             )
-            for line in proc.stdout.splitlines():
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
-                    found.append(f"{tool} {table} {parts[1]}")
+            yield tool, table, proc.stdout.splitlines()
+
+
+def iptables_leftovers(chain: re.Pattern[str] = CHAIN) -> list[str]:
+    """Return ``<binary> <table> <chain>`` for every KUBE-*/CNI-* chain, IPv4 and IPv6."""
+    found = []
+    for tool, table, rules in _table_rules():
+        for line in rules:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "-N" and chain.match(parts[1]):
+                found.append(f"{tool} {table} {parts[1]}")
     return found
 
 
@@ -124,39 +134,29 @@ def sweep_iptables(chain: re.Pattern[str] = CHAIN, theirs: Sequence[str] = ()) -
     Returns:
         Chains of the cluster that remain (should be none).
     """
-    for tool in ("iptables", "ip6tables"):
-        if shutil.which(tool) is None:
-            continue
-        for table in TABLES:
-            proc = subprocess.run(
-                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
-            )
-            kept = {c.split()[2] for c in theirs if c.split()[:2] == [tool, table]}
+    for tool, table, rules in _table_rules():
+        kept = {c.split()[2] for c in theirs if c.split()[:2] == [tool, table]}
 
-            def mine(name: str, kept: set[str] = kept) -> bool:
-                return bool(chain.match(name)) and name not in kept
+        def mine(name: str, kept: set[str] = kept) -> bool:
+            return bool(chain.match(name)) and name not in kept
 
-            ours = []
-            for line in proc.stdout.splitlines():
-                # shlex, not str.split: the CNI plugins' rules carry quoted comments
-                # (--comment "name: \"daskburst\" id: ...") that -D must be given verbatim.
-                parts = shlex.split(line)
-                if len(parts) >= 2 and parts[0] == "-N" and mine(parts[1]):
-                    ours.append(parts[1])
-                elif len(parts) >= 2 and parts[0] == "-A" and not mine(parts[1]):
-                    target = parts[parts.index("-j") + 1] if "-j" in parts else ""
-                    if mine(target):
-                        subprocess.run(
-                            [tool, "-w", "-t", table, "-D", *parts[1:]],
-                            capture_output=True,
-                            check=False,
-                        )
-            for name in ours:
-                subprocess.run(
-                    [tool, "-w", "-t", table, "-F", name], capture_output=True, check=False
-                )
-            for name in ours:
-                subprocess.run(
-                    [tool, "-w", "-t", table, "-X", name], capture_output=True, check=False
-                )
+        ours = []
+        for line in rules:
+            # shlex, not str.split: the CNI plugins' rules carry quoted comments
+            # (--comment "name: \"daskburst\" id: ...") that -D must be given verbatim.
+            parts = shlex.split(line)
+            if len(parts) >= 2 and parts[0] == "-N" and mine(parts[1]):
+                ours.append(parts[1])
+            elif len(parts) >= 2 and parts[0] == "-A" and not mine(parts[1]):
+                target = parts[parts.index("-j") + 1] if "-j" in parts else ""
+                if mine(target):
+                    subprocess.run(
+                        [tool, "-w", "-t", table, "-D", *parts[1:]],
+                        capture_output=True,
+                        check=False,
+                    )
+        for name in ours:
+            subprocess.run([tool, "-w", "-t", table, "-F", name], capture_output=True, check=False)
+        for name in ours:
+            subprocess.run([tool, "-w", "-t", table, "-X", name], capture_output=True, check=False)
     return [c for c in iptables_leftovers(chain) if c not in theirs]
