@@ -127,7 +127,7 @@ def test_a_failed_heartbeat_is_shown_only_while_the_worker_runs(status, shown):
 
     from distributed.core import Status
 
-    from daskburst.backends._preload import _QuietWorker
+    from daskburst.local._preload import _QuietWorker
 
     quiet = _QuietWorker(types.SimpleNamespace(status=Status[status]))
     record = logging.LogRecord(

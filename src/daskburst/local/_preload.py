@@ -1,4 +1,4 @@
-"""Worker preload for the LocalCluster daskburst starts.
+"""Worker preload for the LocalCluster daskburst starts (``--backend local``).
 
 - Ctrl-C is the parent's business: a terminal sends it to every process of the
   foreground group. The parent shuts its cluster down; workers that also took the
