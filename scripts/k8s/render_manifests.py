@@ -2,9 +2,10 @@
 """Write (or check) the generated manifests: jobs/*.yaml and charts/dask-burst/base.
 
 They are built from ``daskburst.k8s`` spec functions, the same the ``kubernetes`` backend uses,
-so the chart, the jobs and the backend cannot drift apart. Run ``make k8s-manifests`` after
-changing ``src/daskburst/k8s/_specs.py`` or the job table below; ``--check`` (used by
-``make k8s-check`` and tests/k8s) exits 1 listing every file that differs.
+so the chart, the jobs and the backend cannot drift apart; the jobs' workloads, parameters,
+scale and time limits come from the job catalogue (``src/daskburst/catalogue.py``). Run
+``make k8s-manifests`` after changing ``src/daskburst/k8s/_specs.py`` or the catalogue;
+``--check`` (used by ``make k8s-check`` and tests/k8s) exits 1 listing every file that differs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from daskburst import __version__
+from daskburst.catalogue import BURST_WORKERS, CATALOGUE, KubernetesJob, flag
 from daskburst.k8s import specs, with_time_limit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/generated.py
@@ -30,37 +32,18 @@ HEADER = (
     " do not edit.\n"
 )
 
-#: One DaskJob per workload: name -> (runner arguments, autoscaler minimum, maximum, settings).
-#: Sizes keep a small cluster busy long enough for its autoscaler (5 s period, 15 s
-#: cooldown) to ask for more workers; `--input synthetic` generates the data inside the
-#: tasks (`--sample LINES_OR_ROWS,FILES`), so no shared filesystem is needed.
-JOBS: dict[str, tuple[list[str], int, int, dict[str, str]]] = {
-    "calc-mean": (["calc-mean", "--replicates", "64", "--n", "25000000"], 1, 3, {}),
-    "array": (
-        ["array", "--rows", "30000", "--cols", "30000", "--chunks", "3000,3000"], 1, 3, {}
-    ),
-    "bag": (
-        ["bag", "--input", "synthetic", "--sample", "2000000,12", "--regex", "Obama",
-         "--language", "en"],
-        1,
-        3,
-        {},
-    ),
-    "dataframe": (
-        ["dataframe", "--input", "synthetic", "--sample", "2000000,12", "--carrier", "UA",
-         "--origin", "SFO"],
-        1,
-        3,
-        {},
-    ),
-}  # fmt: skip
-
 #: The runner attaches to its job's own cluster (`--backend kubernetes`: the pod knows the
 #: cluster's name) and gives it a DaskAutoscaler with `--adapt`, owned by the cluster, so it
 #: lives and dies with the job (a separate autoscaler file would be recreated, orphaned, by
 #: every re-apply of jobs/). It prints a human summary and its JSON record on stdout;
 #: `daskburst k8s submit` and `make k8s-test` read the JSON from the pod's log.
 RUNNER = ["daskburst", "run"]
+
+
+def runner_args(name: str, job: KubernetesJob, defaults: dict[str, Any]) -> list[str]:
+    """The workload and its flags: the job's parameters, then the defaults it spells out."""
+    values = {**job.params, **{p: defaults[name][p.replace("_", "-")] for p in job.spelled}}
+    return [name, *(a for p, v in values.items() for a in (flag(p), str(v)))]
 
 
 def runner_tail(minimum: int, maximum: int) -> list[str]:
@@ -72,9 +55,8 @@ def runner_tail(minimum: int, maximum: int) -> list[str]:
 
 
 BURST_NAME = "dask-burst"
-#: Each job's runner may run an hour (its activeDeadlineSeconds): a hung job gives its
-#: resources back. `daskburst k8s submit --time-limit` replaces it.
-TIME_LIMIT = 3600
+#: One DaskJob per workload with a ``job`` in the catalogue.
+JOBS = {p.workload: p.job for p in CATALOGUE if p.job is not None}
 
 #: jobs/Kustomization: no .yaml suffix, so `kubectl apply -f jobs/` skips it while
 #: `kubectl apply -k jobs/` (kustomize accepts this file name) uses it.
@@ -101,10 +83,14 @@ def _dump(doc: dict[str, Any], comment: str) -> str:
     return HEADER + lines + body
 
 
+def packaged() -> dict[str, Any]:
+    """The ``daskburst`` section of the packaged defaults file (never a user's overrides)."""
+    return dict(yaml.safe_load(DEFAULTS.read_text())["daskburst"])
+
+
 def packaged_resources() -> dict[str, Any]:
     """The container resources of the packaged defaults file (never a user's overrides)."""
-    defaults = yaml.safe_load(DEFAULTS.read_text())
-    return dict(defaults["daskburst"]["kubernetes"]["resources"])
+    return dict(packaged()["kubernetes"]["resources"])
 
 
 def outputs() -> dict[Path, str]:
@@ -112,19 +98,20 @@ def outputs() -> dict[Path, str]:
     cfg = packaged_resources()
     res = {role: specs.role_resources(role, config=cfg) for role in specs.ROLES}
     out: dict[Path, str] = {}
-    for name, (args, lo, hi, env) in JOBS.items():
+    defaults = packaged()
+    for name, preset in JOBS.items():
+        lo, hi = preset.workers
         job = specs.daskjob(
             name,
-            [*RUNNER, *args, *runner_tail(lo, hi)],
+            [*RUNNER, *runner_args(name, preset, defaults), *runner_tail(lo, hi)],
             namespace=NAMESPACE,
             workers=lo,
             resources=res,
-            env=env,
         )
-        with_time_limit(job, TIME_LIMIT)
+        with_time_limit(job, preset.time_limit)
         out[ROOT / "jobs" / f"{name}.yaml"] = _dump(
             job,
-            f"DaskJob: `daskburst run {args[0]}` on its own Dask cluster (named like the job),\n"
+            f"DaskJob: `daskburst run {name}` on its own Dask cluster (named like the job),\n"
             f"adapting between {lo} and {hi} workers. Apply with `kubectl apply -f jobs/`, or\n"
             f"submit under a unique name with `daskburst k8s submit jobs/{name}.yaml --wait`.",
         )
@@ -144,7 +131,7 @@ def outputs() -> dict[Path, str]:
         "Long-lived adaptive Dask cluster. Overlays set the image, resources and scale.",
     )
     out[ROOT / "charts" / "dask-burst" / "base" / "daskautoscaler.yaml"] = _dump(
-        specs.daskautoscaler(BURST_NAME, 0, 3),
+        specs.daskautoscaler(BURST_NAME, *BURST_WORKERS),
         "Scales dask-burst with the scheduler's adaptive target (overlays patch min/max).",
     )
     return out

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Write (or check) the generated sbatch scripts: jobs/slurm/*.sbatch.
 
-They are built by ``daskburst.slurm.batch_script`` from one table, so the four scripts
-cannot drift apart. Run ``make slurm-scripts`` after changing
-``src/daskburst/slurm/_scripts.py``; ``--check`` (used by ``make slurm-check`` and
-tests/unit/test_slurm_scripts.py) exits 1 listing every file that differs.
+They are built by ``daskburst.slurm.batch_script`` from the entries of the job catalogue,
+so the four scripts cannot drift apart. Run ``make slurm-scripts`` after changing
+``src/daskburst/catalogue.py`` or ``src/daskburst/slurm/_scripts.py``; ``--check`` (used by
+``make slurm-check`` and tests/unit/test_slurm_scripts.py) exits 1 listing every file that differs.
 """
 
 from __future__ import annotations

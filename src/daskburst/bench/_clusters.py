@@ -14,6 +14,7 @@ from typing import Any
 from daskburst.backends import BackendOptions, open_backend
 from daskburst.bench._measure import Sizes, _log, cores
 from daskburst.bench._sections import efficiency, task_overhead_us
+from daskburst.catalogue import BENCH_K8S_TINY, BENCH_SLURM_FIRST
 from daskburst.execute import compute, prepare
 
 # ---- SLURM -------------------------------------------------------------------------------------
@@ -40,7 +41,8 @@ def slurm_bench(sizes: Sizes) -> dict[str, Any]:
         )  # fmt: skip
         return len(proc.stdout.split())
 
-    prep = prepare("calc-mean", seed=1, replicates=4, n=1_000_000)
+    sized: dict[str, Any] = dict(BENCH_SLURM_FIRST)
+    prep = prepare("calc-mean", seed=1, **sized)
     start = time.perf_counter()
     with open_backend("slurm", BackendOptions(adapt=(0, 2))) as session:
         compute(prep, session)
@@ -98,9 +100,8 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
     view = k8s.Kr8sJobView(namespace)
     applied = []
     for i in range(3):
-        manifests = k8s.build_submission(
-            _jobs_dir() / "calc-mean.yaml", namespace, params={"replicates": "2", "n": "1e5"}
-        )
+        tiny = {param: str(value) for param, value in BENCH_K8S_TINY.items()}
+        manifests = k8s.build_submission(_jobs_dir() / "calc-mean.yaml", namespace, params=tiny)
         name = manifests[0]["metadata"]["name"]
         start = time.perf_counter()
         k8s.create_all(manifests)

@@ -2,7 +2,8 @@
 
 Every figure is a ratio of two timings taken in the same run on the same
 machine, so a noisy or slow machine still gives meaningful numbers. Each timing
-is the best of a few repeats (the least disturbed one).
+is the best of a few repeats (the least disturbed one). The sizes are the job
+catalogue's (:mod:`daskburst.catalogue`).
 """
 
 from __future__ import annotations
@@ -14,63 +15,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from daskburst.catalogue import BENCH_FULL, BENCH_QUICK, BenchSizes
 from daskburst.execute import versions
 from daskburst.rng import stream
 
-
-@dataclass(frozen=True)
-class Sizes:
-    """Problem sizes of one benchmark run."""
-
-    repeats: int
-    limit_draws: int
-    kernel_n: int
-    calc_replicates_per_core: int
-    calc_n: int
-    overhead_tasks: int
-    map_items: int
-    array_side: int
-    airline_rows: int
-    airline_files: int
-    wiki_lines: int
-    wiki_files: int
-
-
-QUICK = Sizes(
-    repeats=3,
-    limit_draws=50_000_000,
-    kernel_n=50_000_000,
-    calc_replicates_per_core=4,
-    calc_n=50_000_000,  # the tutorial's replicates are n=1e7..1e8
-    overhead_tasks=2_000,
-    map_items=100_000,
-    array_side=20_000,
-    airline_rows=500_000,
-    airline_files=4,
-    wiki_lines=2_000_000,
-    wiki_files=8,
-)
-FULL = Sizes(
-    repeats=5,
-    limit_draws=200_000_000,
-    kernel_n=100_000_000,
-    calc_replicates_per_core=10,
-    calc_n=100_000_000,
-    overhead_tasks=20_000,
-    map_items=100_000,
-    array_side=40_000,
-    airline_rows=10_000_000,
-    airline_files=10,
-    wiki_lines=20_000_000,
-    wiki_files=20,
-)
+#: Problem sizes of one benchmark run.
+Sizes = BenchSizes
+#: ``daskburst bench --quick`` and ``daskburst bench``: the job catalogue's bench sizes.
+QUICK = BENCH_QUICK
+FULL = BENCH_FULL
 
 
 def _log(msg: str) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from daskburst import config
 from daskburst.backends import Session, open_backend
 from daskburst.bench._measure import Rounds, Sizes, _log, against_limit, best_of, cores
+from daskburst.catalogue import BENCH_WARM_UP
 from daskburst.execute import compute, prepare
 from daskburst.rng import normal_moments, stream
 
@@ -58,7 +59,8 @@ def efficiency(session: Session, sizes: Sizes) -> Rounds:
     """
     replicates = sizes.calc_replicates_per_core * cores()
     prep = prepare("calc-mean", seed=1, replicates=replicates, n=sizes.calc_n)
-    compute(prepare("calc-mean", seed=2, replicates=cores(), n=1000), session)  # warm up
+    warm_up: dict[str, Any] = {"replicates": cores(), **BENCH_WARM_UP["calc-mean"]}
+    compute(prepare("calc-mean", seed=2, **warm_up), session)
     return against_limit(
         sizes, replicates * sizes.calc_n, lambda: compute(prep, session), sizes.repeats, probe=True
     )
@@ -136,8 +138,9 @@ def array_bench(sizes: Sizes) -> dict[str, Any]:
 
     side = sizes.array_side
     prep = prepare("array", seed=1, rows=side, cols=side)
+    warm_up: dict[str, Any] = dict(BENCH_WARM_UP["array"])
     with open_backend("threads") as session:
-        compute(prepare("array", seed=2, rows=2000, cols=2000), session)  # warm up
+        compute(prepare("array", seed=2, **warm_up), session)
         with peak_rss() as mem:
             start = time.perf_counter()
             rounds = against_limit(

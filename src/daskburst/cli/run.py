@@ -11,6 +11,7 @@ from typing import Any
 
 from daskburst import config
 from daskburst.backends import BACKENDS, note
+from daskburst.catalogue import CATALOGUE
 from daskburst.cli._args import (
     PROG,
     Parser,
@@ -238,12 +239,9 @@ def _register_script(sub: Any) -> None:
 
 # ---- demo ------------------------------------------------------------------------------------
 
-DEMO: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("calc-mean", {"replicates": 8, "n": 20_000_000}),
-    ("calc-mean-sweep", {"replicates": 5, "n": 5_000_000}),
-    ("array", {"rows": 20_000, "cols": 20_000}),
-    ("bag", {}),
-    ("dataframe", {}),
+#: The workloads ``daskburst demo`` runs, and their sizes: the catalogue's ``demo`` presets.
+DEMO: tuple[tuple[str, dict[str, Any]], ...] = tuple(
+    (p.workload, dict(p.demo)) for p in CATALOGUE if p.demo is not None
 )
 
 

@@ -1,15 +1,18 @@
-"""The sbatch scripts of ``jobs/slurm/``: one spec table, one builder.
+"""The sbatch scripts of ``jobs/slurm/``: one builder over the catalogue's entries.
 
 Each script runs one workload in one of two ways (runner: a whole Dask cluster inside
 this allocation; adapt: this job drives ``--backend slurm`` worker jobs). A workload
 parameter is passed to ``daskburst run`` only when its environment variable is set, and
 no ``jobqueue.slurm.*`` setting is exported: whatever is not given comes from dask config,
-whose defaults live in ``daskburst.yaml``.
+whose defaults live in ``daskburst.yaml``. What differs between the scripts (a summary
+and the parameters) is in :mod:`daskburst.catalogue`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from daskburst.catalogue import CATALOGUE, env_var, flag
 
 
 @dataclass(frozen=True)
@@ -33,51 +36,24 @@ class BatchScript:
     params: tuple[EnvParam, ...]
 
 
+def _from_catalogue() -> tuple[BatchScript, ...]:
+    """The scripts the catalogue describes (:data:`daskburst.catalogue.CATALOGUE`)."""
+    return tuple(
+        BatchScript(
+            preset.workload,
+            preset.batch.summary,
+            tuple(
+                EnvParam(env_var(p.name), flag(p.name), p.note, p.default)
+                for p in preset.batch.params
+            ),
+        )
+        for preset in CATALOGUE
+        if preset.batch is not None
+    )
+
+
 #: The scripts, one per workload (``jobs/slurm/<workload>.sbatch``).
-BATCH_SCRIPTS: tuple[BatchScript, ...] = (
-    BatchScript(
-        "calc-mean",
-        "the tutorial's calc_mean: P replicates of the mean and sd of N normal draws.",
-        (EnvParam("REPLICATES", "--replicates"), EnvParam("N", "--n")),
-    ),
-    BatchScript(
-        "array",
-        "row means of a random R x C dask array.",
-        (
-            EnvParam("ROWS", "--rows"),
-            EnvParam("COLS", "--cols"),
-            EnvParam("CHUNKS", "--chunks", "auto, or R,C"),
-        ),
-    ),
-    BatchScript(
-        "bag",
-        "count Wikipedia page-count lines matching a title regex (dask.bag).",
-        (
-            EnvParam(
-                "INPUT",
-                "--input",
-                "synthetic: generated inside the tasks; or a glob on a shared filesystem",
-                default="synthetic",
-            ),
-            EnvParam("REGEX", "--regex"),
-            EnvParam("LANGUAGE", "--language"),
-        ),
-    ),
-    BatchScript(
-        "dataframe",
-        "airline departure delays of one carrier and origin (dask.dataframe).",
-        (
-            EnvParam(
-                "INPUT",
-                "--input",
-                "synthetic, or a glob on a shared filesystem",
-                default="synthetic",
-            ),
-            EnvParam("CARRIER", "--carrier"),
-            EnvParam("ORIGIN", "--origin"),
-        ),
-    ),
-)
+BATCH_SCRIPTS: tuple[BatchScript, ...] = _from_catalogue()
 
 _TEMPLATE = """\
 #!/usr/bin/env bash
