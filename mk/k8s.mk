@@ -29,7 +29,7 @@ k8s-crds: venv ## Copy the Dask CRDs from the installed dask-kubernetes into cha
 	echo "k8s-crds: copied from $$src"
 
 .PHONY: k8s-manifests
-k8s-manifests: venv ## Regenerate jobs/*.yaml and charts/dask-burst/base from src/daskburst/k8s/_specs.py
+k8s-manifests: venv ## Regenerate jobs/*.yaml and charts/dask-burst/base from src/daskburst/k8s/_specs.py and catalogue.py
 	$(BIN)/python scripts/k8s/render_manifests.py
 
 $(CHECKOV_VENV)/bin/checkov:

@@ -15,7 +15,7 @@ slurm-down: ## Cancel all SLURM jobs and stop the daemons started by slurm-up
 	SLURM_RUN_DIR=$(SLURM_RUN_DIR) scripts/slurm/slurm-down
 
 .PHONY: slurm-scripts
-slurm-scripts: venv ## Regenerate jobs/slurm/*.sbatch from src/daskburst/slurm/_scripts.py
+slurm-scripts: venv ## Regenerate jobs/slurm/*.sbatch from src/daskburst/catalogue.py and slurm/_scripts.py
 	$(BIN)/python scripts/slurm/render_scripts.py
 
 .PHONY: slurm-check
