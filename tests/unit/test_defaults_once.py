@@ -48,7 +48,7 @@ KEYS = (
 
 #: Lines that match by coincidence: (path or folder, text in the line, why it is not a copy).
 ALLOWED = (
-    ("src/daskburst/backends/_slurm.py", 'shutil.which("daskburst")', "the program's name"),
+    ("src/daskburst/slurm/_cluster.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/cluster.py", 'shutil.which("daskburst")', "the program's name"),
     ("scripts/cluster/localk8s/settings.py", 'cni_network: str = "daskburst"', "a CNI network"),
     ("src/daskburst/slurm/_control.py", "timeout: float = 30.0", "sbatch/squeue call timeout"),

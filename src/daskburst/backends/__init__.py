@@ -39,9 +39,9 @@ __all__ = [
 def run_in_allocation(command: Sequence[str], scheduler_file: str) -> int:
     """Run ``command`` as the client of a Dask cluster spread over this SLURM allocation.
 
-    See :func:`daskburst.backends._slurm.run_in_allocation` (imported on use: it needs
-    dask-jobqueue).
+    See :func:`daskburst.slurm.run_in_allocation` (imported on use: SLURM's package is
+    needed only there).
     """
-    from daskburst.backends._slurm import run_in_allocation as run
+    from daskburst.slurm import run_in_allocation as run
 
     return run(command, scheduler_file)

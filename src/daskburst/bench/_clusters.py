@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,24 +21,14 @@ from daskburst.execute import compute, prepare
 
 def slurm_available() -> bool:
     """Whether a SLURM controller answers here."""
-    import subprocess
+    from daskburst.slurm import controller_answers
 
-    if shutil.which("sinfo") is None:
-        return False
-    proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, check=False, timeout=10)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+    return controller_answers()
 
 
 def slurm_bench(sizes: Sizes) -> dict[str, Any]:
     """Time to first result with ``--adapt 0:2``, scale-down time, and efficiency."""
-    import subprocess
-
-    def queued() -> int:
-        proc = subprocess.run(
-            ["squeue", "-h", "-u", os.environ.get("USER", "root"), "-o", "%i"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return len(proc.stdout.split())
+    from daskburst.slurm import queued_jobs as queued
 
     sized: dict[str, Any] = dict(BENCH_SLURM_FIRST)
     prep = prepare("calc-mean", seed=1, **sized)

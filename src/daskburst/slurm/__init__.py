@@ -5,7 +5,10 @@
   for drift).
 - ``_jobs``: the ``--backend slurm`` worker jobs: settings from ``jobqueue.slurm.*``,
   ``SLURMCluster`` keyword arguments, worker lifetime, the job script.
-- ``_control``: ``sbatch --test-only``, ``squeue``, ``scancel`` and the watchdog.
+- ``_control``: ``sbatch --test-only``, ``squeue``, ``scancel``, ``sinfo`` and the watchdog.
+- ``_cluster``: what starts Dask on SLURM: the ``SLURMCluster`` of ``--backend slurm``
+  (:func:`start_cluster`) and a whole cluster in one allocation (:func:`run_in_allocation`,
+  ``SLURMRunner``).
 - :mod:`daskburst.slurm.submit`: ``daskburst slurm submit`` (a script or workload as a
   batch job).
 - The backend adapter is :mod:`daskburst.backends._slurm` (it imports from here, and this
@@ -14,7 +17,16 @@
 Importing it does not import dask-jobqueue (slow, and it replaces the SIGINT handler).
 """
 
-from daskburst.slurm._control import Watchdog, cancel, job_header, preflight, squeue
+from daskburst.slurm._cluster import run_in_allocation, start_cluster
+from daskburst.slurm._control import (
+    Watchdog,
+    cancel,
+    controller_answers,
+    job_header,
+    preflight,
+    queued_jobs,
+    squeue,
+)
 from daskburst.slurm._jobs import (
     JOB_KEYS,
     OWN_KEYS,
@@ -24,6 +36,7 @@ from daskburst.slurm._jobs import (
     jobqueue_setting,
     keep_ctrl_c,
     lifetime_args,
+    scheduler_options,
     settings_exports,
     slurm_setting,
 )
@@ -39,6 +52,7 @@ __all__ = [
     "batch_script",
     "build_job",
     "cancel",
+    "controller_answers",
     "job_header",
     "job_kwargs",
     "job_script",
@@ -46,7 +60,11 @@ __all__ = [
     "keep_ctrl_c",
     "lifetime_args",
     "preflight",
+    "queued_jobs",
+    "run_in_allocation",
+    "scheduler_options",
     "settings_exports",
     "slurm_setting",
     "squeue",
+    "start_cluster",
 ]

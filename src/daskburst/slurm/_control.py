@@ -1,4 +1,4 @@
-"""SLURM control: ask ``sbatch``/``squeue``/``scancel``, and watch a cluster's worker jobs.
+"""SLURM control: ask ``sbatch``/``squeue``/``scancel``/``sinfo``, watch a cluster's worker jobs.
 
 - a pre-flight ``sbatch --test-only`` of the worker job script, so a partition that
   does not exist or memory no node has fails at once with one line;
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -99,6 +101,23 @@ def cancel(job_ids: Sequence[str]) -> None:
     if alive:
         logger.info("cancelling leftover SLURM jobs %s", ", ".join(alive))
         _run(["scancel", *alive])
+
+
+def controller_answers() -> bool:
+    """Whether a SLURM controller answers here (``sinfo`` lists something)."""
+    if shutil.which("sinfo") is None:
+        return False
+    proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, check=False, timeout=10)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def queued_jobs(user: str | None = None) -> int:
+    """Return how many jobs of ``user`` (default: ``$USER``, else root) are in SLURM's queue."""
+    proc = subprocess.run(
+        ["squeue", "-h", "-u", user or os.environ.get("USER", "root"), "-o", "%i"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return len(proc.stdout.split())
 
 
 class Watchdog(threading.Thread):

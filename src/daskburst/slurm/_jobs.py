@@ -77,6 +77,11 @@ def jobqueue_setting(key: str) -> Any:
     return value
 
 
+def scheduler_options() -> dict[str, Any]:
+    """``SLURMCluster``'s scheduler options: a dashboard on a free port, then the settings."""
+    return {"dashboard_address": ":0", **(jobqueue_setting("scheduler-options") or {})}
+
+
 def _one_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return "; ".join(lines) or "(no output)"
