@@ -25,6 +25,7 @@ from daskburst.k8s._clusters import (
     read_cluster,
     stamp_lease,
 )
+from daskburst.k8s._connect import connect
 from daskburst.k8s._control import delete, gc, results, status
 from daskburst.k8s._follow import JobOutcome, JobView, Kr8sJobView, wait_job
 from daskburst.k8s._install import (
@@ -75,6 +76,7 @@ __all__ = [
     "api_error",
     "autoscaler_manifest",
     "close_api",
+    "connect",
     "cluster_manifest",
     "cluster_pods",
     "container_running",
