@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from daskburst import config
-from daskburst.rng import normal_moments, stream
+from daskburst.rng import normal_moments, stream, stream_chunk
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Settings:
     @classmethod
     def current(cls) -> Settings:
         """Return ``daskburst.seed`` and ``daskburst.stream-chunk`` from this process's config."""
-        return cls(seed=config.get_int("seed", minimum=0), chunk=config.get_int("stream-chunk"))
+        return cls(seed=config.master_seed(), chunk=stream_chunk())
 
 
 class _Helper:

@@ -365,6 +365,15 @@ def get_optional_int(
     return parse_int(label(key, flag, override_with), value, minimum)
 
 
+def master_seed(given: Any = None) -> int:
+    """Return the master seed: ``given`` (``--seed``, ``seed=``), else ``daskburst.seed``.
+
+    Every seed of a run derives from it (:mod:`daskburst.rng`); this is the one place it is
+    read.
+    """
+    return get_int("seed", given, flag="--seed", minimum=0)
+
+
 def get_seconds(key: str, override_with: Any = None, *, flag: str | None = None) -> float:
     """Return ``daskburst.<key>`` as a validated positive number of seconds."""
     value = get(key, override_with)

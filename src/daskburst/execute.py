@@ -266,7 +266,7 @@ def prepare(
     """
     workload = get_workload(name)
     params = workload.resolve({k: v for k, v in given.items() if v is not None})
-    seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    seed_int = config.master_seed(seed)
     if parallel is None:
         parallel = config.get_optional_int("workers") or os.cpu_count() or 1
     check_estimate(workload, params, parallel)

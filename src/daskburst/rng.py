@@ -31,6 +31,11 @@ def stream(seed: int, key: Sequence[int]) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seq))
 
 
+def stream_chunk(given: int | None = None) -> int:
+    """Return the draws per block: ``given`` if not None, else ``daskburst.stream-chunk``."""
+    return config.get_int("stream-chunk", given, flag="chunk")
+
+
 def normal_moments(
     rng: np.random.Generator, n: int, chunk: int | None = None
 ) -> tuple[float, float]:
@@ -55,7 +60,7 @@ def normal_moments(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    size = config.get_int("stream-chunk", chunk, flag="chunk")
+    size = stream_chunk(chunk)
     size = max(1, min(size, n))
     buf = np.empty(size, dtype=np.float64)
     count = 0

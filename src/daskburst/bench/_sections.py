@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from daskburst import config
 from daskburst.backends import Session, open_backend
 from daskburst.bench._measure import Rounds, Sizes, _log, against_limit, best_of, cores
 from daskburst.catalogue import BENCH_WARM_UP
@@ -134,7 +133,7 @@ def peak_rss() -> Iterator[dict[str, int]]:
 
 def array_bench(sizes: Sizes) -> dict[str, Any]:
     """Row means of the array workload vs the limit, and its peak memory (threads backend)."""
-    from daskburst.workloads.array import chunk_shape
+    from daskburst.workloads.array import chunk_bytes, chunk_shape
 
     side = sizes.array_side
     prep = prepare("array", seed=1, rows=side, cols=side)
@@ -169,7 +168,7 @@ def array_bench(sizes: Sizes) -> dict[str, Any]:
         "array_baseline_rss_bytes": mem["baseline"],
         "array_chunk_bytes": r * c * 8,
         "array_memory_bound_bytes": mem["baseline"] + 2 * in_flight,
-        "array_chunk_bytes_setting": int(config.get("array.chunk-bytes")),
+        "array_chunk_bytes_setting": chunk_bytes(),
     }
 
 

@@ -91,9 +91,35 @@ def script_parser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser
         sub._parser_class = default
 
 
-def common(parser: argparse.ArgumentParser) -> None:
-    """Add ``--debug``, which every command and subcommand accepts."""
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+def common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """Add ``--debug``, which every command and subcommand accepts.
+
+    The top parser's (``top``) is False unless given; a subcommand's leaves what the top
+    parser set (``daskburst --debug k8s status`` and ``daskburst k8s status --debug`` are one).
+    """
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
+
+
+def seed_flag(parser: Any, what: str = "master seed", default: str | None = None) -> None:
+    """Add ``--seed S``, the master seed, to a parser or an argument group.
+
+    Args:
+        parser: A parser or an argument group.
+        what: What the seed seeds, for the help.
+        default: The default shown in the help (default: ``daskburst.seed``'s value).
+    """
+    shown = default or config.shown("daskburst.seed")
+    parser.add_argument(
+        "--seed",
+        type=int_arg("--seed", minimum=0),
+        metavar="S",
+        help=f"{what} (default: {shown})",
+    )
 
 
 def backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -154,14 +180,21 @@ def backend_options(
     )
 
 
-def int_arg(flag: str) -> Callable[[str], int]:
-    """Return an argparse ``type`` for an integer flag (``2e6`` and ``1_000`` too)."""
+def int_arg(flag: str, minimum: int | None = None) -> Callable[[str], int]:
+    """Return an argparse ``type`` for an integer flag (``2e6`` and ``1_000`` too).
+
+    Args:
+        flag: The flag, for the error.
+        minimum: The least value accepted (default: any integer; the setting it overrides
+            checks its own range).
+    """
+    expected = "an integer" if minimum is None else f"an integer >= {minimum}"
 
     def parse(text: str) -> int:
         try:  # 2e6 and 1_000 too, as for workload parameters
-            return config.parse_int(flag, text, minimum=-(2**63))
+            return config.parse_int(flag, text, minimum=-(2**63) if minimum is None else minimum)
         except UserError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
 
     parse.__name__ = flag
     return parse

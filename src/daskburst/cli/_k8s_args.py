@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from daskburst import config
+from daskburst.cli import _args
 from daskburst.cli import k8s as commands
-from daskburst.cli._args import script_parser
+from daskburst.cli._args import script_parser, seed_flag
 from daskburst.errors import UserError
 
 _KEY = "daskburst.kubernetes."
@@ -34,13 +35,6 @@ def _retries(value: str) -> int:
         return parse_retries(value)
     except UserError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--retries ")) from None
-
-
-def _int_arg(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
 
 
 def _positive(value: str) -> float:
@@ -82,10 +76,7 @@ def register(subparsers: Any) -> None:
         help=f"namespace of the Dask resources (default: {config.shown(_KEY + 'namespace')})",
     )
     common.add_argument("--context", help="kubeconfig context (default: the current one)")
-    # SUPPRESS: without the flag here, `daskburst --debug k8s ...` keeps the global value.
-    common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
-    )
+    _args.common(common)
     tree = argparse.ArgumentParser(add_help=False)
     tree.add_argument(
         "--manifests", help="daskburst checkout holding charts/ and k8s/ (default: .)"
@@ -158,7 +149,7 @@ def register(subparsers: Any) -> None:
         help="replace a workload parameter of the job file, e.g. -p n=1e6 (repeatable; "
         "names as in `daskburst workloads`)",
     )
-    p.add_argument("--seed", type=_int_arg, help="master seed (default: the job file's)")
+    seed_flag(p, default="the job file's")
     p.add_argument(
         "--time-limit",
         type=_duration("--time-limit"),
@@ -213,7 +204,7 @@ def register(subparsers: Any) -> None:
     _user_code_flags(p)
     p.add_argument("--name", help="the job's name (default: the script's)")
     p.add_argument("--image", help="image of runner, scheduler and workers")
-    p.add_argument("--seed", type=_int_arg, help="master seed (daskburst.seed in the script)")
+    seed_flag(p, "master seed, daskburst.seed() in the script")
     p.add_argument(
         "--time-limit",
         type=_duration("--time-limit"),

@@ -35,7 +35,7 @@ def build_parser() -> Parser:
         description="Run the tutorial's Dask workloads anywhere: laptop, SLURM, Kubernetes.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common(parser)
+    common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in (run, data, slurm, _k8s_args, bench):
         group.register(sub)

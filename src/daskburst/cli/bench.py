@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst.bench import SECTIONS, run_bench, summary_markdown
+from daskburst.cli._args import common
 from daskburst.errors import UserError
 
 
@@ -32,5 +33,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes (under 10 min on 2 cores)")
     p.add_argument("--out", default="bench-out", metavar="DIR", help="output directory")
     p.add_argument("--only", metavar="LIST", help=f"comma-separated sections: {','.join(SECTIONS)}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    common(p)
     p.set_defaults(func=_cmd_bench)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import Parser, common, int_arg, progress_wanted
+from daskburst.cli._args import Parser, common, int_arg, progress_wanted, seed_flag
 from daskburst.errors import UserError
 
 
@@ -89,7 +89,7 @@ def _write_data(args: argparse.Namespace, kind: str, size_flag: str, size: int) 
     files = _positive("--files", args.files)
     if files > total:
         raise UserError(f"--files {files}: expected at most {size_flag} ({total}) files")
-    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0)
+    seed = config.master_seed(args.seed)
     out = _check_out(args.out, args.force)
     counts = airline.rows_per_file(total, files)
     # The files appear in --out all at once, complete; on failure or Ctrl-C nothing does.
@@ -169,8 +169,7 @@ def register(sub: Any) -> None:
             metavar="F",
             help="number of files (default: %(default)s)",
         )
-        dp.add_argument("--seed", type=int_arg("--seed"), default=None,
-                        help=f"data seed (default: {config.shown('daskburst.seed')})")  # fmt: skip
+        seed_flag(dp, "data seed")
     pq = dsub.add_parser("to-parquet", help="convert airline CSV files to Parquet once")
     common(pq)
     pq.add_argument(

@@ -58,8 +58,7 @@ def _install(args: argparse.Namespace) -> int:
     from daskburst import k8s
 
     objs = _platform_objects(args)
-    timeout = config.get_seconds("kubernetes.install-timeout", args.timeout, flag="--timeout")
-    k8s.install(objs, timeout=timeout, api=_api(args))
+    k8s.install(objs, timeout=args.timeout, api=_api(args))
     return 0
 
 
@@ -115,7 +114,7 @@ def _submit(args: argparse.Namespace) -> int:
         "time_limit": _configured_duration("time-limit", args.time_limit),
         "ttl": _configured_duration("ttl-after-finished", args.ttl_after_finished),
         "queue": args.queue,
-        "queue_timeout": config.get_seconds("kubernetes.job-timeout", args.timeout),
+        "queue_timeout": args.timeout,  # None: daskburst.kubernetes.job-timeout
     }
     retries = parse_retries(_cfg("retries", args.retries), "--retries")
     job_path: Any = args.manifest
@@ -151,8 +150,7 @@ def _submit(args: argparse.Namespace) -> int:
             namespace,
             retries=retries,
             retry_on_timeout=args.retry_on_timeout,
-            backoff=config.get_seconds("kubernetes.retry-backoff"),
-            timeout=config.get_seconds("kubernetes.job-timeout", args.timeout),
+            timeout=args.timeout,
             api=api,
             # A script's own output is what its user waits for: --wait streams it.
             stream=sys.stderr if args.logs or not isinstance(job_path, str) else None,

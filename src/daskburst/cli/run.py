@@ -18,8 +18,8 @@ from daskburst.cli._args import (
     backend_flags,
     backend_options,
     common,
-    int_arg,
     progress_wanted,
+    seed_flag,
 )
 from daskburst.cli.slurm import add_slurm_arguments, slurm_extra
 from daskburst.workloads import WORKLOADS
@@ -226,12 +226,7 @@ def _register_script(sub: Any) -> None:
         f"(default: {config.shown('daskburst.user-code.ship')})",
     )
     o.add_argument("--image", metavar="IMAGE", help="worker image (--backend kubernetes)")
-    o.add_argument(
-        "--seed",
-        type=int_arg("--seed"),
-        help="master seed, daskburst.seed() in the script "
-        f"(default: {config.shown('daskburst.seed')})",
-    )
+    seed_flag(o, "master seed, daskburst.seed() in the script")
     o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
     add_slurm_arguments(p)
     p.set_defaults(func=_cmd_run_script, script_args=[])
@@ -333,7 +328,7 @@ def register(sub: Any) -> None:
             )
         backend_flags(wp)
         o = wp.add_argument_group("run options")
-        o.add_argument("--seed", help=f"master seed (default: {config.shown('daskburst.seed')})")
+        seed_flag(o)
         o.add_argument("--output", metavar="FILE.json", help="write the run record as JSON")
         o.add_argument("--visualize", metavar="FILE.svg", help="write the task graph (graphviz)")
         add_slurm_arguments(wp)
@@ -348,10 +343,5 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run all workloads at demo sizes and print a table")
     common(demo)
     backend_flags(demo)
-    demo.add_argument(
-        "--seed",
-        type=int_arg("--seed"),
-        default=None,
-        help=f"master seed (default: {config.shown('daskburst.seed')})",
-    )
+    seed_flag(demo)
     demo.set_defaults(func=_cmd_demo)

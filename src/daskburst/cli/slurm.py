@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import PROG, script_parser
+from daskburst.cli._args import PROG, common, script_parser, seed_flag
 from daskburst.errors import UserError
 
 # (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
@@ -222,7 +222,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     max_workers = config.get_int("slurm.submit.max-workers", args.max_workers,
                                  flag="--max-workers")  # fmt: skip
     time_limit = str(config.get("slurm.submit.time", override_with=args.time))
-    seed = config.get_int("seed", args.seed, flag="--seed", minimum=0) if args.seed else None
+    seed = args.seed  # None: the script reads daskburst.seed where it runs
     from daskburst.durations import slurm_time
 
     if slurm_time(time_limit) is None:
@@ -278,7 +278,7 @@ def register(subparsers: Any) -> None:
         subparsers: The ``add_subparsers()`` object of the main parser.
     """
     slurm = subparsers.add_parser("slurm", help="SLURM: submit a script, job-script, runner")
-    slurm.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common(slurm)
     sub = slurm.add_subparsers(dest="slurm_command", metavar="COMMAND", parser_class=type(slurm))
 
     js = sub.add_parser(
@@ -288,7 +288,7 @@ def register(subparsers: Any) -> None:
         "job, from dask config jobqueue.slurm.* and these flags. The scheduler address is "
         "a placeholder.",
     )
-    js.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common(js)
     js.add_argument(
         "--threads-per-worker",
         type=int,
@@ -311,7 +311,7 @@ def register(subparsers: Any) -> None:
         "set (use --backend address), all other ranks become workers (dask_jobqueue "
         "SLURMRunner). Needs at least 3 tasks.",
     )
-    rn.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common(rn)
     rn.add_argument(
         "--scheduler-file",
         default="scheduler-{job_id}.json",
@@ -334,7 +334,7 @@ def register(subparsers: Any) -> None:
         "SLURM's only node is this machine), and `sbatch --test-only` checks the job first. "
         "The script is kept in ./.daskburst/, the job's output in ./JOB_NAME-JOBID.out.",
     )
-    sb.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common(sb)
     sb.add_argument("target", metavar="SCRIPT", help="the Python script to run")
     sb.add_argument(
         "script_args", nargs="*", metavar="ARGS", help="the script's arguments, after --"
@@ -368,7 +368,7 @@ def register(subparsers: Any) -> None:
         help="runner: let the ranks share CPUs, as on a small test node "
         "(default: on; --no-overcommit on a real cluster)",
     )
-    sb.add_argument("--seed", type=int, metavar="S", help="master seed: daskburst.seed()")
+    seed_flag(sb, "master seed, daskburst.seed() in the script")
     sb.add_argument("--print", action="store_true", help="print the batch script; submit nothing")
     sb.add_argument(
         "--wait",

@@ -101,7 +101,7 @@ def wait_job(
     name: str,
     timeout: float,
     clock: Clock | None = None,
-    interval: float = 2.0,
+    interval: float | None = None,
     stream: TextIO | None = None,
     artifacts: Path | None = None,
     api_grace: float = API_GRACE,
@@ -120,7 +120,7 @@ def wait_job(
         name: The DaskJob.
         timeout: Seconds before giving up.
         clock: Time source.
-        interval: Seconds between polls.
+        interval: Seconds between polls (default: ``daskburst.kubernetes.poll-interval``).
         stream: Where runner log lines go as they appear (None: nowhere).
         artifacts: Directory for ``runner.log``, ``scheduler.log`` and ``result.json``.
         api_grace: Seconds the API server may fail to answer (no connection, a timeout, a

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daskburst import config
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s import _egress as egress
 from daskburst.k8s._apply import create_or_patch, to_object
@@ -16,6 +15,7 @@ from daskburst.k8s._manifests import (
     sort_for_apply,
 )
 from daskburst.k8s._objects import Echo, delete_object, object_names, to_stderr
+from daskburst.k8s._settings import install_timeout
 from daskburst.k8s._wait import Clock, WaitTimeoutError, wait_for
 
 OPERATOR = ("dask-operator", "dask-kubernetes-operator")
@@ -152,7 +152,7 @@ def install(
     Raises:
         BackendError: When the CRDs or the operator are not ready in time.
     """
-    timeout = config.get_seconds("kubernetes.install-timeout", timeout)
+    timeout = install_timeout(timeout)
     objs = narrowed(objs, api, echo)
     first = [o for o in objs if o["kind"] in ("Namespace", "CustomResourceDefinition")]
     rest = [o for o in objs if o not in first]

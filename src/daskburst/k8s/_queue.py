@@ -22,12 +22,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from daskburst import config
 from daskburst.errors import BackendError, UserError
 from daskburst.k8s._apply import create_or_patch, stored, to_object
 from daskburst.k8s._lease import server_now
 from daskburst.k8s._lifecycle import PREFIX, QUEUED_AT
 from daskburst.k8s._manifests import DASK_API, TERMINAL, Manifest, job_phase
+from daskburst.k8s._settings import job_timeout, poll_interval, queue_interval
 from daskburst.k8s._specs import labels
 from daskburst.k8s._submission import job_needs, quota_problems
 from daskburst.k8s._wait import Clock, SystemClock, transient
@@ -190,7 +190,7 @@ class Gate:
                     echo(f"kubernetes: the API server did not answer ({why}); trying again "
                          f"for up to {deadline - clock.monotonic():.0f} s")  # fmt: skip
                 failing_since = failing_since or clock.monotonic()
-                clock.sleep(1.0)
+                clock.sleep(poll_interval())
                 continue
             if failing_since is not None and echo is not None:
                 echo(f"kubernetes: the API server answers again after "
@@ -198,7 +198,7 @@ class Gate:
             failing_since = None
             if job is None or job_phase(job) in TERMINAL or len(found) >= pods:
                 return
-            clock.sleep(1.0)
+            clock.sleep(poll_interval())
         if echo is not None:
             echo(f"daskjob/{self.job}: its pods are not all there after {SETTLE:g} s; "
                  "letting the next job in")  # fmt: skip
@@ -217,7 +217,7 @@ def take_gate(gate: Gate, timeout: float, clock: Clock, echo: Callable[[str], No
         if echo is not None and not noted:
             echo(f"daskjob/{gate.job}: waiting while {holder} is admitted")
             noted = True
-        clock.sleep(1.0)
+        clock.sleep(poll_interval())
 
 
 def wait_for_room(
@@ -227,7 +227,7 @@ def wait_for_room(
     timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
     clock: Clock | None = None,
-    interval: float = 5.0,
+    interval: float | None = None,
 ) -> float:
     """Queue ``job`` until it is first in line, holds the gate and fits the quota.
 
@@ -240,7 +240,7 @@ def wait_for_room(
         timeout: Seconds to wait (default: ``daskburst.kubernetes.job-timeout``).
         echo: Progress messages.
         clock: Time source for waiting.
-        interval: Seconds between checks.
+        interval: Seconds between checks (default: ``daskburst.kubernetes.queue-interval``).
 
     Returns:
         Seconds waited.
@@ -251,7 +251,8 @@ def wait_for_room(
     """
     import kr8s
 
-    timeout = config.get_seconds("kubernetes.job-timeout", timeout)
+    timeout = job_timeout(timeout)
+    interval = queue_interval() if interval is None else interval
     clock = clock or SystemClock()
     namespace, name = gate.namespace, job["metadata"]["name"]
     obj, _ = create_or_patch(marker(name, namespace, server_now(api)), api)

@@ -24,6 +24,7 @@ from daskburst.k8s._manifests import (
 from daskburst.k8s._naming import unique_name
 from daskburst.k8s._objects import Echo, server_message, to_stderr
 from daskburst.k8s._queue import HOLD, Gate, take_gate, wait_for_room
+from daskburst.k8s._settings import job_timeout, retry_backoff
 from daskburst.k8s._submission import (
     cap_burst,
     job_needs,
@@ -69,7 +70,7 @@ def admitted(
     if not quotas:
         yield
         return
-    queue_timeout = config.get_seconds("kubernetes.job-timeout", queue_timeout)
+    queue_timeout = job_timeout(queue_timeout)
     name = job["metadata"]["name"]
     never, _ = quota_problems(job_needs(job), quotas, against="hard")
     if never:  # even the minimum can never run: that is the one line to say, no cap warning
@@ -339,8 +340,8 @@ def submit_and_wait(
     from daskburst.k8s._lifecycle import ATTEMPT, SUBMISSION, attempt_name, parse_retries
 
     retries = parse_retries(config.get("kubernetes.retries", retries), "--retries")
-    backoff = config.get_seconds("kubernetes.retry-backoff", backoff)
-    timeout = config.get_seconds("kubernetes.job-timeout", timeout)
+    backoff = retry_backoff(backoff)
+    timeout = job_timeout(timeout)
     clock = clock or SystemClock()
     view = Kr8sJobView(namespace, api)
     name = submit(job_path, namespace, api=api, echo=echo, **options)

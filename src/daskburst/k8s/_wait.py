@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from daskburst.k8s._settings import poll_interval
+
 T = TypeVar("T")
 
 
@@ -41,7 +43,7 @@ def wait_for(
     check: Callable[[], T | None],
     timeout: float,
     what: str,
-    interval: float = 2.0,
+    interval: float | None = None,
     clock: Clock | None = None,
 ) -> T:
     """Call ``check`` until it returns something other than None, or time runs out.
@@ -52,7 +54,7 @@ def wait_for(
         check: Returns None while waiting, the result when done. Exceptions propagate.
         timeout: Seconds until giving up.
         what: What is awaited, for the error message.
-        interval: Seconds between calls.
+        interval: Seconds between calls (default: ``daskburst.kubernetes.poll-interval``).
         clock: Time source (default: :class:`SystemClock`).
 
     Returns:
@@ -62,6 +64,7 @@ def wait_for(
         WaitTimeoutError: When the deadline passes first.
     """
     clock = clock or SystemClock()
+    interval = poll_interval() if interval is None else interval
     deadline = clock.monotonic() + timeout
     while True:
         result = check()

@@ -282,7 +282,7 @@ def execute_user_code(
     asyncio_log = logging.getLogger("asyncio")
     if _drop_cancelled_gathers not in asyncio_log.filters:
         asyncio_log.addFilter(_drop_cancelled_gathers)
-    seed_int = config.get_int("seed", seed, flag="--seed", minimum=0)
+    seed_int = config.master_seed(seed)
     out_dir = output_dir()
     for override in run.overrides:
         note(f"daskburst: warning: {override.warning(concrete)}")
@@ -434,4 +434,4 @@ def seed() -> int:
     Call it in the script (the client), and pass it to tasks with their keys: see
     :func:`daskburst.stream`.
     """
-    return config.get_int("seed", minimum=0)
+    return config.master_seed()

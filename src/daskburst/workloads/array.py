@@ -48,6 +48,11 @@ def parse_chunks(flag: str, value: Any) -> str | tuple[int, int]:
     return r, c
 
 
+def chunk_bytes() -> int:
+    """Return ``daskburst.array.chunk-bytes``: the bytes of one chunk for ``chunks: auto``."""
+    return config.get_int("array.chunk-bytes", minimum=8)
+
+
 def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[int, int]:
     """Resolve the chunk shape: ``auto`` = row blocks spanning all columns.
 
@@ -65,7 +70,7 @@ def chunk_shape(rows: int, cols: int, chunks: str | tuple[int, int]) -> tuple[in
         ``(R, C)`` clipped to the matrix.
     """
     if chunks == "auto":
-        target = config.get_int("array.chunk-bytes", minimum=8)
+        target = chunk_bytes()
         c = min(cols, max(1, target // 8))
         r = max(1, target // (8 * c))
         return min(r, rows), c
