@@ -1,7 +1,8 @@
 """Named sizes and presets of the workloads: the demo, ``jobs/`` and the bench, in one place.
 
-Defaults live in ``daskburst.yaml``; a preset names only what it sets differently, or what a
-generated file should spell out. Per workload (:data:`CATALOGUE`):
+Defaults live in ``daskburst.yaml``; a preset fixes the sizes of one use (they stay when a
+default changes; what it leaves out comes from dask config), or names the defaults a
+generated file spells out. Per workload (:data:`CATALOGUE`):
 
 - ``demo``: the parameters ``daskburst demo`` runs it with (workloads without it are left out);
 - ``job``: ``jobs/<workload>.yaml``, a DaskJob on its own adaptive cluster
@@ -239,16 +240,11 @@ BENCH_FULL = BenchSizes(
 )
 
 
-def presets() -> dict[str, Preset]:
-    """Return the catalogue by workload name."""
-    return {p.workload: p for p in CATALOGUE}
-
-
 def env_var(name: str) -> str:
     """The environment variable of a batch parameter: ``chunks`` -> ``CHUNKS``."""
     return name.upper().replace("-", "_")
 
 
 def flag(name: str) -> str:
-    """The command-line flag of a workload parameter: ``limit_draws`` -> ``--limit-draws``."""
+    """The command-line flag of a workload parameter: ``stream_chunk`` -> ``--stream-chunk``."""
     return "--" + name.replace("_", "-")

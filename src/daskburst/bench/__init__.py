@@ -1,6 +1,7 @@
 """Benchmarks: every workload against the machine's limit and the tutorial's way.
 
-- :mod:`~daskburst.bench._measure`: problem sizes, best-of timing, the machine's RNG limit
+- :mod:`~daskburst.bench._measure`: best-of timing, the machine's RNG limit, and the problem
+  sizes (:data:`QUICK`, :data:`FULL`: the job catalogue's, :mod:`daskburst.catalogue`)
 - :mod:`~daskburst.bench._sections`: the sections measured on this machine
 - :mod:`~daskburst.bench._clusters`: the slurm, k8s and image sections
 - :mod:`~daskburst.bench._report`: targets and the markdown summary
