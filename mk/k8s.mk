@@ -99,3 +99,25 @@ kind-down: ## Delete the kind cluster and its kubeconfig
 	@if command -v $(KIND) >/dev/null 2>&1; then $(KIND) delete cluster --name '$(KIND_CLUSTER)'; \
 	else echo "kind-down: $(KIND) not installed, nothing to delete"; fi
 	@rm -f '$(KIND_KUBECONFIG)'
+
+# The kind cluster built here (scripts/kind): kind, kubeadm and every image from their Go
+# modules and Debian's packages, no registry. kind's podman provider; root.
+KIND_LOCAL_NODE_IMAGE ?= localhost/daskburst-kind-node:$(shell sed -n 's/^KUBERNETES_VERSION=//p' scripts/cluster/versions.env)
+
+.PHONY: kind-node-image
+kind-node-image: ## Build kind and the kind node image KIND_LOCAL_NODE_IMAGE here (scripts/kind/node-image)
+	scripts/cluster/build all
+	@$(MAKE) --no-print-directory base-image CONTAINER_TOOL=podman
+	KIND_NODE_IMAGE='$(KIND_LOCAL_NODE_IMAGE)' scripts/kind/node-image
+
+.PHONY: kind-cluster-up
+kind-cluster-up: ## Create the 3-node kind cluster (spot worker included) from KIND_LOCAL_NODE_IMAGE with podman
+	KIND_CLUSTER='$(KIND_CLUSTER)' KIND_NODE_IMAGE='$(KIND_LOCAL_NODE_IMAGE)' scripts/kind/kind-cluster up
+
+.PHONY: kind-cluster-smoke
+kind-cluster-smoke: ## Check that cluster: nodes, DNS, IMG on each worker, pod IPs and a Service across nodes, a NetworkPolicy
+	KIND_CLUSTER='$(KIND_CLUSTER)' IMG='$(IMG)' scripts/kind/kind-cluster smoke
+
+.PHONY: kind-cluster-down
+kind-cluster-down: ## Delete that cluster, its podman network and kubeconfig
+	KIND_CLUSTER='$(KIND_CLUSTER)' scripts/kind/kind-cluster down
