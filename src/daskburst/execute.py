@@ -33,6 +33,7 @@ from daskburst.backends import (
     note,
     open_backend,
     resolve_adapt,
+    resolve_options,
 )
 from daskburst.data import explained
 from daskburst.errors import UserError
@@ -268,7 +269,7 @@ def prepare(
     params = workload.resolve({k: v for k, v in given.items() if v is not None})
     seed_int = config.master_seed(seed)
     if parallel is None:
-        parallel = config.get_optional_int("workers") or os.cpu_count() or 1
+        parallel = resolve_options(BackendOptions()).workers or os.cpu_count() or 1
     check_estimate(workload, params, parallel)
     with announced("building the task graph", progress):
         plan = workload.build(params, seed_int)
@@ -437,7 +438,7 @@ def execute(
         extra=dict(backend_extra or {}),
     )
     check_options(backend, options)
-    parallel = config.get_optional_int("workers", workers, flag="--workers")
+    parallel = resolve_options(options).workers
     prepared = prepare(name, seed=seed, parallel=parallel, progress=progress, **params)
     if visualize_to:
         visualize(prepared, visualize_to)

@@ -35,9 +35,7 @@ STARTERS = frozenset(
 #: An adapter may connect (socket: ``backends/_reach.py`` waits for a scheduler to answer).
 ADAPTER_SYSTEM = (*(m for m in SYSTEM if m != "socket"), "dask_jobqueue")
 #: Modules outside k8s/ that still call kr8s, and why (none should be added).
-KR8S_ELSEWHERE = {
-    "daskburst.cli.k8s": "its _api() is daskburst.k8s.connect(); cli/ is being edited (issue 23)",
-}
+KR8S_ELSEWHERE: dict[str, str] = {}
 
 
 def _module(name: str) -> Path:

@@ -12,19 +12,21 @@ from collections.abc import Sequence
 from daskburst.backends._base import (
     BACKENDS,
     check_options,
+    configured_backend,
     parse_adapt,
     resolve_adapt,
     resolve_backend_name,
 )
 from daskburst.backends._progress import elapsed_text, mode_of
 from daskburst.backends._registry import open_backend
-from daskburst.backends._session import BackendOptions, Session, note
+from daskburst.backends._session import BackendOptions, Session, note, resolve_options
 
 __all__ = [
     "BACKENDS",
     "BackendOptions",
     "Session",
     "check_options",
+    "configured_backend",
     "elapsed_text",
     "mode_of",
     "note",
@@ -32,6 +34,7 @@ __all__ = [
     "parse_adapt",
     "resolve_adapt",
     "resolve_backend_name",
+    "resolve_options",
     "run_in_allocation",
 ]
 

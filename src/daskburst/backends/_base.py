@@ -10,8 +10,9 @@ import os
 from collections.abc import Sequence
 
 from daskburst import config
-from daskburst.backends._session import BackendOptions
+from daskburst.backends._session import BackendOptions, resolve_options
 from daskburst.errors import UserError
+from daskburst.local import configured_address
 
 BACKENDS = ("auto", "sync", "threads", "processes", "local", "address", "slurm", "kubernetes")
 
@@ -49,6 +50,11 @@ def resolve_adapt(given: str | Sequence[int] | None) -> tuple[int, int] | None:
     return parse_adapt(value, config.label("adapt", "--adapt", given))
 
 
+def configured_backend(given: str | None = None) -> str:
+    """Return ``--backend`` if given, else ``daskburst.backend``, validated (may be ``auto``)."""
+    return config.get_choice("backend", BACKENDS, override_with=given, flag="--backend")
+
+
 def resolve_backend_name(name: str | None, address: str | None = None) -> str:
     """Resolve ``auto`` and validate the backend name.
 
@@ -70,9 +76,9 @@ def resolve_backend_name(name: str | None, address: str | None = None) -> str:
         )
     if address:
         return "address"
-    chosen = config.get_choice("backend", BACKENDS, override_with=name, flag="--backend")
+    chosen = configured_backend(name)
     if chosen == "auto":
-        has_address = config.get("address") or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        has_address = configured_address(None) or os.environ.get("DASK_SCHEDULER_ADDRESS")
         return "address" if has_address else "local"
     return chosen
 
@@ -92,13 +98,7 @@ def check_options(name: str | None, options: BackendOptions | None = None) -> st
     """
     opts = options or BackendOptions()
     concrete = resolve_backend_name(name, opts.address)
-    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
-    config.get_optional_int(
-        "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
-    )
-    config.get_seconds("worker-timeout")
-    config.get_seconds("connect-timeout")
-    _check_sizes(concrete, opts, workers)
+    _check_sizes(concrete, opts, resolve_options(opts).workers)
     return concrete
 
 

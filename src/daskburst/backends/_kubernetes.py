@@ -22,7 +22,13 @@ from collections.abc import Iterator
 
 from daskburst import config, k8s
 from daskburst.backends._reach import wait_reachable
-from daskburst.backends._session import BackendOptions, Session, note, wait_for_workers
+from daskburst.backends._session import (
+    BackendOptions,
+    Session,
+    note,
+    resolve_options,
+    wait_for_workers,
+)
 
 
 @contextlib.contextmanager
@@ -45,6 +51,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
+    opts = resolve_options(opts)
     namespace = str(k8s.setting("namespace", opts.extra.get("namespace")))
     timeout = config.get_seconds("kubernetes.resource-timeout")
     attach = k8s.setting("cluster-name")
@@ -73,9 +80,8 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
         if opts.adapt:
             k8s.adapt_cluster(name, namespace, *opts.adapt)
         with Client(cluster) as client:
-            fixed = config.get("workers", override_with=opts.workers)
-            want = opts.adapt[0] if opts.adapt else int(fixed or (0 if attach else 1))
-            worker_timeout = config.get_seconds("worker-timeout")
+            want = opts.adapt[0] if opts.adapt else (opts.workers or (0 if attach else 1))
+            worker_timeout = float(opts.worker_timeout or 0)
             lost = k8s.LostWorkerGroup(name, namespace)
             wait_for_workers(client, int(want), worker_timeout, f"kubernetes {name}",
                              diagnose=lost)  # fmt: skip

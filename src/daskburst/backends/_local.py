@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from daskburst import config, local
+from daskburst import local
 from daskburst.backends._reach import wait_reachable
-from daskburst.backends._session import BackendOptions, Session, wait_for_workers
+from daskburst.backends._session import BackendOptions, Session, resolve_options, wait_for_workers
 from daskburst.errors import BackendError
 
 
@@ -32,7 +32,7 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     Yields:
         A session computing with ``scheduler=name``.
     """
-    workers = local.scheduler_workers(name, opts)
+    workers = local.scheduler_workers(name, resolve_options(opts))
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(local.process_pool(workers)) if name == "processes" else None
         yield Session(
@@ -58,8 +58,9 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
+    opts = resolve_options(opts)
     kwargs = local.cluster_kwargs(opts)
-    timeout = config.get_seconds("worker-timeout")
+    timeout = float(opts.worker_timeout or 0)
     adapt = opts.adapt
     with local.local_cluster(kwargs) as cluster:
         if adapt:
@@ -96,9 +97,10 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
+    opts = resolve_options(opts)
     address, where = local.scheduler_address(opts.address)
-    connect_timeout = config.get_seconds("connect-timeout")
-    worker_timeout = config.get_seconds("worker-timeout")
+    connect_timeout = float(opts.connect_timeout or 0)
+    worker_timeout = float(opts.worker_timeout or 0)
     wait_reachable(address, where, connect_timeout)
     try:
         client = Client(address, timeout=f"{connect_timeout}s")

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from daskburst.backends._base import BACKENDS, check_options
-from daskburst.backends._session import BackendOptions, Session
+from daskburst.backends._session import BackendOptions, Session, resolve_options
 from daskburst.errors import UserError
 
 Opener = Callable[[BackendOptions], contextlib.AbstractContextManager[Session]]
@@ -54,7 +54,7 @@ def open_backend(name: str | None, options: BackendOptions | None = None) -> Ite
         UserError: For an unknown backend or bad options.
         BackendError: When the backend cannot start or get workers.
     """
-    opts = options or BackendOptions()
+    opts = resolve_options(options or BackendOptions())
     concrete = check_options(name, opts)
     with _opener(concrete)(opts) as session:
         yield session

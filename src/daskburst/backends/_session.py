@@ -10,7 +10,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dask
@@ -30,6 +30,8 @@ _NOTE_EVERY = 10.0
 class BackendOptions:
     """What the user asked of the backend; ``None`` means "use dask config".
 
+    :func:`resolve_options` fills in the settings, once; after it a ``None`` worker count
+    or thread count means "not set", which each backend reads as ``daskburst.yaml`` says.
     ``progress`` is ``bar``, ``lines`` or ``off`` (True and False mean ``bar`` and ``off``).
     """
 
@@ -39,6 +41,35 @@ class BackendOptions:
     address: str | None = None
     progress: bool | str = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Seconds to wait for workers (``daskburst.worker-timeout``).
+    worker_timeout: float | None = None
+    #: Seconds to keep retrying a scheduler address (``daskburst.connect-timeout``).
+    connect_timeout: float | None = None
+
+
+def resolve_options(opts: BackendOptions) -> BackendOptions:
+    """Return ``opts`` with every setting it stands for resolved: the flag, else the setting.
+
+    The one place ``workers``, ``threads-per-worker``, ``worker-timeout`` and
+    ``connect-timeout`` are read; resolving resolved options changes nothing.
+
+    Raises:
+        UserError: Naming the flag, or the setting and its source, of a bad value.
+    """
+    return replace(
+        opts,
+        workers=config.get_optional_int("workers", opts.workers, flag="--workers"),
+        threads_per_worker=config.get_optional_int(
+            "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
+        ),
+        worker_timeout=config.get_seconds("worker-timeout", opts.worker_timeout),
+        connect_timeout=config.get_seconds("connect-timeout", opts.connect_timeout),
+    )
+
+
+def progress_interval() -> float:
+    """Seconds between two progress lines (``daskburst.progress-interval``)."""
+    return config.get_seconds("progress-interval")
 
 
 def note(message: str) -> None:
@@ -129,7 +160,7 @@ class Session:
             with ProgressBar(minimum=1.0, out=sys.stderr):
                 yield
         elif mode == "lines":
-            with LineProgress(config.get_seconds("progress-interval")):
+            with LineProgress(progress_interval()):
                 yield
         else:
             yield
@@ -152,7 +183,7 @@ class Session:
         mode = mode_of(self.progress)
         # Like dask's own bar, show progress only for runs that last: a bar after 1 s,
         # lines after the first interval.
-        show_after = config.get_seconds("progress-interval") if mode == "lines" else 1.0
+        show_after = progress_interval() if mode == "lines" else 1.0
         progress: ClientProgress | None = None
         start = time.monotonic()
         without_workers_since: float | None = None
@@ -169,7 +200,7 @@ class Session:
                     break  # gather raises it now, without waiting for the other tasks
                 now = time.monotonic()
                 if progress is None and mode != "off" and now - start >= show_after:
-                    interval = config.get_seconds("progress-interval")
+                    interval = progress_interval()
                     progress = ClientProgress(self.client, futures, mode, interval, start)
                 if self._observe() != 0:
                     without_workers_since = None

@@ -22,7 +22,7 @@ from typing import Any
 import dask.config
 
 from daskburst import config
-from daskburst.backends._session import BackendOptions, Session
+from daskburst.backends._session import BackendOptions, Session, resolve_options
 from daskburst.errors import signals_unwind
 from daskburst.slurm import (
     Watchdog,
@@ -71,11 +71,12 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
     config.apply_jobqueue_defaults()
     keep_ctrl_c()
 
+    opts = resolve_options(opts)
     kwargs = job_kwargs(opts)
     if slurm_setting("preflight"):
         preflight(str(build_job(kwargs).job_script()))
     options = scheduler_options()
-    timeout = float(config.get("worker-timeout"))
+    timeout = float(opts.worker_timeout or 0)
     # The scheduler runs here: it gets the cluster settings from dask config.
     # scancel of a driver job, or its walltime, sends SIGTERM: unwind, so that the worker
     # jobs it submitted are cancelled.
@@ -100,7 +101,7 @@ def _closing(cluster: Any, opts: BackendOptions, timeout: float) -> Iterator[Ses
             cluster.adapt(minimum=adapt[0], maximum=adapt[1])
             workers = adapt[1]
         else:
-            workers = int(config.get("workers", override_with=opts.workers) or 1)
+            workers = opts.workers or 1
             cluster.scale(workers)
             try:
                 _wait_for_workers(client, workers, dog)

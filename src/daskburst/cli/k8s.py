@@ -19,26 +19,15 @@ from daskburst.errors import UserError
 
 def _cfg(key: str, given: Any) -> Any:
     """``daskburst.kubernetes.<key>`` from dask config unless given on the command line."""
-    return config.get(f"kubernetes.{key}", override_with=given)
+    from daskburst import k8s
+
+    return k8s.setting(key, given)
 
 
 def _api(args: argparse.Namespace) -> Any:
-    import kr8s
+    from daskburst import k8s
 
-    kwargs: dict[str, Any] = {}
-    if args.context:
-        kwargs["context"] = args.context
-    kubeconfig = os.environ.get("KUBECONFIG", "")
-    if kubeconfig and os.pathsep not in kubeconfig:
-        # Explicit, so kr8s' per-arguments client cache never mixes two clusters.
-        kwargs["kubeconfig"] = kubeconfig
-    try:
-        return kr8s.api(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - kr8s raises many kinds when there is no cluster
-        raise UserError(
-            f"no Kubernetes cluster reachable ({type(exc).__name__}); expected KUBECONFIG or "
-            "in-cluster credentials (e.g. `export KUBECONFIG=build/kind/daskburst.kubeconfig`)"
-        ) from None
+    return k8s.connect(args.context)
 
 
 def _platform_objects(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -77,7 +66,7 @@ def _configured_duration(key: str, given: int | None) -> int | None:
 
     if given is not None:
         return given
-    value = config.get(f"kubernetes.{key}")
+    value = _cfg(key, None)
     return None if value is None else parse_duration(str(value), config.label(f"kubernetes.{key}"))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daskburst import config
-from daskburst.backends import BACKENDS, note
+from daskburst.backends import BACKENDS, note, resolve_options
 from daskburst.catalogue import CATALOGUE
 from daskburst.cli._args import (
     PROG,
@@ -249,7 +249,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     backend = check_options(args.backend, opts)
     # Status on stderr, as `run` does; the table on stdout.
     note("preparing inputs (generated once into the cache directory) ...")
-    parallel = config.get_optional_int("workers", args.workers, flag="--workers")
+    parallel = resolve_options(opts).workers
     prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
     with open_backend(backend, opts) as session:
         where = f"{session.backend} ({session.workers} workers)"

@@ -54,7 +54,14 @@ def asks_for_slurm(argv: Sequence[str]) -> bool:
     for i, arg in enumerate(argv):
         if arg == "--backend=slurm" or (arg == "--backend" and argv[i + 1 : i + 2] == ["slurm"]):
             return True
-    return "--backend" not in " ".join(argv) and config.get("backend") == "slurm"
+    if "--backend" in " ".join(argv):
+        return False
+    from daskburst.backends import configured_backend
+
+    try:
+        return configured_backend() == "slurm"
+    except UserError:  # a bad daskburst.backend is reported when the command runs
+        return False
 
 
 def hide_slurm_flags(parser: argparse.ArgumentParser) -> None:

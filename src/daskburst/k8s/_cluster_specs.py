@@ -29,9 +29,8 @@ def cluster_manifest(opts: BackendOptions, name: str, namespace: str) -> dict[st
         A ``kubernetes.dask.org/v1`` DaskCluster dict.
     """
     image = opts.extra.get("image") or setting("image") or _specs.DEFAULT_IMAGE
-    workers = config.get("workers", override_with=opts.workers)
-    initial = opts.adapt[0] if opts.adapt else int(workers or 1)
-    threads = int(config.get("threads-per-worker", override_with=opts.threads_per_worker) or 1)
+    initial = opts.adapt[0] if opts.adapt else (opts.workers or 1)
+    threads = opts.threads_per_worker or 1
     manifest = _specs.daskcluster(
         name, namespace, image=str(image), workers=initial, threads=threads
     )

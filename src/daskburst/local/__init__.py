@@ -13,6 +13,7 @@ package imports no backend).
 from daskburst.local._specs import (
     PRELOAD,
     cluster_kwargs,
+    configured_address,
     scheduler_address,
     scheduler_of,
     scheduler_workers,
@@ -29,6 +30,7 @@ __all__ = [
     "PRELOAD",
     "children_ignore_ctrl_c",
     "cluster_kwargs",
+    "configured_address",
     "ignore_sigint",
     "local_cluster",
     "process_pool",

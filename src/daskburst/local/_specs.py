@@ -38,10 +38,9 @@ def scheduler_workers(name: str, opts: BackendOptions) -> int:
     Returns:
         The number of threads or processes.
     """
-    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
     if name == "sync":
-        workers = 1
-    return workers or (os.cpu_count() or 1)
+        return 1
+    return opts.workers or (os.cpu_count() or 1)
 
 
 def cluster_kwargs(opts: BackendOptions) -> dict[str, Any]:
@@ -57,10 +56,7 @@ def cluster_kwargs(opts: BackendOptions) -> dict[str, Any]:
         ``n_workers``, ``threads_per_worker``, ``processes``, ``dashboard_address``,
         ``silence_logs`` and ``preload`` (dask config's worker preloads and :data:`PRELOAD`).
     """
-    workers = config.get_optional_int("workers", opts.workers, flag="--workers")
-    threads = config.get_optional_int(
-        "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
-    )
+    workers, threads = opts.workers, opts.threads_per_worker
     n_workers = 0 if opts.adapt else workers
     if workers is None and threads is None and not opts.adapt:
         # One single-threaded worker process per core: no GIL contention for
@@ -76,6 +72,11 @@ def cluster_kwargs(opts: BackendOptions) -> dict[str, Any]:
         "silence_logs": logging.ERROR,
         "preload": preload,
     }
+
+
+def configured_address(given: str | None) -> str | None:
+    """Return ``--address`` if given, else ``daskburst.address`` (None: not set)."""
+    return config.get_optional_text("address", given, flag="--address")
 
 
 def scheduler_address(given: str | None) -> tuple[str, str]:
@@ -94,7 +95,7 @@ def scheduler_address(given: str | None) -> tuple[str, str]:
     from distributed.comm.addressing import parse_address
     from distributed.comm.registry import get_backend
 
-    address = config.get_optional_text("address", given, flag="--address")
+    address = configured_address(given)
     where = config.label("address", "--address", given)
     if address is None:
         address = os.environ.get("DASK_SCHEDULER_ADDRESS") or None

@@ -26,7 +26,14 @@ from typing import Any
 import dask
 
 from daskburst import config
-from daskburst.backends import BackendOptions, Session, check_options, note, open_backend
+from daskburst.backends import (
+    BackendOptions,
+    Session,
+    check_options,
+    note,
+    open_backend,
+    resolve_options,
+)
 from daskburst.errors import BackendError, UserError
 from daskburst.usercode._scan import Override, needs_a_cluster, scan_file, scan_source
 from daskburst.usercode._target import Target, resolve
@@ -303,7 +310,7 @@ def execute_user_code(
                 on_start(session)
             _ship(session, run, ship)
             start = time.perf_counter()
-            timeout = config.get_seconds("worker-timeout")
+            timeout = float(resolve_options(options).worker_timeout or 0)
             try:
                 unshipped = functools.partial(unshipped_modules, run.importable(), run.environment)
                 with watching(session, timeout, unshipped) as dog, _default_scheduler(session):
