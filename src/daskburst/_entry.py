@@ -8,10 +8,13 @@ once, without waiting for threads still finishing a task, and so after SIGTERM.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 PROG = "daskburst"
@@ -47,6 +50,29 @@ def _config_error(exc: ValueError) -> str | None:
     return f"dask config file {path!r}{where}: {problem}; expected a YAML mapping"
 
 
+# How long the exit handlers may take after Ctrl-C or SIGTERM before the process ends anyway.
+EXIT_HANDLERS_TIMEOUT = 10.0
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` after Ctrl-C or SIGTERM, without waiting for busy threads.
+
+    The cluster and worker processes are already gone, but a thread pool's threads may
+    still be finishing the task they were running, and a normal exit would wait for
+    them. The exit handlers still run (multiprocessing's removes the semaphores of the
+    worker processes' queues, which its resource tracker would otherwise report as
+    leaked), bounded by :data:`EXIT_HANDLERS_TIMEOUT`; a second Ctrl-C skips them.
+    """
+    handlers = threading.Thread(target=atexit._run_exitfuncs, name="daskburst-exit", daemon=True)
+    handlers.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        handlers.join(EXIT_HANDLERS_TIMEOUT)
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (see :func:`daskburst.cli.main`)."""
     try:
@@ -67,11 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     code = cli_main(argv)
     if code in (130, 143):
-        # Ctrl-C or SIGTERM: the cluster and worker processes are already gone; do not
-        # wait for the threads of a thread pool to finish the task they are running.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        _exit_now(code)
     return code
 
 

@@ -11,7 +11,8 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from multiprocessing import resource_tracker
 from typing import Any
 
 import dask.config
@@ -104,12 +105,60 @@ def process_pool(workers: int) -> Iterator[Any]:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Seconds a cluster start may go on after Ctrl-C, so that what it started can be closed.
+START_GRACE = 10.0
+
+
+def _started_without_ctrl_c(start: Callable[[], Any], grace: float) -> Any:
+    """Return ``start()``, called in a thread that blocks SIGINT, so its threads do too.
+
+    A ``LocalCluster`` starts its workers from its event-loop thread, which it creates,
+    and the processes started there inherit the thread's signal mask: with SIGINT
+    blocked, a Ctrl-C that the terminal sends to the whole process group never reaches
+    a worker, not even while it still imports Python. This (main) thread keeps Ctrl-C:
+    it raises ``KeyboardInterrupt`` here at once; the start is then given ``grace``
+    seconds to finish, and whatever it built is closed before the interrupt goes on.
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        # multiprocessing starts its resource tracker with SIGINT blocked, then unblocks
+        # it in the calling thread: start it first, so it cannot undo the mask.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            outcome["value"] = start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="daskburst-start", daemon=True).start()
+    try:
+        # An Event, not Thread.join(): on Python 3.11 a join that Ctrl-C interrupts marks
+        # the thread as finished while it still runs.
+        done.wait()
+    except BaseException:
+        done.wait(grace)
+        built = outcome.get("value")
+        if built is not None:
+            with contextlib.suppress(Exception):
+                built.close()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @contextlib.contextmanager
 def local_cluster(kwargs: dict[str, Any]) -> Iterator[Any]:
     """Start a ``distributed.LocalCluster`` and close it on exit.
 
     It runs with ``daskburst.cluster-settings`` (see :func:`config.cluster_settings`), set
-    while the cluster lives, so workers that adapt() starts later get them too.
+    while the cluster lives, so workers that adapt() starts later get them too. Its
+    worker processes never see Ctrl-C (see :func:`_started_without_ctrl_c`); this
+    process handles it and closes the cluster.
 
     Args:
         kwargs: From :func:`~daskburst.local.cluster_kwargs`.
@@ -120,10 +169,7 @@ def local_cluster(kwargs: dict[str, Any]) -> Iterator[Any]:
     from distributed import LocalCluster
 
     with dask.config.set(config.cluster_settings()):
-        # Workers start from the cluster's own threads, during seconds: too long to
-        # ignore Ctrl-C in this process. The preload makes each worker ignore it
-        # once started; the parent shuts the cluster down.
-        cluster = LocalCluster(**kwargs)
+        cluster = _started_without_ctrl_c(lambda: LocalCluster(**kwargs), grace=START_GRACE)
         try:
             yield cluster
         finally:
