@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import runtime_nodes
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 PKG = SRC / "daskburst"
 
@@ -43,26 +45,13 @@ def _module(name: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node but those under ``if TYPE_CHECKING:`` (imports for annotations only)."""
-    out, todo = [], [tree]
-    while todo:
-        node = todo.pop()
-        out.append(node)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            todo.extend(node.orelse)
-            continue
-        todo.extend(ast.iter_child_nodes(node))
-    return out
-
-
 def _uses(name: str) -> tuple[set[str], set[str], set[str]]:
     """What module ``name`` imports at run time (anywhere in it), the daskburst modules among
     them, and the names it uses."""
     path = _module(name)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     imported, ours, names = set(), set(), set()
-    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+    for node in runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             imported |= {a.name for a in node.names}
             ours |= {a.name for a in node.names if a.name.startswith("daskburst.")}
