@@ -105,6 +105,16 @@ def common(parser: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
+def workdir_flag(parser: Any) -> None:
+    """Add ``--workdir DIR``: the directory a script brings along (run, k8s, slurm submit)."""
+    parser.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="directory importable on every worker, shipped with the script unless the workers "
+        "share it (default: the script's own; see daskburst.user-code)",
+    )
+
+
 def seed_flag(parser: Any, what: str = "master seed", default: str | None = None) -> None:
     """Add ``--seed S``, the master seed, to a parser or an argument group.
 

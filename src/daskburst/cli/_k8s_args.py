@@ -8,7 +8,7 @@ from typing import Any
 from daskburst import config
 from daskburst.cli import _args
 from daskburst.cli import k8s as commands
-from daskburst.cli._args import script_parser, seed_flag
+from daskburst.cli._args import script_parser, seed_flag, workdir_flag
 from daskburst.errors import UserError
 
 _KEY = "daskburst.kubernetes."
@@ -48,12 +48,7 @@ def _positive(value: str) -> float:
 
 
 def _user_code_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--workdir",
-        metavar="DIR",
-        help="the directory that travels with the script (default: the script's own), "
-        "at most daskburst.user-code.max-bytes compressed",
-    )
+    workdir_flag(p)
     p.add_argument("--adapt", metavar="MIN:MAX", help="workers of the job's cluster (default: 1:3)")
     p.add_argument("script_args", nargs="*", metavar="-- ARGS", help="the script's arguments")
 

@@ -20,6 +20,7 @@ from daskburst.cli._args import (
     common,
     progress_wanted,
     seed_flag,
+    workdir_flag,
 )
 from daskburst.cli.slurm import add_slurm_arguments, slurm_extra
 from daskburst.workloads import WORKLOADS
@@ -214,11 +215,7 @@ def _register_script(sub: Any) -> None:
     p.add_argument("target", metavar="SCRIPT", help="a Python script, or package.module:function")
     backend_flags(p)
     o = p.add_argument_group("your code")
-    o.add_argument(
-        "--workdir",
-        metavar="DIR",
-        help="directory importable on every worker (default: the script's directory)",
-    )
+    workdir_flag(o)
     o.add_argument(
         "--ship",
         metavar="MODE",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from daskburst import config
-from daskburst.cli._args import PROG, common, script_parser, seed_flag
+from daskburst.cli._args import PROG, common, int_arg, script_parser, seed_flag, workdir_flag
 from daskburst.errors import UserError
 
 # (flag, SLURMCluster keyword / BackendOptions.extra key, jobqueue.slurm config key, help)
@@ -102,7 +102,7 @@ def add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
         g.add_argument(
             flag,
             dest=f"slurmopt_{dest}",
-            type=int if dest in _INT_FLAGS else str,
+            type=int_arg(flag) if dest in _INT_FLAGS else str,
             metavar="N" if dest in _INT_FLAGS else "VALUE",
             help=f"{text} [{_shown(key)}]",
         )
@@ -298,7 +298,7 @@ def register(subparsers: Any) -> None:
     common(js)
     js.add_argument(
         "--threads-per-worker",
-        type=int,
+        type=int_arg("--threads-per-worker"),
         metavar="T",
         help="threads per worker (sets --cores to T x processes when --cores is not given)",
     )
@@ -347,17 +347,17 @@ def register(subparsers: Any) -> None:
         "script_args", nargs="*", metavar="ARGS", help="the script's arguments, after --"
     )
     sb.add_argument("--mode", default="runner", help="runner (default) or adapt")
-    sb.add_argument("--workdir", metavar="DIR", help="importable directory (default: the script's)")
+    workdir_flag(sb)
     sb.add_argument(
         "--ntasks",
-        type=int,
+        type=int_arg("--ntasks"),
         metavar="N",
         help="runner: tasks in the allocation, workers = N - 2 "
         f"(default: {config.shown('daskburst.slurm.submit.ntasks')})",
     )
     sb.add_argument(
         "--max-workers",
-        type=int,
+        type=int_arg("--max-workers"),
         metavar="N",
         help="adapt: most worker jobs at once "
         f"(default: {config.shown('daskburst.slurm.submit.max-workers')})",
