@@ -111,3 +111,36 @@ def test_a_bad_utf8_file_fails_loudly(tmp_path) -> None:
     (part,) = wikistats_parts(str(tmp_path / "bad.txt"), seed=1)
     with pytest.raises(UnicodeDecodeError):
         scan_parts([part], "Obama", "en")
+
+
+def test_gzip_inputs_are_read_with_isal_and_without_it_give_the_same_answer(tmp_path) -> None:
+    """ISA-L inflates the .gz inputs when installed (a dependency); without it, plain zlib
+    reads the same bytes: the run's answer does not depend on the inflater."""
+    import json
+    import subprocess
+    import sys
+
+    from daskburst.data.wikistats import inflater
+
+    body = TEXT * 2000
+    with gzip.open(tmp_path / "d.gz", "wb") as f:
+        f.write(body.encode())
+    (gz,) = wikistats_parts(str(tmp_path / "d.gz"), seed=1)
+    assert inflater() == "isal"
+    with_isal = scan_parts([gz], "Obama", "en")
+    assert with_isal == _tutorial(body, "Obama", "en")
+    without = (
+        "import json, sys\n"
+        "sys.modules['isal'] = None  # as if not installed: importing it fails\n"
+        "from daskburst.data.sources import wikistats_parts\n"
+        "from daskburst.data.wikistats import inflater\n"
+        "from daskburst.workloads.bag import scan_parts\n"
+        f"(gz,) = wikistats_parts({str(tmp_path / 'd.gz')!r}, seed=1)\n"
+        "print(json.dumps([inflater(), scan_parts([gz], 'Obama', 'en')]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", without], capture_output=True, text=True, timeout=120, check=True
+    )
+    name, answer = json.loads(out.stdout)
+    assert name == "zlib"
+    assert tuple(answer[:2]) == with_isal[:2] and answer[2] == list(with_isal[2])

@@ -18,7 +18,10 @@ TARGETS: dict[str, float] = {
     "dataframe_best_vs_tutorial_speedup": 5.0,
     "dataframe_one_graph_speedup": 1.5,
     "bag_parallel_efficiency": 0.85,
-    "bag_fraction_of_gzip_limit": 0.7,
+    # Round three: faster than plain zlib could only inflate the files, and within 0.7 of
+    # the inflater the bag reads with (ISA-L when installed).
+    "bag_fraction_of_gzip_limit": 1.0,
+    "bag_fraction_of_inflater_limit": 0.7,
     "k8s_efficiency": 0.85,
 }
 #: Figures that must stay at or below their target.
@@ -66,8 +69,9 @@ def summary_markdown(report: dict[str, Any]) -> str:
         "array_vs_probe", "array_one_core_fraction", "array_peak_rss_bytes",
         "array_memory_bound_bytes", "dataframe_best_vs_tutorial_speedup",
         "dataframe_one_graph_speedup", "dataframe_vs_duckdb", "bag_efficiency",
-        "bag_parallel_efficiency", "bag_fraction_of_gzip_limit", "bag_fraction_of_gzip_probe",
-        "gzip_all_cores_scaling",
+        "bag_parallel_efficiency", "bag_fraction_of_gzip_limit",
+        "bag_fraction_of_inflater_limit", "bag_inflater", "inflater_vs_zlib_speedup",
+        "bag_fraction_of_gzip_probe", "gzip_all_cores_scaling",
         "slurm_first_result_s", "slurm_scale_down_s", "k8s_apply_to_success_s",
         "k8s_pod_start_s", "k8s_scale_up_s", "k8s_scale_down_s", "k8s_task_overhead_us",
         "k8s_efficiency", "image_compressed_bytes",
