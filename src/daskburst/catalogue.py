@@ -70,6 +70,16 @@ class BatchParam:
     note: str = ""
     default: str | None = None
 
+    @property
+    def var(self) -> str:
+        """The environment variable: ``chunks`` -> ``CHUNKS``."""
+        return env_var(self.name)
+
+    @property
+    def flag(self) -> str:
+        """The ``daskburst run`` flag: ``stream_chunk`` -> ``--stream-chunk``."""
+        return flag(self.name)
+
 
 @dataclass(frozen=True)
 class SlurmScript:

@@ -40,14 +40,13 @@ from daskburst.slurm._jobs import (
     settings_exports,
     slurm_setting,
 )
-from daskburst.slurm._scripts import BATCH_SCRIPTS, BatchScript, EnvParam, batch_script
+from daskburst.slurm._scripts import BATCH_SCRIPTS, BatchScript, batch_script
 
 __all__ = [
     "BATCH_SCRIPTS",
     "JOB_KEYS",
     "OWN_KEYS",
     "BatchScript",
-    "EnvParam",
     "Watchdog",
     "batch_script",
     "build_job",

@@ -12,19 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daskburst.catalogue import CATALOGUE, env_var, flag
-
-
-@dataclass(frozen=True)
-class EnvParam:
-    """An environment variable that sets one ``daskburst run`` flag when it is set."""
-
-    var: str
-    flag: str
-    #: Shown in the script's header; empty: the variable alone.
-    note: str = ""
-    #: Passed when the variable is unset; None: the flag is left out (dask config decides).
-    default: str | None = None
+from daskburst.catalogue import CATALOGUE, BatchParam
 
 
 @dataclass(frozen=True)
@@ -33,7 +21,7 @@ class BatchScript:
 
     workload: str
     summary: str
-    params: tuple[EnvParam, ...]
+    params: tuple[BatchParam, ...]
 
 
 def _from_catalogue() -> tuple[BatchScript, ...]:
@@ -42,10 +30,7 @@ def _from_catalogue() -> tuple[BatchScript, ...]:
         BatchScript(
             preset.workload,
             preset.batch.summary,
-            tuple(
-                EnvParam(env_var(p.name), flag(p.name), p.note, p.default)
-                for p in preset.batch.params
-            ),
+            preset.batch.params,
         )
         for preset in CATALOGUE
         if preset.batch is not None
