@@ -19,11 +19,18 @@ from daskburst.backends._base import (
 )
 from daskburst.backends._progress import elapsed_text, mode_of
 from daskburst.backends._registry import open_backend
-from daskburst.backends._session import BackendOptions, Session, note, resolve_options
+from daskburst.backends._session import (
+    BackendOptions,
+    ResolvedOptions,
+    Session,
+    note,
+    resolve_options,
+)
 
 __all__ = [
     "BACKENDS",
     "BackendOptions",
+    "ResolvedOptions",
     "Session",
     "check_options",
     "configured_backend",

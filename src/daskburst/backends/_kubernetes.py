@@ -22,17 +22,11 @@ from collections.abc import Iterator
 
 from daskburst import config, k8s
 from daskburst.backends._reach import wait_reachable
-from daskburst.backends._session import (
-    BackendOptions,
-    Session,
-    note,
-    resolve_options,
-    wait_for_workers,
-)
+from daskburst.backends._session import ResolvedOptions, Session, note, wait_for_workers
 
 
 @contextlib.contextmanager
-def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
+def open_kubernetes(opts: ResolvedOptions) -> Iterator[Session]:
     """Open a Dask cluster of the operator (create or attach) and clean up on exit.
 
     Needs the Dask operator (``daskburst k8s install``) and Kubernetes credentials
@@ -51,7 +45,6 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
-    opts = resolve_options(opts)
     namespace = str(k8s.setting("namespace", opts.extra.get("namespace")))
     timeout = config.get_seconds("kubernetes.resource-timeout")
     attach = k8s.setting("cluster-name")
@@ -81,7 +74,7 @@ def open_kubernetes(opts: BackendOptions) -> Iterator[Session]:
             k8s.adapt_cluster(name, namespace, *opts.adapt)
         with Client(cluster) as client:
             want = opts.adapt[0] if opts.adapt else (opts.workers or (0 if attach else 1))
-            worker_timeout = float(opts.worker_timeout or 0)
+            worker_timeout = opts.worker_timeout
             lost = k8s.LostWorkerGroup(name, namespace)
             wait_for_workers(client, int(want), worker_timeout, f"kubernetes {name}",
                              diagnose=lost)  # fmt: skip

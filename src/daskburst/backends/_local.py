@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 from daskburst import local
 from daskburst.backends._reach import wait_reachable
-from daskburst.backends._session import BackendOptions, Session, resolve_options, wait_for_workers
+from daskburst.backends._session import ResolvedOptions, Session, wait_for_workers
 from daskburst.errors import BackendError
 
 
 @contextlib.contextmanager
-def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
+def open_scheduler(name: str, opts: ResolvedOptions) -> Iterator[Session]:
     """Use one of dask's single-machine schedulers (no cluster to start).
 
     For ``processes`` the session keeps one process pool for all its computes:
@@ -32,7 +32,7 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
     Yields:
         A session computing with ``scheduler=name``.
     """
-    workers = local.scheduler_workers(name, resolve_options(opts))
+    workers = local.scheduler_workers(name, opts)
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(local.process_pool(workers)) if name == "processes" else None
         yield Session(
@@ -45,7 +45,7 @@ def open_scheduler(name: str, opts: BackendOptions) -> Iterator[Session]:
 
 
 @contextlib.contextmanager
-def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
+def open_local_cluster(opts: ResolvedOptions) -> Iterator[Session]:
     """Start a ``distributed.LocalCluster`` (worker processes) and close it on exit.
 
     The cluster runs with ``daskburst.cluster-settings`` (see :func:`config.cluster_settings`).
@@ -58,9 +58,8 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
-    opts = resolve_options(opts)
     kwargs = local.cluster_kwargs(opts)
-    timeout = float(opts.worker_timeout or 0)
+    timeout = opts.worker_timeout
     adapt = opts.adapt
     with local.local_cluster(kwargs) as cluster:
         if adapt:
@@ -80,7 +79,7 @@ def open_local_cluster(opts: BackendOptions) -> Iterator[Session]:
 
 
 @contextlib.contextmanager
-def open_address(opts: BackendOptions) -> Iterator[Session]:
+def open_address(opts: ResolvedOptions) -> Iterator[Session]:
     """Connect to a running scheduler (``--address`` or ``DASK_SCHEDULER_ADDRESS``).
 
     Args:
@@ -97,10 +96,8 @@ def open_address(opts: BackendOptions) -> Iterator[Session]:
     """
     from distributed import Client
 
-    opts = resolve_options(opts)
     address, where = local.scheduler_address(opts.address)
-    connect_timeout = float(opts.connect_timeout or 0)
-    worker_timeout = float(opts.worker_timeout or 0)
+    connect_timeout, worker_timeout = opts.connect_timeout, opts.worker_timeout
     wait_reachable(address, where, connect_timeout)
     try:
         client = Client(address, timeout=f"{connect_timeout}s")

@@ -9,10 +9,10 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from daskburst.backends._base import BACKENDS, check_options
-from daskburst.backends._session import BackendOptions, Session, resolve_options
+from daskburst.backends._session import BackendOptions, ResolvedOptions, Session, resolve_options
 from daskburst.errors import UserError
 
-Opener = Callable[[BackendOptions], contextlib.AbstractContextManager[Session]]
+Opener = Callable[[ResolvedOptions], contextlib.AbstractContextManager[Session]]
 
 
 def _opener(name: str) -> Opener:

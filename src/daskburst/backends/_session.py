@@ -10,7 +10,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import dask
@@ -47,7 +47,18 @@ class BackendOptions:
     connect_timeout: float | None = None
 
 
-def resolve_options(opts: BackendOptions) -> BackendOptions:
+@dataclass(frozen=True)
+class ResolvedOptions(BackendOptions):
+    """:class:`BackendOptions` after :func:`resolve_options`: every setting has its value.
+
+    The backends take these; the timeouts are plain seconds.
+    """
+
+    worker_timeout: float = 0.0
+    connect_timeout: float = 0.0
+
+
+def resolve_options(opts: BackendOptions) -> ResolvedOptions:
     """Return ``opts`` with every setting it stands for resolved: the flag, else the setting.
 
     The one place ``workers``, ``threads-per-worker``, ``worker-timeout`` and
@@ -56,14 +67,17 @@ def resolve_options(opts: BackendOptions) -> BackendOptions:
     Raises:
         UserError: Naming the flag, or the setting and its source, of a bad value.
     """
-    return replace(
-        opts,
-        workers=config.get_optional_int("workers", opts.workers, flag="--workers"),
-        threads_per_worker=config.get_optional_int(
-            "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
-        ),
-        worker_timeout=config.get_seconds("worker-timeout", opts.worker_timeout),
-        connect_timeout=config.get_seconds("connect-timeout", opts.connect_timeout),
+    given = {f.name: getattr(opts, f.name) for f in fields(BackendOptions)}
+    return ResolvedOptions(
+        **{
+            **given,
+            "workers": config.get_optional_int("workers", opts.workers, flag="--workers"),
+            "threads_per_worker": config.get_optional_int(
+                "threads-per-worker", opts.threads_per_worker, flag="--threads-per-worker"
+            ),
+            "worker_timeout": config.get_seconds("worker-timeout", opts.worker_timeout),
+            "connect_timeout": config.get_seconds("connect-timeout", opts.connect_timeout),
+        }
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import dask.config
 
 from daskburst import config
-from daskburst.backends._session import BackendOptions, Session, resolve_options
+from daskburst.backends._session import ResolvedOptions, Session
 from daskburst.errors import signals_unwind
 from daskburst.slurm import (
     Watchdog,
@@ -50,7 +50,7 @@ def _wait_for_workers(client: Any, n: int, dog: Watchdog) -> None:
 
 
 @contextlib.contextmanager
-def open_slurm(opts: BackendOptions) -> Iterator[Session]:
+def open_slurm(opts: ResolvedOptions) -> Iterator[Session]:
     """Start a ``SLURMCluster`` (scheduler here, workers as SLURM jobs); cancel all on exit.
 
     Args:
@@ -71,12 +71,11 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
     config.apply_jobqueue_defaults()
     keep_ctrl_c()
 
-    opts = resolve_options(opts)
     kwargs = job_kwargs(opts)
     if slurm_setting("preflight"):
         preflight(str(build_job(kwargs).job_script()))
     options = scheduler_options()
-    timeout = float(opts.worker_timeout or 0)
+    timeout = opts.worker_timeout
     # The scheduler runs here: it gets the cluster settings from dask config.
     # scancel of a driver job, or its walltime, sends SIGTERM: unwind, so that the worker
     # jobs it submitted are cancelled.
@@ -87,7 +86,7 @@ def open_slurm(opts: BackendOptions) -> Iterator[Session]:
 
 
 @contextlib.contextmanager
-def _closing(cluster: Any, opts: BackendOptions, timeout: float) -> Iterator[Session]:
+def _closing(cluster: Any, opts: ResolvedOptions, timeout: float) -> Iterator[Session]:
     from distributed import Client
 
     adapt = opts.adapt

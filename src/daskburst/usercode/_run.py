@@ -310,7 +310,7 @@ def execute_user_code(
                 on_start(session)
             _ship(session, run, ship)
             start = time.perf_counter()
-            timeout = float(resolve_options(options).worker_timeout or 0)
+            timeout = resolve_options(options).worker_timeout
             try:
                 unshipped = functools.partial(unshipped_modules, run.importable(), run.environment)
                 with watching(session, timeout, unshipped) as dog, _default_scheduler(session):
