@@ -20,6 +20,10 @@ KIND_TEST_TIMEOUT ?= 1800
 CHECKOV_VERSION ?= 3.3.30
 CHECKOV_VENV ?= build/checkov-venv
 K8S_PYTEST_ARGS ?=
+# What `make k8s-test` runs (pytest paths or node ids, and a marker expression): the
+# multi-node checks only on a cluster that has a spot node (make kind-test).
+K8S_TESTS ?= tests/cluster
+K8S_MARKERS ?= cluster and not lifecycle and not multinode
 
 .PHONY: k8s-crds
 k8s-crds: venv ## Copy the Dask CRDs from the installed dask-kubernetes into charts/dask-operator
@@ -84,11 +88,20 @@ K8S_TEST_OPERATOR ?= $(if $(filter $(CLUSTER_DIR)/kubeconfig,$(KUBECONFIG)),bund
 k8s-test: venv ## The whole Kubernetes flow + faults/admission/network checks on the cluster KUBECONFIG points at
 	@test -n "$${KUBECONFIG:-}" || { echo "k8s-test: set KUBECONFIG to the cluster to test (make cluster-up prints it)" >&2; exit 2; }
 	DASKBURST_TEST_KUBECONFIG="$$KUBECONFIG" DASKBURST_TEST_OPERATOR='$(K8S_TEST_OPERATOR)' \
-	  $(BIN)/python -m pytest -m 'cluster and not lifecycle' tests/cluster $(K8S_PYTEST_ARGS)
+	  $(if $(DASKBURST_TEST_KUBECTL),DASKBURST_TEST_KUBECTL='$(DASKBURST_TEST_KUBECTL)') \
+	  $(BIN)/python -m pytest -m '$(K8S_MARKERS)' $(K8S_TESTS) $(K8S_PYTEST_ARGS)
+
+# `make kind-test`: auto (Docker when its engine answers, else podman as root), docker or
+# podman (kind and the node image built here, the three-node cluster of scripts/kind).
+KIND_PROVIDER ?= auto
+# What `make kind-test` runs against its cluster (pytest paths or node ids).
+KIND_TESTS ?= tests/cluster
 
 .PHONY: kind-test
-kind-test: ## Full flow on a fresh kind cluster: image, operator, jobs/, results, scaling; skips without docker/kind
+kind-test: ## Full flow on a fresh kind cluster (Docker, or podman with a node image built here): image, operator, jobs/, results, scaling
 	@KIND='$(KIND)' KUBECTL='$(KUBECTL)' KIND_CLUSTER='$(KIND_CLUSTER)-e2e' \
+	  KIND_PROVIDER='$(KIND_PROVIDER)' KIND_TESTS='$(KIND_TESTS)' \
+	  KIND_LOCAL_NODE_IMAGE='$(KIND_LOCAL_NODE_IMAGE)' \
 	  KIND_NODE_IMAGE='$(KIND_NODE_IMAGE)' IMG='$(IMG)' KIND_IMG_DEV='$(KIND_IMG_DEV)' \
 	  CONTAINER_TOOL='$(CONTAINER_TOOL)' ARTIFACTS='$(ARTIFACTS)' BIN='$(BIN)' \
 	  KIND_TEST_TIMEOUT='$(KIND_TEST_TIMEOUT)' MAKE='$(MAKE)' \

@@ -31,7 +31,7 @@ def _stub(bindir: Path, name: str, body: str = "exit 0") -> None:
 
 
 def _run(
-    tmp_path: Path, *, check_rc: int = 0, with_kind: bool = True
+    tmp_path: Path, *, check_rc: int = 0, with_kind: bool = True, **extra: str
 ) -> tuple[int, str, list[str]]:
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -46,6 +46,7 @@ def _run(
         'if [[ "$*" == *"get pods -n daskburst -o name"* ]]; then echo pod/x-runner; fi',
     )
     _stub(bindir, "make", f'if [[ "$*" == *k8s-test* ]]; then exit {check_rc}; fi')
+    _stub(bindir, "daskburst")
     env = {
         "PATH": f"{bindir}:/usr/bin:/bin",
         "CALLS": str(calls),
@@ -59,6 +60,10 @@ def _run(
         "IMG": "localhost/daskburst:test",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
+        # The Docker path (the podman path needs root, podman and a node image built here:
+        # it runs for real in `make kind-test`).
+        "KIND_PROVIDER": "docker",
+        **extra,
     }
     proc = subprocess.run(
         ["bash", str(m.ROOT / "scripts/k8s/e2e.sh")],
@@ -78,6 +83,19 @@ def test_skips_with_exit_0_when_kind_is_missing(tmp_path: Path) -> None:
     assert not [c for c in calls if not c.startswith("docker")]
 
 
+def test_under_ci_a_machine_that_cannot_run_kind_fails(tmp_path: Path) -> None:
+    rc, out, calls = _run(tmp_path, with_kind=False, CI="true")
+    assert rc == 1
+    assert "kind-test: FAILED: kind cannot run here: kind is not installed" in out
+    assert "SKIPPED" not in out
+
+
+def test_an_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
+    rc, out, _ = _run(tmp_path, KIND_PROVIDER="vagrant")
+    assert rc == 2
+    assert "KIND_PROVIDER=vagrant: expected auto, docker or podman" in out
+
+
 def test_success_runs_every_step_and_tears_down(tmp_path: Path) -> None:
     rc, out, calls = _run(tmp_path)
     assert rc == 0, out
@@ -91,7 +109,8 @@ def test_success_runs_every_step_and_tears_down(tmp_path: Path) -> None:
     assert "K8S_TEST_OPERATOR=upstream" in flow
     steps = [" ".join(w for w in c.split() if not w.startswith("-"))[:14] for c in calls]
     assert steps.index("make venv") < steps.index("make image IMG") < steps.index("make kind-load")
-    assert steps.index("make kind-load") < calls.index(flow)
+    install = next(i for i, c in enumerate(calls) if c.startswith("daskburst k8s install"))
+    assert steps.index("make kind-load") < install < calls.index(flow)
     assert steps[-1].startswith("kind delete")
 
 
@@ -118,7 +137,8 @@ def test_make_kind_test_without_kind_says_skipped_and_exits_0(tmp_path: Path) ->
     bindir.mkdir()
     env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path)}
     proc = subprocess.run(
-        ["make", "--no-print-directory", "kind-test", f"ARTIFACTS={tmp_path}", "KIND=no-such-kind"],
+        ["make", "--no-print-directory", "kind-test", f"ARTIFACTS={tmp_path}", "KIND=no-such-kind",
+         "KIND_PROVIDER=docker"],
         cwd=m.ROOT, text=True, capture_output=True, timeout=600, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
