@@ -54,6 +54,7 @@ ALLOWED = (
     ("src/daskburst/slurm/_control.py", "timeout: float = 30.0", "sbatch/squeue call timeout"),
     ("jobs/slurm/", "${DASKBURST:-daskburst}", "the program's name"),
     ("scripts/cluster/localk8s/procs.py", "timeout: float = 20", "a process stop timeout"),
+    ("scripts/k8s/e2e.sh", "${KIND_PROVIDER:-auto}", "kind-test's provider, not a setting"),
     (
         "src/daskburst/workloads/bag.py",
         'def find(line: str, regex: str = "Obama"',
