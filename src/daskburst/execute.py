@@ -438,11 +438,11 @@ def execute(
         extra=dict(backend_extra or {}),
     )
     check_options(backend, options)
-    parallel = resolve_options(options).workers
-    prepared = prepare(name, seed=seed, parallel=parallel, progress=progress, **params)
+    resolved = resolve_options(options)
+    prepared = prepare(name, seed=seed, parallel=resolved.workers, progress=progress, **params)
     if visualize_to:
         visualize(prepared, visualize_to)
-    with open_backend(backend, options) as session:
+    with open_backend(backend, resolved) as session:
         if on_start is not None:
             on_start(session)
         started = now()

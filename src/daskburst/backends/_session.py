@@ -62,11 +62,13 @@ def resolve_options(opts: BackendOptions) -> ResolvedOptions:
     """Return ``opts`` with every setting it stands for resolved: the flag, else the setting.
 
     The one place ``workers``, ``threads-per-worker``, ``worker-timeout`` and
-    ``connect-timeout`` are read; resolving resolved options changes nothing.
+    ``connect-timeout`` are read; resolved options are returned as they are.
 
     Raises:
         UserError: Naming the flag, or the setting and its source, of a bad value.
     """
+    if isinstance(opts, ResolvedOptions):
+        return opts
     given = {f.name: getattr(opts, f.name) for f in fields(BackendOptions)}
     return ResolvedOptions(
         **{

@@ -246,9 +246,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     backend = check_options(args.backend, opts)
     # Status on stderr, as `run` does; the table on stdout.
     note("preparing inputs (generated once into the cache directory) ...")
-    parallel = resolve_options(opts).workers
-    prepared = [prepare(name, seed=args.seed, parallel=parallel, **params) for name, params in DEMO]
-    with open_backend(backend, opts) as session:
+    resolved = resolve_options(opts)
+    prepared = [
+        prepare(name, seed=args.seed, parallel=resolved.workers, **params) for name, params in DEMO
+    ]
+    with open_backend(backend, resolved) as session:
         where = f"{session.backend} ({session.workers} workers)"
         note(f"running {len(DEMO)} workloads on {where}")
         if session.dashboard_link:

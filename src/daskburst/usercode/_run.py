@@ -286,6 +286,7 @@ def execute_user_code(
     from daskburst.execute import now, provenance, versions
 
     concrete = check_options(backend, options)
+    resolved = resolve_options(options)
     asyncio_log = logging.getLogger("asyncio")
     if _drop_cancelled_gathers not in asyncio_log.filters:
         asyncio_log.addFilter(_drop_cancelled_gathers)
@@ -305,12 +306,12 @@ def execute_user_code(
     start = time.perf_counter()
     started = now()
     with _as_main(run), dask.config.set({"daskburst.seed": seed_int}):
-        with open_backend(concrete, options) as session:
+        with open_backend(concrete, resolved) as session:
             if on_start is not None:
                 on_start(session)
             _ship(session, run, ship)
             start = time.perf_counter()
-            timeout = resolve_options(options).worker_timeout
+            timeout = resolved.worker_timeout
             try:
                 unshipped = functools.partial(unshipped_modules, run.importable(), run.environment)
                 with watching(session, timeout, unshipped) as dog, _default_scheduler(session):
