@@ -63,7 +63,7 @@ if [[ $KIND_PROVIDER == podman ]]; then
   source scripts/cluster/versions.env
   KIND=$PWD/build/bin/kind-$KIND_VERSION/kind
   command -v "$KUBECTL" >/dev/null || KUBECTL=$PWD/build/bin/kubernetes-$KUBERNETES_VERSION/kubectl
-  KIND_NODE_IMAGE=${KIND_LOCAL_NODE_IMAGE:-localhost/daskburst-kind-node:$KUBERNETES_VERSION}
+  KIND_NODE_IMAGE=${KIND_LOCAL_NODE_IMAGE:?set by mk/k8s.mk}
   export KIND_EXPERIMENTAL_PROVIDER=podman
 fi
 command -v "$KUBECTL" >/dev/null || { echo "kind-test: $KUBECTL not found" >&2; exit 1; }
@@ -75,6 +75,13 @@ export KUBECONFIG="$run_dir/kubeconfig"
 out="$ARTIFACTS/kind-test-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 created=0
+
+# kind_cluster ARGS...: scripts/kind/kind-cluster on this run's cluster, kind, node image
+# and temporary kubeconfig (the podman provider).
+kind_cluster() {
+  KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG KIND=$KIND KIND_NODE_IMAGE=$KIND_NODE_IMAGE \
+    scripts/kind/kind-cluster "$@"
+}
 
 collect() {
   echo "kind-test: saving cluster state and logs to $out"
@@ -93,7 +100,7 @@ collect() {
     done
   done
   if [[ $KIND_PROVIDER == podman ]]; then
-    KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG scripts/kind/kind-cluster logs "$out/kind" 2>/dev/null || true
+    kind_cluster logs "$out/kind" 2>/dev/null || true
   else
     "$KIND" export logs "$out/kind" --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
   fi
@@ -102,7 +109,7 @@ collect() {
 # delete_cluster: the cluster and, on podman, its network and what it held on the host.
 delete_cluster() {
   if [[ $KIND_PROVIDER == podman ]]; then
-    KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG scripts/kind/kind-cluster down || true
+    kind_cluster down || true
   else
     "$KIND" delete cluster --name "$KIND_CLUSTER" --kubeconfig "$KUBECONFIG" || true
   fi
@@ -136,14 +143,13 @@ if [[ $KIND_PROVIDER == podman ]]; then
     "$MAKE" --no-print-directory kind-node-image
   fi
   echo "kind-test: creating kind cluster $KIND_CLUSTER ($KIND_NODE_IMAGE, podman)"
-  KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG scripts/kind/kind-cluster down >/dev/null 2>&1 || true
+  kind_cluster down >/dev/null 2>&1 || true
   created=1
-  KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG KIND=$KIND scripts/kind/kind-cluster up
+  kind_cluster up
   echo "kind-test: building and loading $IMG"
   "$MAKE" --no-print-directory image IMG="$IMG"
   podman tag "$IMG" "$KIND_IMG_DEV"
-  KIND_CLUSTER=$KIND_CLUSTER KIND_KUBECONFIG=$KUBECONFIG KIND=$KIND \
-    scripts/kind/kind-cluster load "$IMG" "$KIND_IMG_DEV"
+  kind_cluster load "$IMG" "$KIND_IMG_DEV"
   operator=bundled
 else
   echo "kind-test: creating kind cluster $KIND_CLUSTER ($KIND_NODE_IMAGE)"

@@ -119,8 +119,7 @@ def _started_without_ctrl_c(start: Callable[[], Any], grace: float) -> Any:
     it raises ``KeyboardInterrupt`` here at once; the start is then given ``grace``
     seconds to finish, and whatever it built is closed before the interrupt goes on.
     """
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
+    started: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def run() -> None:
         # multiprocessing starts its resource tracker with SIGINT blocked, then unblocks
@@ -128,27 +127,22 @@ def _started_without_ctrl_c(start: Callable[[], Any], grace: float) -> Any:
         resource_tracker.ensure_running()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            outcome["value"] = start()
+            started.set_result(start())
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            outcome["error"] = exc
-        finally:
-            done.set()
+            started.set_exception(exc)
 
     threading.Thread(target=run, name="daskburst-start", daemon=True).start()
     try:
-        # An Event, not Thread.join(): on Python 3.11 a join that Ctrl-C interrupts marks
+        # A Future, not Thread.join(): on Python 3.11 a join that Ctrl-C interrupts marks
         # the thread as finished while it still runs.
-        done.wait()
+        concurrent.futures.wait([started])
     except BaseException:
-        done.wait(grace)
-        built = outcome.get("value")
-        if built is not None:
+        concurrent.futures.wait([started], timeout=grace)
+        if started.done() and started.exception() is None:
             with contextlib.suppress(Exception):
-                built.close()
+                started.result().close()
         raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return started.result()
 
 
 @contextlib.contextmanager
