@@ -308,24 +308,34 @@ def step_backend(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         raise CheckFailed("--backend kubernetes gave another digest than the local backend")
     if _clusters_with_prefix("daskburst-"):
         raise CheckFailed(f"--backend kubernetes left {_clusters_with_prefix('daskburst-')}")
+    before = set(_clusters_with_prefix("daskburst-"))
+    launched = time.monotonic()
     long = subprocess.Popen(
         [DASKBURST, "run", "calc-mean", "--replicates", "40", "--n", "5e7", "--backend",
          "kubernetes", "--adapt", "1:2", "--no-progress"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        # This run's cluster only: one that existed before it is not the run's to interrupt.
         interrupted = k8s.wait_for(
-            lambda: next((c for c in _clusters_with_prefix("daskburst-") if _running_workers(c)),
-                         None),
+            lambda: next((c for c in _clusters_with_prefix("daskburst-")
+                          if c not in before and _running_workers(c)), None),
             300, "the interrupted run's first worker",
         )  # fmt: skip
+        ended_before = long.poll()
+        sent_at = time.monotonic() - launched
         long.send_signal(signal.SIGINT)
         out, err = long.communicate(timeout=120)
     finally:
         if long.poll() is None:
             long.kill()
     if long.returncode != 130:
-        raise CheckFailed(f"Ctrl-C: exit {long.returncode}, expected 130:\n{err[-2000:]}")
+        raise CheckFailed(
+            f"Ctrl-C: exit {long.returncode}, expected 130 (SIGINT sent {sent_at:.1f} s after "
+            f"the start, when {interrupted} had a running worker; the run had "
+            f"{'ended with ' + str(ended_before) if ended_before is not None else 'not ended'}); "
+            f"stdout: {out[-500:]!r}; stderr:\n{err[-2000:]}"
+        )
     k8s.wait_for(lambda: True if not _clusters_with_prefix("daskburst-") else None, 120,
                  "the interrupted run's cluster to be deleted")  # fmt: skip
     # By the cluster's label: other pods share the prefix (the gc CronJob's daskburst-gc-...).
