@@ -7,10 +7,11 @@ spot node:
 - workers land on the spot node, the scheduler never does, and a run through the scheduler
   (on the regular node, reached across the pod network) gives the local digest;
 - the PodDisruptionBudget holds back a drain of the scheduler's node;
-- the spot node is taken away in the middle of a run (drained with a short grace, then its
-  container stopped): workers come back on the other node and the run ends with the local
-  digest. The time from the loss to the first new worker is written to
-  artifacts/spot-loss.json.
+- a DaskJob of jobs/ (whose workers, like every worker, tolerate spot nodes) has workers on
+  the spot node and its scheduler on the regular one; the spot node is taken away in the
+  middle of the job (drained with a short grace, then its container stopped): workers come
+  back on the other node and the job ends Successful with the local digest. The time from
+  the loss to the first new worker is written to artifacts/spot-loss.json.
 
 Needs such a cluster: on the single-node cluster `make test` leaves these out (marker
 ``multinode``). The spot-loss test stops a node for good: it runs last.
@@ -27,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import ROOT, Cluster, cluster_pods, wait_until
+from tests.cluster.conftest import NAMESPACE, ROOT, Cluster, cluster_pods, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.multinode, pytest.mark.slow]
 
@@ -160,16 +161,35 @@ def test_the_pdb_holds_back_a_drain_of_the_schedulers_node(
     assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
 
 
-def test_losing_the_spot_node_mid_run_ends_with_the_local_digest(
-    cluster: Cluster, nodes: Nodes, burst: None
+def _job_pods(cluster: Cluster, job: str, component: str) -> list[dict[str, Any]]:
+    """Running pods of the submitted DaskJob(s) whose name starts with ``job``."""
+    pods = cluster.pods(selector=f"dask.org/component={component}")
+    return _running([p for p in pods
+                     if p["metadata"]["labels"].get("dask.org/cluster-name", "").startswith(job)])  # fmt: skip
+
+
+def test_losing_the_spot_node_mid_job_ends_successful_with_the_local_digest(
+    cluster: Cluster, nodes: Nodes
 ) -> None:
-    """Runs last: the spot node stays stopped (the cluster is thrown away after)."""
-    proc = _run_on_burst(cluster, *LONG_RUN)
+    """A DaskJob of jobs/ (submitted as it is, but longer) loses the spot node mid-job.
+
+    Runs last: the spot node stays stopped (the cluster is thrown away after).
+    """
+    job = "calc-mean-"
+    submit = subprocess.Popen(
+        [str(ROOT / ".venv/bin/daskburst"), "k8s", "submit", "jobs/calc-mean.yaml",
+         "-p", f"replicates={LONG_RUN[1]}", "-p", f"n={LONG_RUN[3]}", "--wait", "--timeout", "900"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        start_new_session=True, env=cluster.env,
+    )  # fmt: skip
     try:
-        wait_until(lambda: len(_workers(cluster)) >= 2 or proc.poll() is not None, 180,
-                   "two workers on the spot node")  # fmt: skip
-        assert proc.poll() is None, "the run ended before the node was lost: make it longer"
-        assert {_node_of(p) for p in _workers(cluster)} == {nodes.spot}
+        wait_until(lambda: [p for p in _job_pods(cluster, job, "worker")
+                            if _node_of(p) == nodes.spot] or submit.poll() is not None,
+                   300, "a worker of the job on the spot node")  # fmt: skip
+        assert submit.poll() is None, "the job ended before the node was lost: make it longer"
+        (scheduler,) = _job_pods(cluster, job, "scheduler")
+        # The scheduler never on the spot node: workers there reach it across the pod network.
+        assert _node_of(scheduler) == nodes.regular
         # What a spot reclaim does: the node is drained with a short grace, then it is gone.
         lost = time.monotonic()
         cluster.kubectl("drain", nodes.spot, "--ignore-daemonsets", "--delete-emptydir-data",
@@ -177,20 +197,33 @@ def test_losing_the_spot_node_mid_run_ends_with_the_local_digest(
                         timeout=120)  # fmt: skip
         subprocess.run(["podman", "stop", "--time", "5", nodes.spot], check=True,
                        capture_output=True, timeout=120)  # fmt: skip
+        already = {p["metadata"]["uid"] for p in _job_pods(cluster, job, "worker")}
         first = wait_until(
-            lambda: [p for p in _workers(cluster) if _node_of(p) == nodes.regular], 300,
-            f"a new worker on {nodes.regular}",
+            lambda: [p for p in _job_pods(cluster, job, "worker")
+                     if _node_of(p) == nodes.regular and p["metadata"]["uid"] not in already]
+            or submit.poll() is not None,
+            300, f"a new worker of the job on {nodes.regular}",
         )  # fmt: skip
         recovered = time.monotonic() - lost
-        digest = _digest(proc, 600)
+        try:
+            out, err = submit.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the job did not end within 900 s") from None
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert digest == _local_digest(cluster, *LONG_RUN)
-    out = ROOT / "artifacts" / "spot-loss.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({
+        if submit.poll() is None:
+            submit.kill()
+            submit.communicate()
+        jobs = cluster.json("-n", NAMESPACE, "get", "daskjobs.kubernetes.dask.org")["items"]
+        for name in [j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith(job)]:
+            cluster.daskburst("k8s", "delete", name)
+    assert submit.returncode == 0, err[-3000:]
+    assert isinstance(first, list), "the job ended before a new worker came on the regular node"
+    record = json.loads(out)
+    assert record["result"]["digest"] == _local_digest(cluster, *LONG_RUN)
+    out_file = ROOT / "artifacts" / "spot-loss.json"
+    out_file.parent.mkdir(exist_ok=True)
+    out_file.write_text(json.dumps({
+        "job": first[0]["metadata"]["labels"]["dask.org/cluster-name"],
         "loss_to_first_new_worker_s": round(recovered, 1),
         "first_new_worker": first[0]["metadata"]["name"],
         "node_lost": nodes.spot,

@@ -170,6 +170,22 @@ def test_pods_are_restricted_and_have_resources_and_probes() -> None:
                     assert "livenessProbe" in c and "readinessProbe" in c, _id(item)
 
 
+def test_only_workers_tolerate_spot_nodes() -> None:
+    """Every Dask worker may run on a spot node; schedulers, runners and the rest never do."""
+    spot = {"cloud.google.com/gke-spot", "kubernetes.azure.com/scalesetpriority",
+            "karpenter.sh/capacity-type", "eks.amazonaws.com/capacityType"}  # fmt: skip
+    workers = 0
+    for item in _objects():
+        for ps in m.pod_specs(item[1]):
+            tolerated = {t["key"] for t in ps.get("tolerations", [])}
+            if [c["name"] for c in ps["containers"]] == ["worker"]:
+                workers += 1
+                assert spot <= tolerated, _id(item)
+            else:
+                assert not tolerated & spot, f"{_id(item)}: {ps['containers'][0]['name']}"
+    assert workers >= 5, "jobs/ and dask-burst's overlays hold Dask workers"
+
+
 def test_dask_scheduler_exposes_named_ports_health_probes_and_api() -> None:
     for item in _objects():
         obj = item[1]

@@ -37,6 +37,17 @@ SCHEDULER_HTTP_ROUTES = (
 
 ROLES = ("scheduler", "worker", "runner")
 
+#: The taints that GKE, AKS and EKS (Karpenter, eksctl) put on spot and preemptible nodes.
+#: Workers tolerate them: a lost worker's tasks are computed again on another, so a job
+#: survives a spot reclaim. The scheduler and the runner do not: losing either loses the job.
+SPOT_TOLERATIONS = (
+    ("cloud.google.com/gke-spot", "true"),
+    ("cloud.google.com/gke-preemptible", "true"),
+    ("kubernetes.azure.com/scalesetpriority", "spot"),
+    ("karpenter.sh/capacity-type", "spot"),
+    ("eks.amazonaws.com/capacityType", "SPOT"),
+)
+
 
 def role_resources(
     role: str, threads: int = 1, config: Mapping[str, Any] | None = None
@@ -289,7 +300,8 @@ def worker_pod_spec(
 ) -> dict[str, Any]:
     """Return a worker's PodSpec: ``dask worker --name $(DASK_WORKER_NAME)``.
 
-    The operator injects ``DASK_WORKER_NAME`` and ``DASK_SCHEDULER_ADDRESS``.
+    The operator injects ``DASK_WORKER_NAME`` and ``DASK_SCHEDULER_ADDRESS``. Workers may
+    run on spot nodes (:data:`SPOT_TOLERATIONS`); nothing else does.
 
     Args:
         image: Container image with daskburst installed.
@@ -321,7 +333,12 @@ def worker_pod_spec(
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
         **_health_probes({"periodSeconds": 5}),
     }
-    return _pod(container)
+    spec = _pod(container)
+    spec["tolerations"] = [
+        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+        for key, value in SPOT_TOLERATIONS
+    ]
+    return spec
 
 
 def runner_pod_spec(
