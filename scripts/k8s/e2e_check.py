@@ -124,11 +124,25 @@ def _replicas(cluster: str) -> int | None:
     return None if wg is None else int(wg["spec"]["worker"]["replicas"])
 
 
-def _running_workers(cluster: str) -> int:
+def _running_worker_nodes(cluster: str) -> list[str]:
+    """The node of each running worker of ``cluster``."""
     pods = _list(
         "pods", selector={"dask.org/cluster-name": cluster, "dask.org/component": "worker"}
     )
-    return sum(1 for p in pods if (p.raw.get("status") or {}).get("phase") == "Running")
+    return [str(p.raw["spec"].get("nodeName")) for p in pods
+            if (p.raw.get("status") or {}).get("phase") == "Running"]  # fmt: skip
+
+
+def _running_workers(cluster: str) -> int:
+    return len(_running_worker_nodes(cluster))
+
+
+def _nodes_for_workers() -> list[str]:
+    """Nodes a worker may run on: all but those tainted NoSchedule other than for spot."""
+    spot = {key for key, _ in specs.SPOT_TOLERATIONS}
+    return [n.name for n in _list("nodes", None)
+            if not any(t.get("effect") == "NoSchedule" and t.get("key") not in spot
+                       for t in n.raw["spec"].get("taints") or [])]  # fmt: skip
 
 
 class Watcher(threading.Thread):
@@ -139,6 +153,7 @@ class Watcher(threading.Thread):
         self.clusters = clusters
         self.peak_wanted = dict.fromkeys(clusters, 0)
         self.peak_running = dict.fromkeys(clusters, 0)
+        self.nodes: dict[str, set[str]] = {name: set() for name in clusters}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -148,7 +163,9 @@ class Watcher(threading.Thread):
                 wanted = _replicas(name)
                 if wanted is not None:
                     self.peak_wanted[name] = max(self.peak_wanted[name], wanted)
-                self.peak_running[name] = max(self.peak_running[name], _running_workers(name))
+                nodes = _running_worker_nodes(name)
+                self.peak_running[name] = max(self.peak_running[name], len(nodes))
+                self.nodes[name].update(nodes)
 
 
 def follow(name: str, timeout: float, artifacts: Path) -> k8s.JobOutcome:
@@ -199,6 +216,7 @@ def step_jobs(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     # A DaskJob that already ran is not run again by apply: start from none.
     sh(args.kubectl, "delete", "-f", "jobs/", "--ignore-not-found", "--wait=true")
     started = time.monotonic()
+    schedulable = sorted(_nodes_for_workers())
     sh(args.kubectl, "apply", "-f", "jobs/")
     watcher = Watcher(list(daskjobs))
     watcher.start()
@@ -225,6 +243,7 @@ def step_jobs(args: argparse.Namespace, summary: dict[str, Any]) -> None:
             "minimum": minimum,
             "peak_wanted_workers": watcher.peak_wanted[name],
             "peak_running_workers": watcher.peak_running[name],
+            "worker_nodes": sorted(watcher.nodes[name]),
         }
         summary["jobs"][name] = entry
         if not outcome.ok or outcome.result is None:
@@ -241,6 +260,11 @@ def step_jobs(args: argparse.Namespace, summary: dict[str, Any]) -> None:
             failures.append(f"{name}: its autoscaler never asked for more than {minimum} workers")
         log(f"{name}: {outcome.phase} after {done_at[name]} s, workers wanted up to "
             f"{watcher.peak_wanted[name]}, running up to {watcher.peak_running[name]}")  # fmt: skip
+    # On several nodes (kind's: a regular and a spot worker), the jobs' workers use them all,
+    # each reaching its scheduler across the pod network.
+    used = set().union(*watcher.nodes.values())
+    if len(schedulable) > 1 and used != set(schedulable):
+        failures.append(f"workers ran on {sorted(used)}, not on every node of {schedulable}")
     if failures:
         raise CheckFailed("jobs failed:\n  " + "\n  ".join(failures))
     again = sh(args.kubectl, "apply", "-f", "jobs/").stdout
