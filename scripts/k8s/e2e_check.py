@@ -332,7 +332,6 @@ def step_backend(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         raise CheckFailed("--backend kubernetes gave another digest than the local backend")
     if _clusters_with_prefix("daskburst-"):
         raise CheckFailed(f"--backend kubernetes left {_clusters_with_prefix('daskburst-')}")
-    before = set(_clusters_with_prefix("daskburst-"))
     launched = time.monotonic()
     long = subprocess.Popen(
         [DASKBURST, "run", "calc-mean", "--replicates", "40", "--n", "5e7", "--backend",
@@ -340,10 +339,10 @@ def step_backend(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        # This run's cluster only: one that existed before it is not the run's to interrupt.
+        # This run's cluster: the check above left no other with the prefix.
         interrupted = k8s.wait_for(
-            lambda: next((c for c in _clusters_with_prefix("daskburst-")
-                          if c not in before and _running_workers(c)), None),
+            lambda: next((c for c in _clusters_with_prefix("daskburst-") if _running_workers(c)),
+                         None),
             300, "the interrupted run's first worker",
         )  # fmt: skip
         ended_before = long.poll()
