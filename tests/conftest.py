@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import dask
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the commands the tests start take Ctrl-C, as a terminal's would.
+
+    The interrupt tests send SIGINT to the commands they start. A test run started in the
+    background by a script (``setsid make test &`` in .ci/run) inherits SIGINT ignored, and so
+    would every command it starts: they would keep ignoring it, as POSIX wants of background
+    jobs, and each interrupt test would see its command run to the end. A Python handler here
+    is reset to the default in every command started from now on.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

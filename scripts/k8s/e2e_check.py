@@ -533,6 +533,11 @@ def main() -> int:
     args = parser.parse_args()
     if not os.environ.get("KUBECONFIG"):
         parser.error("KUBECONFIG is not set: point it at the cluster to test")
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Run in the background by a script (make kind-test & in CI), this check inherits SIGINT
+        # ignored, and so would the command whose Ctrl-C it checks; a Python handler here is
+        # reset to the default in that command, as in a terminal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     Path(args.artifacts).mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"jobs": {}, "steps": {}}
     chosen = args.only.split(",") if args.only else list(STEPS)
