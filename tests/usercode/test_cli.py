@@ -249,8 +249,33 @@ def test_ctrl_c_stops_the_cluster_and_leaves_nothing(tmp_path: Path) -> None:
     assert not alive, f"left running: {alive}"
 
 
-def test_a_module_only_the_client_has_fails_loudly_instead_of_hanging(tmp_path: Path) -> None:
-    """Each worker dies on the task it cannot unpickle; dask.compute would wait for ever."""
+def in_the_background(*args: str, cwd: Path, timeout: float) -> tuple[int, str]:
+    """Run the CLI as a script's ``daskburst ... &`` does: SIGINT ignored, as POSIX wants.
+
+    Returns its exit code and stderr. Its own process group goes on a timeout, so that a
+    hang fails the test without leaving the command running.
+    """
+    proc = subprocess.Popen(["sh", "-c", '"$@" & wait "$!"', "sh", DASKBURST, *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("started", ["from-a-terminal", "in-the-background"])
+def test_a_module_only_the_client_has_fails_loudly_instead_of_hanging(
+    tmp_path: Path, started: str
+) -> None:
+    """Each worker dies on the task it cannot unpickle; dask.compute would wait for ever.
+
+    Also when the run was started in the background, with SIGINT ignored: the watchdog
+    interrupts the script with SIGINT all the same.
+    """
     write(tmp_path / "extra" / "clientonly.py", "def double(x):\n    return 2 * x\n")
     write(
         tmp_path / "analysis.py",
@@ -262,11 +287,15 @@ def test_a_module_only_the_client_has_fails_loudly_instead_of_hanging(tmp_path: 
         print(dask.compute(dask.delayed(double)(21)))
         """,
     )
-    started = time.monotonic()
-    r = daskburst("run", "analysis.py", "--backend", "local", "--workers", "1", cwd=tmp_path,
-                  timeout=120)  # fmt: skip
-    assert r.returncode == 1, r.stderr
-    last = r.stderr.strip().splitlines()[-1]
+    began = time.monotonic()
+    args = ("run", "analysis.py", "--backend", "local", "--workers", "1")
+    if started == "in-the-background":
+        code, err = in_the_background(*args, cwd=tmp_path, timeout=120)
+    else:
+        r = daskburst(*args, cwd=tmp_path, timeout=120)
+        code, err = r.returncode, r.stderr
+    assert code == 1, err
+    last = err.strip().splitlines()[-1]
     assert last.startswith("daskburst: failed: local: every worker died once it got a task"), last
     assert "clientonly (" in last and "make user-image" in last
-    assert time.monotonic() - started < 60  # not daskburst.worker-timeout (120 s)
+    assert time.monotonic() - began < 60  # not daskburst.worker-timeout (120 s)

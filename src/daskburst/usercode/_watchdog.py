@@ -54,6 +54,7 @@ class Watchdog:
         self.reason: str | None = None
         self._initial = 0
         self._stop = threading.Event()
+        self._ignored = False
         self._main = threading.main_thread().ident
         self._thread = threading.Thread(target=self._run, name="daskburst-watchdog", daemon=True)
 
@@ -98,7 +99,18 @@ class Watchdog:
         if self._main is not None and not self._stop.is_set():
             signal.pthread_kill(self._main, signal.SIGINT)
 
+    def _only_ours(self, signum: int, frame: Any) -> None:
+        """SIGINT while it is ignored (a background run): only the watchdog's own interrupts."""
+        if self.reason is not None:
+            raise KeyboardInterrupt
+
     def __enter__(self) -> Watchdog:
+        # Started in the background (`daskburst run ... &` in a script), the process ignores
+        # SIGINT, and with it the watchdog's interrupt: the script would wait for ever.
+        # Ctrl-C stays ignored; the watchdog's interrupt is taken.
+        self._ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        if self._ignored:
+            signal.signal(signal.SIGINT, self._only_ours)
         # Counted now: a worker that dies on the first task may be gone before the first tick.
         try:
             self._initial = self._workers()
@@ -110,6 +122,8 @@ class Watchdog:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        if self._ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
