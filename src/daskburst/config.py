@@ -18,6 +18,8 @@ import functools
 import json
 import math
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,8 +83,17 @@ def apply_jobqueue_defaults() -> None:
     daskburst's defaults (:func:`jobqueue_defaults`) are not merged into the global config:
     each reader falls back to them where dask config leaves a key unset, and the SLURM
     backend passes them to dask-jobqueue as arguments.
+
+    Importing it sets a SIGINT handler (``dask_jobqueue.runner``'s); the one before is put
+    back, so that a run started in the background keeps ignoring Ctrl-C, as all of daskburst
+    does then (see :func:`daskburst.slurm.keep_ctrl_c` for Python's own handler).
     """
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if main else None
     import dask_jobqueue  # noqa: F401  (loads the jobqueue.* defaults)
+
+    if before is not None and signal.getsignal(signal.SIGINT) is not before:
+        signal.signal(signal.SIGINT, before)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,6 +7,7 @@ tests start daskburst in its own group and signal all of it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -204,6 +205,51 @@ def test_a_spawned_child_of_the_script_ignores_ctrl_c_from_its_first_import(tmp_
     assert out.returncode == 0, out.stderr
     # The child ignores it; the parent keeps Python's Ctrl-C (the command line handles it).
     assert out.stdout.split() == ["True", "False"], out.stdout
+
+
+@pytest.mark.parametrize("before", ["SIG_IGN", "default_int_handler"])
+def test_the_slurm_backend_keeps_how_ctrl_c_was_handled(before):
+    """Importing dask-jobqueue sets its own SIGINT handler; a background run keeps ignoring it."""
+    code = (
+        "import signal\n"
+        f"signal.signal(signal.SIGINT, signal.{before})\n"
+        "from daskburst import config, slurm\n"
+        "config.apply_jobqueue_defaults()\n"
+        "slurm.keep_ctrl_c()\n"
+        f"print(signal.getsignal(signal.SIGINT) is signal.{before})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True", out.stdout
+
+
+def test_a_run_started_in_the_background_ignores_ctrl_c():
+    """``daskburst run ... &`` in a script ignores SIGINT, as POSIX wants, and ends as usual."""
+    env = {**os.environ, "DASK_DASKBURST__PROGRESS_INTERVAL": "0.3"}
+    proc = subprocess.Popen(["sh", "-c", '"$@" & wait "$!"', "sh", *CMD, "run", "calc-mean",
+                             "--replicates", "16", "--n", "2e7", "--backend", "local", "--workers",
+                             "1", "--output", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # fmt: skip
+    children: list[psutil.Process] = []
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("progress: ")):
+            lines.append(proc.stderr.readline())
+            assert lines[-1], f"ended before any progress: {''.join(lines)}"
+        # To daskburst, the shell's child: the shell itself would end at a SIGINT.
+        (daskburst,) = psutil.Process(proc.pid).children()
+        children = [daskburst, *daskburst.children(recursive=True)]
+        daskburst.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, "".join(lines) + err
+    assert json.loads(out)["result"]["digest"], out
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"left running: {alive}"
 
 
 def _cmdline(process: psutil.Process) -> str:
