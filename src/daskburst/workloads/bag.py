@@ -106,18 +106,25 @@ def scan_bytes(
     total = matched = 0
     sample: list[str] = []
 
+    # Tested as bytes: a space is one byte in UTF-8 and never part of another character,
+    # so the fields are the same, and a literal is in the title's bytes when it is in the
+    # title (the text is valid UTF-8: checked chunk by chunk below).
+    in_title = literal.encode() if literal is not None else None
+    code = language.encode() if language is not None else None
+
     def test(raw: bytes) -> None:
         nonlocal matched
-        line = raw.decode()
-        vals = line.split(" ", 5)
-        if (
-            len(vals) == 6
-            and (language is None or vals[2] == language)
-            and search(vals[3]) is not None
-        ):
-            matched += 1
-            if len(sample) < SAMPLE_SIZE:
-                sample.append(line)
+        vals = raw.split(b" ", 5)
+        if len(vals) != 6 or (code is not None and vals[2] != code):
+            return
+        if in_title is not None:
+            if in_title not in vals[3]:
+                return
+        elif search(vals[3].decode()) is None:
+            return
+        matched += 1
+        if len(sample) < SAMPLE_SIZE:
+            sample.append(raw.decode())
 
     def scan(data: bytes, start: int, stop: int) -> None:
         """Test the lines of ``data[start:stop]`` (whole lines, ``stop`` at a line end)."""
