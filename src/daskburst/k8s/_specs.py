@@ -380,11 +380,16 @@ def runner_pod_spec(
 def scheduler_service_spec() -> dict[str, Any]:
     """Return the scheduler Service spec (the operator adds the cluster to the selector).
 
+    The scheduler is reachable through it as soon as its pod has an address, not only once
+    its readiness probe passed (``publishNotReadyAddresses``): clients and workers retry until
+    it listens, and a job's runner no longer waits up to a probe period for nothing (issue 24).
+
     Returns:
         A ServiceSpec dict exposing ``tcp-comm`` 8786 and ``http-dashboard`` 8787.
     """
     return {
         "type": "ClusterIP",
+        "publishNotReadyAddresses": True,
         "selector": {"dask.org/component": "scheduler"},
         "ports": [
             {"name": "tcp-comm", "protocol": "TCP", "port": 8786, "targetPort": "tcp-comm"},
