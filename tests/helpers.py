@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+#: Prefix that starts a command as a script's ``command &`` does: with SIGINT ignored (POSIX,
+#: for a non-interactive shell's background jobs); the shell waits and exits with its status.
+IN_THE_BACKGROUND = ["sh", "-c", '"$@" & wait "$!"', "sh"]
+
 
 def in_ci() -> bool:
     """Return True when running under CI (``CI=true``)."""

@@ -16,6 +16,8 @@ import sys
 import psutil
 import pytest
 
+from tests.helpers import IN_THE_BACKGROUND
+
 CMD = [sys.executable, "-m", "daskburst"]
 pytestmark = pytest.mark.slow
 
@@ -226,7 +228,7 @@ def test_the_slurm_backend_keeps_how_ctrl_c_was_handled(before):
 def test_a_run_started_in_the_background_ignores_ctrl_c():
     """``daskburst run ... &`` in a script ignores SIGINT, as POSIX wants, and ends as usual."""
     env = {**os.environ, "DASK_DASKBURST__PROGRESS_INTERVAL": "0.3"}
-    proc = subprocess.Popen(["sh", "-c", '"$@" & wait "$!"', "sh", *CMD, "run", "calc-mean",
+    proc = subprocess.Popen([*IN_THE_BACKGROUND, *CMD, "run", "calc-mean",
                              "--replicates", "16", "--n", "2e7", "--backend", "local", "--workers",
                              "1", "--output", "-"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

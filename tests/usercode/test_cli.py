@@ -17,6 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers import IN_THE_BACKGROUND
+
 DASKBURST = str(Path(sys.executable).with_name("daskburst"))
 
 
@@ -255,7 +257,7 @@ def in_the_background(*args: str, cwd: Path, timeout: float) -> tuple[int, str]:
     Returns its exit code and stderr. Its own process group goes on a timeout, so that a
     hang fails the test without leaving the command running.
     """
-    proc = subprocess.Popen(["sh", "-c", '"$@" & wait "$!"', "sh", DASKBURST, *args], cwd=cwd,
+    proc = subprocess.Popen([*IN_THE_BACKGROUND, DASKBURST, *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
