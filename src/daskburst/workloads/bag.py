@@ -109,7 +109,7 @@ def scan_bytes(
     # Tested as bytes: a space is one byte in UTF-8 and never part of another character,
     # so the fields are the same, and a literal is in the title's bytes when it is in the
     # title (the text is valid UTF-8: checked chunk by chunk below).
-    in_title = literal.encode() if literal is not None else None
+    in_title = needle if literal is not None else None  # the needle is the literal then
     code = language.encode() if language is not None else None
 
     def test(raw: bytes) -> None:
