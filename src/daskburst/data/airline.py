@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import bz2
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from daskburst.rng import stream
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = (
     "Year", "Month", "DayofMonth", "DayOfWeek", "DepTime", "CRSDepTime", "ArrTime",
@@ -64,6 +67,8 @@ def frame(index: int, rows: int, seed: int) -> pd.DataFrame:
     Returns:
         A frame with the 29 columns, nullable integers where values may be NA.
     """
+    import pandas as pd  # a third of a second: only where data is generated
+
     rng = stream(seed, (1, index))
     year = 1987 + index % 22  # one file per year, 1987-2008, like the real data set
     n = rows
