@@ -8,7 +8,8 @@ Two modes:
   the run ends, also on error or Ctrl-C;
 - **attach** (``daskburst.kubernetes.cluster-name`` set, as in the runner pods of ``jobs/``):
   use that existing cluster, e.g. a DaskJob's own, giving it a DaskAutoscaler with ``--adapt``;
-  it is never deleted here.
+  it is never deleted here. From a pod (a DaskJob's runner) the client connects to the
+  scheduler's Service directly, as the operator's ``DASK_SCHEDULER_ADDRESS`` intends.
 
 A thin adapter over :mod:`daskburst.k8s`, which builds the DaskCluster and talks to the API
 server (create, adapt, open, diagnose, delete; see ``k8s/_clusters.py``); here the options
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from daskburst import config, k8s
 from daskburst.backends._reach import wait_reachable
@@ -66,13 +68,22 @@ def open_kubernetes(opts: ResolvedOptions) -> Iterator[Session]:
         # deletes the cluster once the lease has run out.
         renewing.enter_context(k8s.kept(obj, lease))
     try:
+        service = f"{name}-scheduler.{namespace}"
         if k8s.in_cluster():
             # From a pod the scheduler is reached through its Service (see _reach).
-            wait_reachable(f"tcp://{name}-scheduler.{namespace}:8786", "its Service", timeout)
-        cluster = k8s.open_cluster(name, namespace, shutdown_on_close=created, timeout=timeout)
+            wait_reachable(f"tcp://{service}:8786", "its Service", timeout)
+        if attach and k8s.in_cluster():
+            # A DaskJob's runner: a client on the Service, as the operator means it to
+            # (it sets DASK_SCHEDULER_ADDRESS to it). KubeCluster.from_name would first
+            # wait for the scheduler pod's readiness probe, a second or more of every job.
+            target: Any = f"tcp://{service}:8786"
+            dashboard = f"http://{service}:8787/status"
+        else:
+            cluster = k8s.open_cluster(name, namespace, shutdown_on_close=created, timeout=timeout)
+            target, dashboard = cluster, cluster.dashboard_link
         if opts.adapt:
             k8s.adapt_cluster(name, namespace, *opts.adapt)
-        with Client(cluster) as client:
+        with Client(target) as client:
             want = opts.adapt[0] if opts.adapt else (opts.workers or (0 if attach else 1))
             worker_timeout = opts.worker_timeout
             lost = k8s.LostWorkerGroup(name, namespace)
@@ -83,7 +94,7 @@ def open_kubernetes(opts: ResolvedOptions) -> Iterator[Session]:
                 workers=int(opts.adapt[1] if opts.adapt else want),
                 client=client,
                 cluster=cluster,
-                dashboard_link=cluster.dashboard_link,
+                dashboard_link=dashboard,
                 progress=opts.progress,
                 worker_timeout=worker_timeout,
                 why_no_workers=lost,
