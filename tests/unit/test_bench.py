@@ -138,3 +138,22 @@ def test_backends_side_by_side_with_their_burst_figures(tmp_path: Path) -> None:
     assert "| kubernetes | 0.8 | 0.9 |  | 8 |  | 2.4 |" in text
     assert "| local | 0.84 |  |  |  |  |  |" in text
     assert "burst.png" in {p.name for p in bench.charts(report, tmp_path)}
+
+
+def test_bench_json_says_which_targets_a_run_met() -> None:
+    res = {"k8s_apply_to_success_s": 5.9, "k8s_scale_up_s": 7.0, "efficiency": {"local": 0.9},
+           "array_peak_rss_bytes": 10, "array_memory_bound_bytes": 9, "k8s_pod_start_s": 1.5}  # fmt: skip
+    checks = bench.target_checks(res)
+    assert checks["k8s_apply_to_success_s"] == {
+        "value": 5.9,
+        "target": 6.0,
+        "op": "<=",
+        "met": True,
+    }
+    assert checks["k8s_scale_up_s"]["met"] is False
+    assert checks["efficiency.local"] == {"value": 0.9, "target": 0.85, "op": ">=", "met": True}
+    assert checks["array_peak_rss_bytes"]["met"] is False
+    assert "k8s_pod_start_s" not in checks  # no target
+    text = bench.summary_markdown(_report(**res))
+    assert "| k8s_scale_up_s | 7 | <= 5 | **no** |" in text
+    assert "| array_peak_rss_bytes | 10 | <= array_memory_bound_bytes | **no** |" in text

@@ -12,7 +12,7 @@
 from daskburst.bench._charts import charts
 from daskburst.bench._clusters import image_bench, k8s_bench, slurm_bench
 from daskburst.bench._measure import FULL, QUICK, Sizes, against_limit, best_of, machine
-from daskburst.bench._report import MAX_TARGETS, TARGETS, summary_markdown
+from daskburst.bench._report import MAX_TARGETS, TARGETS, summary_markdown, target_checks
 from daskburst.bench._run import SECTIONS, run_bench
 from daskburst.bench._sections import (
     array_bench,
@@ -46,5 +46,6 @@ __all__ = [
     "run_bench",
     "slurm_bench",
     "summary_markdown",
+    "target_checks",
     "task_overhead_us",
 ]

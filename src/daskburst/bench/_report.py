@@ -26,7 +26,9 @@ TARGETS: dict[str, float] = {
 }
 #: Figures that must stay at or below their target.
 MAX_TARGETS: dict[str, float] = {
-    "k8s_apply_to_success_s": 10.0,
+    # Round three: Kubernetes' own pod-startup objective is 5 s (images present).
+    "k8s_apply_to_success_s": 6.0,
+    "k8s_scale_up_s": 5.0,
     "k8s_scale_down_s": 30.0,
     "image_compressed_bytes": 250e6,
     "dataframe_vs_duckdb": 1.5,
@@ -80,19 +82,18 @@ def summary_markdown(report: dict[str, Any]) -> str:
             rows.append((key, res[key]))
     for backend, value in sorted(res.get("efficiency_vs_probe", {}).items()):
         rows.append((f"efficiency_vs_probe.{backend}", value))
+    checks = target_checks(res)
     for key, value in rows:
         if value is None:
             continue
-        target = TARGETS.get(key)
         shown = f"{value:.3g}" if isinstance(value, float) else str(value)
-        met = "" if target is None else ("yes" if value >= target else "**no**")
-        target_text = "" if target is None else f">= {target:g}"
-        if key in MAX_TARGETS:
-            met = "yes" if value <= MAX_TARGETS[key] else "**no**"
-            target_text = f"<= {MAX_TARGETS[key]:g}"
-        if key == "array_peak_rss_bytes":
-            met = "yes" if value <= res["array_memory_bound_bytes"] else "**no**"
-            target_text = "<= array_memory_bound_bytes"
+        check = checks.get(key)
+        target_text = met = ""
+        if check is not None:
+            target_text = f"{check['op']} {check['target']:g}"
+            if key == "array_peak_rss_bytes":
+                target_text = "<= array_memory_bound_bytes"
+            met = "yes" if check["met"] else "**no**"
         lines.append(f"| {key} | {shown} | {target_text} | {met} |")
     lines += by_backend_markdown(res)
     if res.get("image_largest_packages"):
@@ -101,6 +102,25 @@ def summary_markdown(report: dict[str, Any]) -> str:
         )
         lines += ["", f"Largest in the image (unpacked): {biggest}."]
     return "\n".join(lines) + "\n"
+
+
+def target_checks(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each measured figure that has a target: its value, the target, ``>=``/``<=`` and met.
+
+    Written into ``bench.json`` (``targets``) beside the figures, so that a run says by
+    itself which targets it met.
+    """
+    checks: dict[str, dict[str, Any]] = {}
+    bounds = [(key, ">=", t) for key, t in TARGETS.items()]
+    bounds += [(key, "<=", t) for key, t in MAX_TARGETS.items()]
+    if "array_memory_bound_bytes" in res:
+        bounds.append(("array_peak_rss_bytes", "<=", res["array_memory_bound_bytes"]))
+    for key, op, target in bounds:
+        value = _lookup(res, key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            met = value >= target if op == ">=" else value <= target
+            checks[key] = {"value": value, "target": target, "op": op, "met": bool(met)}
+    return checks
 
 
 #: The burst figures of each cluster backend: (column, key) pairs.

@@ -19,7 +19,7 @@ from daskburst.bench._clusters import (
     slurm_bench,
 )
 from daskburst.bench._measure import FULL, QUICK, Rounds, _log, machine, rng_limit
-from daskburst.bench._report import summary_markdown
+from daskburst.bench._report import summary_markdown, target_checks
 from daskburst.bench._sections import (
     array_bench,
     bag_bench,
@@ -117,6 +117,7 @@ def run_bench(out: Path, quick: bool = True, only: set[str] | None = None) -> di
             res.update(slurm)
         else:
             _log("SLURM not running (make slurm-up): skipping the slurm figures")
+    report["targets"] = target_checks(res)
     write_bytes_atomic(out / "bench.json", (json.dumps(report, indent=2) + "\n").encode())
     write_bytes_atomic(out / "summary.md", summary_markdown(report).encode())
     charts(report, out)
