@@ -75,7 +75,8 @@ def summary_markdown(report: dict[str, Any]) -> str:
         "bag_fraction_of_inflater_limit", "bag_inflater", "inflater_vs_zlib_speedup",
         "bag_fraction_of_gzip_probe", "gzip_all_cores_scaling",
         "slurm_first_result_s", "slurm_scale_down_s", "k8s_apply_to_success_s",
-        "k8s_pod_start_s", "k8s_scale_up_s", "k8s_scale_down_s", "k8s_task_overhead_us",
+        "k8s_pod_start_s", "k8s_scale_up_s", "k8s_scale_up_pod_created_s", "k8s_scale_down_s",
+        "k8s_task_overhead_us",
         "k8s_efficiency", "image_compressed_bytes",
     ):  # fmt: skip
         if key in res:

@@ -295,6 +295,19 @@ def scheduler_pod_spec(
     return _pod(container)
 
 
+def _pre_spawn_env() -> dict[str, str]:
+    """The worker container's environment from distributed's ``nanny.pre-spawn-environ``.
+
+    The nanny sets them just before it starts its worker process, for glibc's allocator and
+    the BLAS libraries, which read them once, when a process starts: a forked worker would
+    miss them, so the whole container gets them.
+    """
+    import dask
+    import distributed  # noqa: F401 - its defaults are dask config once it is imported
+
+    return {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+
+
 def worker_pod_spec(
     image: str = DEFAULT_IMAGE,
     resources: Mapping[str, Any] | None = None,
@@ -341,7 +354,13 @@ def worker_pod_spec(
         ],
         # The nanny forks its worker process instead of starting a new interpreter that
         # imports distributed again (0.7 s of every worker's start; docs/kubernetes.md).
-        "env": _env({"DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "fork", **(env or {})}),
+        "env": _env(
+            {
+                "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "fork",
+                **_pre_spawn_env(),
+                **(env or {}),
+            }
+        ),  # fmt: skip
         "resources": copy.deepcopy(dict(resources or role_resources("worker", threads))),
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
         **_health_probes({"periodSeconds": 5}),
