@@ -347,7 +347,13 @@ def check_output(path: str | os.PathLike[str] | None, flag: str = "--output") ->
     """
     if path is None or str(path) in ("-", "/dev/stdout"):
         return
+    from daskburst.data import special_file
+
     dest = Path(path)
+    if special_file(dest):  # /dev/null, a pipe: written in place
+        if not os.access(dest, os.W_OK):
+            raise UserError(f"{flag} {str(path)!r}: is not writable")
+        return
     parent = dest.parent
     if dest.is_dir():
         raise UserError(f"{flag} {str(path)!r}: is a directory; expected a file name")

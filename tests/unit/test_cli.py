@@ -168,6 +168,28 @@ def test_run_writes_record(tmp_path, bad_files):
     assert record["input_files"] == [str(bad_files / "ok.gz")]
 
 
+def test_output_to_a_pipe_or_device_writes_into_it_and_leaves_it_one(tmp_path):
+    # As root, a rename onto /dev/null would have replaced the device with a file (it did:
+    # `--output /dev/null`). A FIFO takes the same path without risking the machine's.
+    import stat
+    import threading
+
+    fifo = tmp_path / "record.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    args = ("run", "calc-mean", "--n", "10", "--replicates", "1", "--backend", "sync")
+    proc = cli(*args, "--output", str(fifo))
+    reader.join(60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(got[0])["workload"] == "calc-mean"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.fifo"]
+    assert cli(*args, "--output", "/dev/null").returncode == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
 def test_output_dir_missing_writes_nothing(tmp_path):
     out = tmp_path / "no" / "r.json"
     proc = cli(

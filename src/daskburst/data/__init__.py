@@ -11,6 +11,7 @@ from daskburst.data._io import (
     MARKER,
     foreign_files,
     replacing_directory,
+    special_file,
     write_bytes_atomic,
     write_marker,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "foreign_files",
     "replacing_directory",
     "shown",
+    "special_file",
     "write_bytes_atomic",
     "write_marker",
 ]

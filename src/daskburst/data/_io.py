@@ -6,19 +6,39 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
+def special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory.
+
+    ``/dev/null``, ``/dev/stderr``, a FIFO or a shell's ``>(...)``: written in place, never
+    replaced by a file of their name.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same directory, then rename.
+
+    A device or a pipe (:func:`special_file`) is written in place instead.
 
     Args:
         path: Destination file; its directory must exist.
         data: The content.
     """
     dest = Path(path)
+    if special_file(dest):
+        with open(dest, "wb") as f:
+            f.write(data)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
