@@ -190,6 +190,9 @@ def test_losing_the_spot_node_mid_job_ends_successful_with_the_local_digest(
         (scheduler,) = _job_pods(cluster, job, "scheduler")
         # The scheduler never on the spot node: workers there reach it across the pod network.
         assert _node_of(scheduler) == nodes.regular
+        # The job's workers before the loss: a replacement may come up on the regular node
+        # within a second or two of the drain, before the node below has stopped.
+        already = {p["metadata"]["uid"] for p in _job_pods(cluster, job, "worker")}
         # What a spot reclaim does: the node is drained with a short grace, then it is gone.
         lost = time.monotonic()
         cluster.kubectl("drain", nodes.spot, "--ignore-daemonsets", "--delete-emptydir-data",
@@ -197,7 +200,6 @@ def test_losing_the_spot_node_mid_job_ends_successful_with_the_local_digest(
                         timeout=120)  # fmt: skip
         subprocess.run(["podman", "stop", "--time", "5", nodes.spot], check=True,
                        capture_output=True, timeout=120)  # fmt: skip
-        already = {p["metadata"]["uid"] for p in _job_pods(cluster, job, "worker")}
         first = wait_until(
             lambda: [p for p in _job_pods(cluster, job, "worker")
                      if _node_of(p) == nodes.regular and p["metadata"]["uid"] not in already]
