@@ -69,10 +69,11 @@ def open_kubernetes(opts: ResolvedOptions) -> Iterator[Session]:
         renewing.enter_context(k8s.kept(obj, lease))
     try:
         service = f"{name}-scheduler.{namespace}"
-        if k8s.in_cluster():
+        inside = k8s.in_cluster()
+        if inside:
             # From a pod the scheduler is reached through its Service (see _reach).
             wait_reachable(f"tcp://{service}:8786", "its Service", timeout)
-        if attach and k8s.in_cluster():
+        if attach and inside:
             # A DaskJob's runner: a client on the Service, as the operator means it to
             # (it sets DASK_SCHEDULER_ADDRESS to it). KubeCluster.from_name would first
             # wait for the scheduler pod's readiness probe, a second or more of every job.
