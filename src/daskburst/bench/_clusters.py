@@ -52,8 +52,6 @@ def slurm_bench(sizes: Sizes) -> dict[str, Any]:
 
 #: The operator's autoscaler settings the scale figures depend on (dask-kubernetes 2026.3.0).
 K8S_AUTOSCALER = {"poll_s": 5, "cooldown_s": 15, "scale_down_step": "25% (at least 1)"}
-#: The annotation in which the operator's autoscaler keeps the end of its cooldown.
-COOLDOWN_UNTIL = "kubernetes.dask.org/cooldown-until"
 
 
 def k8s_available() -> str | None:
@@ -170,6 +168,10 @@ def k8s_bench(sizes: Sizes, namespace: str) -> dict[str, Any]:
 
 def _cooldown_left(name: str, namespace: str) -> float:
     """Seconds until the operator's autoscaler of cluster ``name`` may scale again."""
+    from dask_kubernetes.operator.controller.controller import (
+        DASK_AUTOSCALER_COOLDOWN_UNTIL_ANNOTATION as COOLDOWN_UNTIL,
+    )
+
     from daskburst import k8s
 
     obj = k8s.stored("kubernetes.dask.org/v1", "DaskAutoscaler", name, namespace) or {}
