@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from types import SimpleNamespace
 
 import dask
 from distributed import Scheduler, Worker
+from distributed.utils import open_port
 
 from daskburst.k8s_preload import dask_setup
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _worker(address: str) -> SimpleNamespace:
@@ -23,7 +17,7 @@ def _worker(address: str) -> SimpleNamespace:
 
 
 def test_it_returns_once_the_scheduler_listens_and_not_before() -> None:
-    port = _free_port()
+    port = open_port()
 
     async def main() -> None:
         waiting = asyncio.create_task(dask_setup(_worker(f"tcp://127.0.0.1:{port}")))
@@ -37,7 +31,7 @@ def test_it_returns_once_the_scheduler_listens_and_not_before() -> None:
 
 
 def test_it_gives_up_quietly_at_the_connect_timeout() -> None:
-    port = _free_port()
+    port = open_port()
     with dask.config.set({"distributed.comm.timeouts.connect": "0.3s"}):
         asyncio.run(asyncio.wait_for(dask_setup(_worker(f"tcp://127.0.0.1:{port}")), 10))
 
@@ -47,7 +41,7 @@ def test_other_protocols_are_left_to_distributed() -> None:
 
 
 def test_a_worker_with_it_registers_with_a_scheduler_started_after_it() -> None:
-    port = _free_port()
+    port = open_port()
 
     async def main() -> None:
         worker = Worker(f"tcp://127.0.0.1:{port}", preload=["daskburst.k8s_preload"],
