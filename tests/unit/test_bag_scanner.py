@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import re
 
 import dask.bag as db
@@ -63,6 +64,39 @@ def test_every_chunking_gives_the_tutorials_answer(regex: str, language: str | N
     assert want[0] == 11
     data = TEXT.encode()  # cut anywhere: inside \r\n and inside a two-byte character too
     for size in range(1, len(data) + 1):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert scan_bytes(chunks, regex, language) == want, size
+
+
+def _random_lines(seed: int, count: int) -> str:
+    """Lines built to break a scanner that reads a window around each hit: the pattern in
+    every field, twice in a title, at a title's either end, beside long fields (longer than
+    the window) before and after it, with 4 to 8 fields, empty fields and look-alike codes."""
+    rng = random.Random(seed)
+    words = ["Obama", "Obam", "bama", "ObamaObama", "x", "", "é", "Café", "en", "_", "O"]
+    codes = ["en", "en.b", "xen", "e", "", "de", "Obama", "en en"]
+
+    def field(longest: int) -> str:
+        n = rng.choice([0, 1, 2, 3, longest])
+        return "_".join(rng.choice(words) for _ in range(n)) + "a" * rng.choice([0, 0, 80, 200])
+
+    lines = []
+    for _ in range(count):
+        fields = [field(2), field(2), rng.choice(codes), field(6), field(2), field(3)]
+        fields += [field(1) for _ in range(rng.choice([0, 0, 1, 2]))]
+        lines.append(" ".join(fields[: rng.choice([4, 5, 6, 6, 6, 7, 8])]))
+    return "\n".join(lines) + rng.choice(["", "\n"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("regex", "language"), [("Obama", "en"), ("Obama", None),
+    ("é", "en.b"), ("a", "en"), ("ObamaObama", "en")])  # fmt: skip
+def test_many_lines_give_the_tutorials_answer(seed: int, regex: str, language: str | None) -> None:
+    text = _random_lines(seed, 3000)
+    want = _tutorial(text, regex, language)
+    assert want[1] > 0 or regex == "ObamaObama"
+    data = text.encode()
+    for size in (len(data), 4099, 65536):
         chunks = [data[i : i + size] for i in range(0, len(data), size)]
         assert scan_bytes(chunks, regex, language) == want, size
 
