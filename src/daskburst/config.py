@@ -107,6 +107,10 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+#: The worker process's environment variables among the cluster settings start with this.
+WORKER_ENVIRON = "distributed.nanny.pre-spawn-environ."
+
+
 def cluster_settings() -> dict[str, Any]:
     """The ``daskburst.cluster-settings`` that apply to a cluster daskburst starts.
 

@@ -328,19 +328,23 @@ def test_worker_jobs_export_the_cluster_settings_but_keep_the_users() -> None:
         prologue = job_kwargs(BackendOptions())["job_script_prologue"]
     exports = [line for line in prologue if line.startswith("export DASK_DISTRIBUTED__")]
     assert len(exports) == 2 and prologue[-1] == "source /opt/env.sh"
+    # the worker process's variable as itself: dask would lowercase a DASK_ name's keys
+    exports += [line for line in prologue if line.startswith("export MALLOC_TOP_PAD_=")]
     env = {**os.environ, "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "7ms"}
     env.pop("DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL", None)
+    env.pop("MALLOC_TOP_PAD_", None)
     script = "\n".join(
         [
             *exports,
             "printenv DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL",
             "printenv DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL",
+            "printenv MALLOC_TOP_PAD_",
         ]
     )
     out = subprocess.run(
         ["bash", "-c", script], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split() == ["100ms", "7ms"]
+    assert out.stdout.split() == ["100ms", "7ms", "67108864"]
 
 
 def test_deprecated_env_extra_is_still_honoured() -> None:
@@ -396,6 +400,8 @@ class TestWorkloadsOnOneSlurmCluster:
 
         intervals = slurm_session.client.run(profile_interval)
         assert sorted(intervals.values()) == ["100ms", "100ms"]
+        pads = slurm_session.client.run(lambda: os.environ.get("MALLOC_TOP_PAD_"))
+        assert list(pads.values()) == ["67108864", "67108864"]
         assert slurm_session.client.run_on_scheduler(tick) == 0.1
 
     @pytest.mark.parametrize("workload", list(SMALL))

@@ -300,12 +300,16 @@ def _pre_spawn_env() -> dict[str, str]:
 
     The nanny sets them just before it starts its worker process, for glibc's allocator and
     the BLAS libraries, which read them once, when a process starts: a forked worker would
-    miss them, so the whole container gets them.
+    miss them, so the whole container gets them, with those of ``daskburst.cluster-settings``.
     """
     import dask
-    import distributed  # noqa: F401 - its defaults are dask config once it is imported
 
-    return {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+    from daskburst import config
+
+    with dask.config.set(config.cluster_settings()):  # str() inside: set() puts back the dict
+        return {
+            k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+        }
 
 
 def worker_pod_spec(

@@ -187,11 +187,15 @@ def settings_exports() -> list[str]:
 
     Each keeps a value already in the job's environment (SLURM passes the
     submitter's environment on by default), so ``DASK_DISTRIBUTED__...`` set by
-    the user wins here as it does in the submitting process.
+    the user wins here as it does in the submitting process. A variable for the
+    worker process (``distributed.nanny.pre-spawn-environ``) is exported as itself:
+    dask would lowercase its name.
     """
     lines = []
     for key, value in config.cluster_settings().items():
-        name = config.env_name(key)
+        name = key.removeprefix(config.WORKER_ENVIRON)
+        if name == key:
+            name = config.env_name(key)
         lines.append(f'export {name}="${{{name}:-{value}}}"')
     return lines
 
