@@ -173,6 +173,23 @@ def test_parquet_round_trip(tmp_path):
     assert from_pq["mean_dep_delay_by_dest"] == pytest.approx(by, rel=1e-12)
 
 
+def test_parquet_from_files_with_few_and_many_codes(tmp_path):
+    """A file with over 127 tail numbers stores wider codes than one with a few: the data
+    set still gets one schema (it failed at 1M rows a file before)."""
+    src = tmp_path / "csv"
+    src.mkdir()
+    for i, distinct in enumerate((300, 3)):
+        frame = pd.read_csv(io.BytesIO(airline.csv_bytes(i, 600, seed=8)), dtype=str)
+        frame["TailNum"] = [f"N{k % distinct}" for k in range(len(frame))]
+        frame.to_csv(src / f"part{i}.csv", index=False, na_rep="NA")
+    out = tmp_path / "pq"
+    args = ["data", "to-parquet", "--input", str(src / "*.csv"), "--out", str(out)]
+    assert main([*args, "--backend", "sync"]) == 0
+    from_csv = execute("dataframe", backend="sync", input=str(src / "*.csv"))["result"]
+    from_pq = execute("dataframe", backend="sync", input=str(out))["result"]
+    assert from_csv == from_pq
+
+
 def test_bag_round_trip_matches_tutorial_find(tmp_path):
     assert (
         main(

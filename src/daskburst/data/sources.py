@@ -561,8 +561,13 @@ def to_parquet_graph(pattern: str, out: Path) -> Any:
     # Codes as categoricals: Parquet keeps them dictionary-encoded, and readers get the
     # dictionary (pandas categories) instead of a string per row. Measured on 4 million
     # rows, the dataframe workload ran in 0.30 s instead of 0.44 s, with the same digest.
+    # One index type for every file: a partition's categories decide the width of its
+    # codes (int8 up to 127 of them, then int16), and to_parquet wants one schema.
+    import pyarrow as pa
+
     frame = frame.astype({c: "category" for c in _STR_COLUMNS})
-    return frame.to_parquet(str(out), write_index=False, compute=False)
+    codes = {c: pa.dictionary(pa.int32(), pa.string()) for c in _STR_COLUMNS}
+    return frame.to_parquet(str(out), write_index=False, compute=False, schema=codes)
 
 
 _CSV_EXPECTED = "a glob of airline .csv or .csv.bz2 files"
