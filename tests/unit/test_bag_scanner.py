@@ -101,6 +101,13 @@ def test_many_lines_give_the_tutorials_answer(seed: int, regex: str, language: s
         assert scan_bytes(chunks, regex, language) == want, size
 
 
+@pytest.mark.parametrize("language", ["en en", "en\n", "\nen"])
+def test_a_language_no_field_can_hold_matches_nothing(language: str) -> None:
+    text = _random_lines(4, 2000)
+    assert scan_bytes([text.encode()], "Obama", language) == _tutorial(text, "Obama", language)
+    assert _tutorial(text, "Obama", language)[1] == 0
+
+
 def test_empty_and_newline_only_texts() -> None:
     assert scan_bytes([], "Obama", "en") == (0, 0, [])
     assert scan_bytes([b""], "Obama", "en") == (0, 0, [])

@@ -114,7 +114,7 @@ def title_lines(
         start: First byte of the first whole line.
         stop: End of the last line.
         needle: The literal searched in the title: no space or newline in it.
-        code: Language, or None for any: no space in it.
+        code: Language, or None for any: no space or newline in it.
         accepts: The one-line test, for the lines tested on their own.
 
     Returns:
@@ -218,7 +218,7 @@ def scan_bytes(
     # title (the text is valid UTF-8: checked chunk by chunk below).
     in_title = needle if literal is not None else None  # the needle is the literal then
     code = language.encode() if language is not None else None
-    at_once = in_title is not None and b" " not in (code or b"")
+    at_once = in_title is not None and not {32, 10} & set(code or b"")
 
     def accepts(raw: bytes) -> bool:
         vals = raw.split(b" ", 5)
