@@ -146,8 +146,9 @@ def title_lines(
         line_col = w - 1 - np.argmax(newline[:, ::-1], axis=1)  # its line's newline before it
         spaces = (before == 32) & (cols > line_col[:, None])
         ok = np.count_nonzero(spaces, axis=1) == 3  # fields 0, 1, 2 before it: in the title
-        alone.append(hits[~newline.any(axis=1)])
-        ok &= newline.any(axis=1)
+        starts = newline.any(axis=1)  # else the line began before the window
+        alone.append(hits[~starts])
+        ok &= starts
         if code is not None:  # field 2: a space, the code, the space before the title
             space = hits - 1 - np.argmax(spaces[:, ::-1], axis=1) - len(code) - 1
             ok &= space >= 0
