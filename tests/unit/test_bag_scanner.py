@@ -15,7 +15,8 @@ import re
 import dask.bag as db
 import pytest
 
-from daskburst.data.sources import TextPart, wikistats_parts
+from daskburst.data.parts import TextPart
+from daskburst.data.sources import wikistats_parts
 from daskburst.workloads.bag import scan_bytes, scan_parts
 
 TEXT = (

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 
 from daskburst.backends import Session, open_backend
@@ -336,11 +337,21 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
 
     t_gunzip_all = best_of(sizes.repeats, gunzip_all_cores)
     prep = prepare("bag", seed=1, input=str(wiki / "*.gz"))
-    # The same scanner on one core (sync), then on every core (a LocalCluster).
-    t_one = best_of(sizes.repeats, lambda: compute(prep, _sync_session()))
+    # The same scanner on one core (sync, no read-ahead thread), then on every core (a
+    # LocalCluster, with the read-ahead setting users get).
+    with dask.config.set({"daskburst.gzip-read-ahead": False}):
+        prep_one_core = prepare("bag", seed=1, input=str(wiki / "*.gz"))
+        one_file = prepare("bag", seed=1, input=files[0])
+    t_one = best_of(sizes.repeats, lambda: compute(prep_one_core, _sync_session()))
     with open_backend("local") as session:
         compute(prep, session)  # warm up the workers
         t_bag = best_of(sizes.repeats, lambda: compute(prep, session))
+    # One file alone, inflated in the task's thread, then one chunk ahead in a thread of
+    # its own (what ``auto`` does when a run has fewer files than cores).
+    t_file = best_of(sizes.repeats, lambda: compute(one_file, _sync_session()))
+    with dask.config.set({"daskburst.gzip-read-ahead": True}):
+        one_file_ahead = prepare("bag", seed=1, input=files[0])
+    t_file_ahead = best_of(sizes.repeats, lambda: compute(one_file_ahead, _sync_session()))
     n = cores()
     return {
         "bag_seconds": {
@@ -350,6 +361,8 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
             "inflater_one_core": t_inflater,
             "gunzip_all_cores": t_gunzip_all,
             "bag_local": t_bag,
+            "one_file": t_file,
+            "one_file_read_ahead": t_file_ahead,
         },
         # Kept for comparison with the first round: the optimized scanner vs the plain loop.
         "bag_efficiency": (sizes.wiki_lines / t_bag) / (sizes.wiki_lines / t_loop * n),
@@ -365,6 +378,8 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
         # The same against every core inflating at once (how far the machine scales this
         # kind of work: two hyperthreads of one core share its caches and units).
         "bag_fraction_of_gzip_probe": t_gunzip_all / t_bag,
+        # One file on two cores: inflated one chunk ahead of the scan vs in one thread.
+        "bag_one_file_read_ahead_speedup": t_file / t_file_ahead,
         "gzip_all_cores_scaling": t_gunzip / (t_gunzip_all * n),
     }
 

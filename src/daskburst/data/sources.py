@@ -12,15 +12,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import dask
 import fsspec
 from dask.utils import parse_bytes
-from fsspec.utils import read_block
 
 from daskburst import config
 from daskburst.data import airline, wikistats
@@ -34,6 +32,7 @@ from daskburst.data._inputs import (
     text_problem,
 )
 from daskburst.data._io import atomic_directory, write_bytes_atomic
+from daskburst.data.parts import SyntheticPart, TextPart, read_ahead
 from daskburst.errors import UserError
 
 SAMPLE = "sample"
@@ -197,49 +196,6 @@ def _check_gzip(paths: Iterable[str]) -> None:
             )
 
 
-#: Bytes a part hands the scanner at a time: large enough that the per-chunk Python work is
-#: noise, small enough to bound a task's memory whatever the size of the file.
-CHUNK_BYTES = 1 << 22
-
-
-@dataclass(frozen=True)
-class TextPart:
-    """A piece of a text input a task reads by itself, as bytes, never whole.
-
-    ``length`` None: the whole file, decompressed and streamed (compressed files cannot be
-    split); else the lines starting in ``[offset, offset + length)`` of an uncompressed
-    file, as ``dask.bag.read_text`` splits it. Decoding (strict UTF-8) and newlines are
-    the reader's business (:func:`daskburst.workloads.bag.scan_bytes`).
-    """
-
-    file: Any  # fsspec OpenFile (mode "rb", compression inferred): small and picklable
-    offset: int = 0
-    length: int | None = None
-
-    def chunks(self) -> Iterator[bytes]:
-        """Yield the part's bytes in order, in pieces of up to :data:`CHUNK_BYTES`."""
-        if self.length is None:
-            with self.file as f:
-                while chunk := f.read(CHUNK_BYTES):
-                    yield chunk
-            return
-        with self.file as raw:
-            yield read_block(raw, self.offset, self.length, delimiter=b"\n")
-
-
-@dataclass(frozen=True)
-class SyntheticPart:
-    """File ``index`` of the generated page-count sample, made inside the task."""
-
-    index: int
-    lines: int
-    seed: int
-
-    def chunks(self) -> Iterator[bytes]:
-        """Yield the file's bytes (one piece: a sample file is small)."""
-        yield wikistats.text_bytes(self.index, self.lines, self.seed)
-
-
 def wikistats_parts(
     source: str | None, seed: int, sample: dict[str, int] | None = None
 ) -> list[TextPart | SyntheticPart]:
@@ -266,7 +222,8 @@ def wikistats_parts(
     size = blocksize(paths)
     files = fsspec.open_files(paths, mode="rb", compression=None if size else "infer")
     if size is None:
-        return [TextPart(f) for f in files]
+        ahead = read_ahead()
+        return [TextPart(f, read_ahead=ahead, files=len(files)) for f in files]
     step = parse_bytes(size)
     parts: list[TextPart | SyntheticPart] = []
     for f in files:

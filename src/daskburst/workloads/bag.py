@@ -11,8 +11,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from daskburst.data import shown
+from daskburst.data.parts import TextPart
 from daskburst.data.sources import (
-    TextPart,
     generated,
     sample_size,
     wikistats_parts,
