@@ -17,7 +17,7 @@ import pytest
 
 from daskburst.data.parts import TextPart
 from daskburst.data.sources import wikistats_parts
-from daskburst.workloads.bag import scan_bytes, scan_parts
+from daskburst.workloads.bag import combine, scan_bytes, scan_bytes_of
 
 TEXT = (
     "20090505 000000 en Barack_Obama 997 123091092\n"
@@ -32,6 +32,11 @@ TEXT = (
     "20090505 000000 en obama_lowercase 1 1\n"
     "20090505 000000 en Obama_last_line_without_newline 1 1"
 )
+
+
+def scan_parts(parts, regex, language):
+    """The bag's tasks, one after another, merged as its last task does."""
+    return combine(scan_bytes_of(part, regex, language) for part in parts)
 
 
 def _tutorial(text: str, regex: str, language: str | None) -> tuple[int, int, list[str]]:
@@ -176,9 +181,9 @@ def test_gzip_inputs_are_read_with_isal_and_without_it_give_the_same_answer(tmp_
         "sys.modules['isal'] = None  # as if not installed: importing it fails\n"
         "from daskburst.data.sources import wikistats_parts\n"
         "from daskburst.data.wikistats import inflater\n"
-        "from daskburst.workloads.bag import scan_parts\n"
+        "from daskburst.workloads.bag import scan_bytes_of\n"
         f"(gz,) = wikistats_parts({str(tmp_path / 'd.gz')!r}, seed=1)\n"
-        "print(json.dumps([inflater(), scan_parts([gz], 'Obama', 'en')]))\n"
+        "print(json.dumps([inflater(), scan_bytes_of(gz, 'Obama', 'en')]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", without], capture_output=True, text=True, timeout=120, check=True

@@ -277,11 +277,9 @@ def scan_bytes(
     return total, matched, sample
 
 
-def scan_parts(
-    parts: Iterable[Any], regex: str, language: str | None
-) -> tuple[int, int, list[str]]:
-    """Scan input parts (:mod:`daskburst.data.sources`) one after another, each on its own."""
-    return combine(scan_bytes(part.chunks(), regex, language) for part in parts)
+def scan_bytes_of(part: Any, regex: str, language: str | None) -> tuple[int, int, list[str]]:
+    """Scan one input part (:mod:`daskburst.data.parts`): a task of the bag."""
+    return scan_bytes(part.chunks(), regex, language)
 
 
 def combine(parts: Iterable[tuple[int, int, list[str]]]) -> tuple[int, int, list[str]]:
@@ -320,17 +318,15 @@ def input_files(parts: Sequence[Any]) -> list[str]:
 
 
 def _build(params: dict[str, Any], seed: int) -> Plan:
-    import dask.bag as db
+    import dask
 
     regex, language = params["regex"], params["language"]
     parts = wikistats_parts(params["input"], seed, params.get("sample"))
     # Both outputs come from ONE pass: each task reads its part and returns (count,
-    # matches, sample); the results are merged in input order.
-    summary = db.from_sequence(parts, npartitions=len(parts)).reduction(
-        lambda part: scan_parts(part, regex, language),
-        combine,
-        split_every=16,
-    )
+    # matches, sample); one task merges them in input order. (A dask.bag reduction over
+    # the parts ran twice the tasks: 0.170 s against 0.152 s for 8 files on 2 cores.)
+    scan = dask.delayed(scan_bytes_of, pure=True)
+    summary = dask.delayed(combine, pure=True)([scan(p, regex, language) for p in parts])
 
     def finalize(values: Sequence[Any]) -> dict[str, Any]:
         total, matched, sample = values[0]
