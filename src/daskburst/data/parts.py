@@ -53,8 +53,9 @@ class TextPart:
         With read-ahead, a .gz file's next chunk is inflated (by ISA-L's
         ``igzip_threaded``, which drops the GIL) while the caller works on this one, so
         one file keeps two cores busy; ``auto`` does so when the run reads fewer files
-        than the cores this process may use (affinity and cgroup quota: a one-core SLURM
-        job or pod never does). The same bytes either way.
+        than the cores this process may use (``dask.system.CPU_COUNT``: affinity and cgroup
+        quota, so a pod with a one-CPU limit or a SLURM job bound to one core never does).
+        The same bytes either way.
         """
         ahead = self.read_ahead == "on" or (
             self.read_ahead == "auto" and self.files < dask.system.CPU_COUNT

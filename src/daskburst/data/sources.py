@@ -221,8 +221,8 @@ def wikistats_parts(
     _check_gzip(paths)
     size = blocksize(paths)
     files = fsspec.open_files(paths, mode="rb", compression=None if size else "infer")
+    ahead = read_ahead()  # checked for every input, used by whole files
     if size is None:
-        ahead = read_ahead()
         return [TextPart(f, read_ahead=ahead, files=len(files)) for f in files]
     step = parse_bytes(size)
     parts: list[TextPart | SyntheticPart] = []
