@@ -170,6 +170,15 @@ def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
         # What the dropped retry leaves: the operator never creates the group again.
         cluster.kubectl("delete", "daskworkergroup", f"{name}-default", "-n", NAMESPACE,
                         "--wait=true")  # fmt: skip
+        # Its worker pod goes later (the garbage collector removes the Deployment, then its
+        # ReplicaSet, then the pod): a worker still connected would run the job (CI13).
+        selector = f"dask.org/workergroup-name={name}-default"
+
+        def pods_gone() -> bool:
+            pods = cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "name")
+            return not pods.stdout.strip()
+
+        wait_until(pods_gone, 120, f"the pods of {name}-default to be gone")
         started = time.monotonic()
         proc = _run(cluster, DASK_DASKBURST__KUBERNETES__CLUSTER_NAME=name,
                     DASK_DASKBURST__WORKER_TIMEOUT="240")  # fmt: skip
