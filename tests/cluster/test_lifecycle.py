@@ -176,43 +176,37 @@ def _kill_the_cluster() -> None:
             os.kill(pid, 9)
 
 
-@pytest.mark.timeout(1800)
-@pytest.mark.parametrize("how", ["stopped", "killed"])
-def test_down_removes_only_what_the_cluster_made(cluster: Cluster, how: str) -> None:
-    """Another program's chains, netns, mounts and podman container, made before cluster-up
-    (with names a cluster could have made), are intact after cluster-down, also when the
-    cluster was killed instead of stopped."""
-    require(os.geteuid() == 0, "cluster-down/up need root")
-    try:
-        down = _make("cluster-down", timeout=600)
-        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-        _plant_foreign_state()
-        forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-        assert _foreign_state_problems() == []
-        up = _make("cluster-up")
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        if how == "killed":
-            _kill_the_cluster()
-        down = _make("cluster-down", timeout=600)
-        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-        assert "nothing left behind" in down.stderr
-        assert _foreign_state_problems() == []
-        assert not any(_leftovers().values()), _leftovers()
-        assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward
-    finally:
-        _remove_foreign_state()
-        up = _make("cluster-up")
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+def _down(phase: str) -> None:
+    down = _make("cluster-down", timeout=600)
+    assert down.returncode == 0, f"{phase}:\n" + down.stdout[-3000:] + down.stderr[-3000:]
+    assert "nothing left behind" in down.stderr, f"{phase}:\n" + down.stderr[-3000:]
+
+
+def _up(phase: str) -> subprocess.CompletedProcess[str]:
+    up = _make("cluster-up")
+    assert up.returncode == 0, f"{phase}:\n" + up.stdout[-3000:] + up.stderr[-3000:]
+    return up
 
 
 @pytest.mark.timeout(1800)
-def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
+def test_down_leaves_nothing_and_only_what_the_cluster_made_and_up_restores(
+    cluster: Cluster,
+) -> None:
+    """Three downs and three ups, in one test because each costs about half a minute:
+
+    1. down after the whole suite: no process, mount, chain, link, cgroup or file is left,
+       found both by `leftovers` and independently; a killed cluster's husk is removed too;
+    2. another program's chains, netns, ipset, mount and podman container (names a cluster
+       could have made), made before cluster-up, are intact after a down of a cluster that
+       was stopped, and then of one that was killed (SIGKILL to every process, as a machine
+       that stops mid-run), and ip_forward is as it was;
+    3. up brings the cluster back each time, without opening route_localnet host-wide.
+    """
     require(os.geteuid() == 0, "cluster-down/up need root")
     state = ROOT / "build" / "cluster"
+    localnet = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
     try:
-        down = _make("cluster-down", timeout=600)
-        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-        assert "nothing left behind" in down.stderr
+        _down("down after the suite")
         # Right after it returns: it waits until each process it stopped has exited.
         assert _component_processes() == []
         left = _leftovers()
@@ -224,13 +218,25 @@ def test_down_leaves_nothing_and_up_restores(cluster: Cluster) -> None:
         assert (state / "logs" / "kubelet.log").stat().st_size > 0, "component logs are kept"
         assert not (state / "etcd").exists()
         _a_killed_clusters_husk_is_named_and_removed()
+
+        _plant_foreign_state()
+        forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+        route_localnet = localnet.read_text()
+        assert _foreign_state_problems() == []
+        for how in ("stopped", "killed"):
+            up = _up(f"up before the {how} cluster's down")
+            assert localnet.read_text() == route_localnet, "kube-proxy opened route_localnet"
+            assert f"export KUBECONFIG={state / 'kubeconfig'}" in up.stdout
+            if how == "killed":
+                _kill_the_cluster()
+            _down(f"down of a {how} cluster")
+            assert _foreign_state_problems() == [], how
+            assert not any(_leftovers().values()), (how, _leftovers())
+            assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward, how
     finally:
-        localnet = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
-        before = localnet.read_text()
+        _remove_foreign_state()
         up = _make("cluster-up")
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    assert localnet.read_text() == before, "kube-proxy must not open route_localnet host-wide"
-    assert f"export KUBECONFIG={state / 'kubeconfig'}" in up.stdout
     nodes = cluster.json("get", "nodes")["items"]
     assert all(
         {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"] == "True"
