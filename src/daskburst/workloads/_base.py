@@ -70,12 +70,13 @@ class Estimate:
 
 
 def generated_input_estimate(
-    params: dict[str, Any], parallel: int, unit: str, bytes_per_unit: int
+    params: dict[str, Any], parallel: int, unit: str, bytes_per_unit: int, tasks_per_file: int
 ) -> Estimate:
     """Size a run whose input is generated (``sample``/``synthetic``); read input streams.
 
     One task makes (or reads) one generated file whole: its bytes, about
-    ``bytes_per_unit`` per line or row, are held at once in every running task.
+    ``bytes_per_unit`` per line or row, are held at once in every running task. The
+    graph has ``tasks_per_file`` tasks per file and one that merges them.
 
     Args:
         params: Resolved parameters; ``sample`` is ``{unit: N, "files": F}`` only when the
@@ -83,13 +84,14 @@ def generated_input_estimate(
         parallel: Tasks that may run at once.
         unit: ``lines`` or ``rows``.
         bytes_per_unit: Bytes held per line or row while a file is made and read.
+        tasks_per_file: The graph's tasks for each file.
     """
     sample = params.get("sample")
     if not isinstance(sample, dict):
         return Estimate(tasks=1, memory=0)
     total, files = int(sample[unit]), max(1, int(sample["files"]))
     per_file = -(-total // files) * bytes_per_unit
-    return Estimate(tasks=2 * files, memory=min(parallel, files) * per_file)
+    return Estimate(tasks=tasks_per_file * files + 1, memory=min(parallel, files) * per_file)
 
 
 @dataclass(frozen=True)

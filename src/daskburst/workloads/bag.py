@@ -358,7 +358,7 @@ BAG = Workload(
     derive=_derive,
     # A generated file is made whole in its task: its text (about 46 bytes a line) and
     # its gzip stream, then scanned.
-    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "lines", 100),
+    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "lines", 100, 1),
     examples=(
         "daskburst run bag --input 'wikistats/part-0000*gz' --regex Obama --backend processes",
     ),

@@ -131,6 +131,6 @@ DATAFRAME = Workload(
     derive=_derive,
     # A generated file whole in its task: its CSV text (about 100 bytes a row), its bz2
     # stream, and the frame pandas reads from it (29 columns).
-    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "rows", 400),
+    estimate=lambda p, parallel: generated_input_estimate(p, parallel, "rows", 400, 2),
     examples=("daskburst run dataframe --input 'AirlineData/*.csv.bz2' --carrier UA --origin SFO",),
 )
