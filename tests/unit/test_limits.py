@@ -145,19 +145,13 @@ def test_prepare_announces_the_graph_build(monkeypatch):
 @pytest.mark.parametrize(("name", "sample"), [("bag", "1000,4"), ("dataframe", "1000,3")])
 def test_a_generated_inputs_task_estimate_is_the_graphs_task_count(name, sample):
     """The limits are checked against the tasks dask really runs, not a rough bound."""
-    from dask.callbacks import Callback
-
+    from daskburst.backends._measure import CountTasks, Measured
     from daskburst.workloads import get_workload
 
     workload = get_workload(name)
     params = workload.resolve({"input": "sample", "sample": sample})
     plan = workload.build(params, 1)  # the first build writes the sample files, a compute
-    ran = []
-
-    class Count(Callback):
-        def _start(self, dsk):
-            ran.append(len(dsk))
-
-    with Count():
+    ran = Measured()
+    with CountTasks(ran):  # what the run record counts
         dask.compute(*plan.collections, scheduler="sync")
-    assert ran == [workload.estimate(params, 2).tasks]
+    assert ran.tasks == workload.estimate(params, 2).tasks
