@@ -33,8 +33,11 @@ help: ## Show this help
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 # localk8s (scripts/cluster), the single-node cluster's tooling, is a distribution of its own
-# (daskburst-localk8s): installed here, never in the daskburst wheel.
-$(BIN)/daskburst: pyproject.toml scripts/cluster/pyproject.toml $(CONSTRAINTS)
+# (daskburst-localk8s): installed here, never in the daskburst wheel. The editable install
+# compiles the bag's scanner (hatch_build.py) next to its C source, so it runs again when
+# that source changes.
+$(BIN)/daskburst: pyproject.toml scripts/cluster/pyproject.toml $(CONSTRAINTS) hatch_build.py \
+		src/daskburst/workloads/_scan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]' -e scripts/cluster
@@ -69,14 +72,14 @@ bench: venv ## Benchmark every workload (writes $(BENCH_OUT)/bench.json, summary
 
 .PHONY: lint
 lint: venv ## Run ruff and mypy
-	$(BIN)/ruff check src tests scripts examples
-	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/ruff check hatch_build.py src tests scripts examples
+	$(BIN)/ruff format --check hatch_build.py src tests scripts examples
 	$(BIN)/mypy
 
 .PHONY: format
 format: venv ## Reformat the code with ruff
-	$(BIN)/ruff format src tests scripts examples
-	$(BIN)/ruff check --fix src tests scripts examples
+	$(BIN)/ruff format hatch_build.py src tests scripts examples
+	$(BIN)/ruff check --fix hatch_build.py src tests scripts examples
 
 .PHONY: lock
 lock: ## Re-resolve requirements/constraints.txt (every extra) from pyproject.toml in a scratch venv

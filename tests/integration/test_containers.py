@@ -194,6 +194,25 @@ def test_operator_default_commands_exist(engine: str, image: str) -> None:
         assert "Usage: dask" in proc.stdout
 
 
+@pytest.mark.containers
+def test_the_bag_runs_its_compiled_scanner_in_the_image(engine: str, image: str) -> None:
+    """The image's wheel was built with _scan.c (the build fails otherwise), and no compiler
+    is left in the image."""
+    check = (
+        "import shutil; from daskburst.workloads import bag; "
+        "print(bag.compiled.__name__, shutil.which('gcc'), shutil.which('cc'))"
+    )
+    proc = subprocess.run(
+        [engine, "run", "--rm", *hardening(engine), image, "python", "-c", check],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["daskburst.workloads._scan", "None", "None"]
+
+
 # -- the cluster -------------------------------------------------------------------------------
 
 

@@ -17,7 +17,20 @@ import pytest
 
 from daskburst.data.parts import TextPart
 from daskburst.data.sources import wikistats_parts
+from daskburst.workloads import bag
 from daskburst.workloads.bag import combine, scan_bytes, scan_bytes_of
+from tests.helpers import require
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def scanner(request, monkeypatch):
+    """Every test here runs with the compiled scanner (_scan.c) and with the numpy one."""
+    if request.param == "numpy":
+        monkeypatch.setattr(bag, "compiled", None)
+    else:
+        require(bag.compiled is not None, "the compiled scanner: reinstall with a C compiler")
+    return request.param
+
 
 TEXT = (
     "20090505 000000 en Barack_Obama 997 123091092\n"
@@ -74,6 +87,17 @@ def test_every_chunking_gives_the_tutorials_answer(regex: str, language: str | N
         assert scan_bytes(chunks, regex, language) == want, size
 
 
+def test_the_compiled_scanner_is_built_and_used(scanner) -> None:
+    """A wheel built with a C compiler has it (CI and the image require it to)."""
+    if scanner == "compiled":
+        assert bag.compiled is not None
+        assert bag.compiled.newlines_ascii(b"a\nb\n\xc3\xa9") == (2, False)
+        assert bag.compiled.title_lines(b"1 2 en Obama 3 4\n", 0, 17, b"Obama", b"en", 5) == (
+            1,
+            [0],
+        )
+
+
 def _random_lines(seed: int, count: int) -> str:
     """Lines built to break a scanner that reads a window around each hit: the pattern in
     every field, twice in a title, at a title's either end, beside long fields (longer than
@@ -123,7 +147,13 @@ def test_empty_and_newline_only_texts() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"x y en Obama\xff 1 1\n", b"ok\n\xc3", b"\xc3" + b"a" * 10, b"a\n\xe9t\xe9\n"],
+    [
+        b"x y en Obama\xff 1 1\n",
+        b"ok\n\xc3",
+        b"\xc3" + b"a" * 10,
+        b"a\n\xe9t\xe9\n",
+        b"x y en Obama 1 1\n" * 40 + b"\xff" + b"a" * 40,
+    ],  # fmt: skip
 )
 def test_invalid_utf8_anywhere_raises_as_reading_text_does(data: bytes) -> None:
     with pytest.raises(UnicodeDecodeError):

@@ -73,6 +73,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         "dataframe_one_graph_speedup", "dataframe_vs_duckdb", "bag_efficiency",
         "bag_parallel_efficiency", "bag_fraction_of_gzip_limit",
         "bag_fraction_of_inflater_limit", "bag_inflater", "inflater_vs_zlib_speedup",
+        "bag_scanner", "compiled_vs_numpy_scanner_speedup",
         "bag_fraction_of_gzip_probe", "gzip_all_cores_scaling", "bag_one_file_read_ahead_speedup",
         "slurm_first_result_s", "slurm_scale_down_s", "k8s_apply_to_success_s",
         "k8s_pod_start_s", "k8s_scale_up_s", "k8s_scale_up_pod_created_s", "k8s_scale_down_s",

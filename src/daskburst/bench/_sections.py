@@ -301,6 +301,7 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
     from daskburst.data import airline
     from daskburst.data.sources import write_wikistats
     from daskburst.data.wikistats import inflater, open_gzip
+    from daskburst.workloads import bag
 
     wiki = work / "wikistats"
     wiki.mkdir()
@@ -343,6 +344,13 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
         prep_one_core = prepare("bag", seed=1, input=str(wiki / "*.gz"))
         one_file = prepare("bag", seed=1, input=files[0])
     t_one = best_of(sizes.repeats, lambda: compute(prep_one_core, _sync_session()))
+    # The same on one core with the numpy scan, the fallback where _scan.c was not built.
+    scanner = "compiled" if bag.compiled is not None else "numpy"
+    saved, bag.compiled = bag.compiled, None
+    try:
+        t_one_numpy = best_of(sizes.repeats, lambda: compute(prep_one_core, _sync_session()))
+    finally:
+        bag.compiled = saved
     with open_backend("local") as session:
         compute(prep, session)  # warm up the workers
         t_bag = best_of(sizes.repeats, lambda: compute(prep, session))
@@ -357,6 +365,7 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
         "bag_seconds": {
             "plain_loop_one_core": t_loop,
             "scanner_one_core": t_one,
+            "numpy_scanner_one_core": t_one_numpy,
             "gunzip_one_core": t_gunzip,
             "inflater_one_core": t_inflater,
             "gunzip_all_cores": t_gunzip_all,
@@ -374,6 +383,10 @@ def bag_bench(sizes: Sizes, work: Path) -> dict[str, Any]:
         "bag_fraction_of_gzip_limit": t_gunzip / (t_bag * n),
         "bag_fraction_of_inflater_limit": t_inflater / (t_bag * n),
         "bag_inflater": inflater(),
+        # The scan the bag ran: ``compiled`` (_scan.c) or ``numpy`` (not built), and the
+        # compiled one's speed-up on one core over numpy's (inflating included).
+        "bag_scanner": scanner,
+        "compiled_vs_numpy_scanner_speedup": t_one_numpy / t_one,
         "inflater_vs_zlib_speedup": t_gunzip / t_inflater,
         # The same against every core inflating at once (how far the machine scales this
         # kind of work: two hyperthreads of one core share its caches and units).
