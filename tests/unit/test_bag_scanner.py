@@ -91,7 +91,8 @@ def test_the_compiled_scanner_is_built_and_used(scanner) -> None:
     """A wheel built with a C compiler has it (CI and the image require it to)."""
     if scanner == "compiled":
         assert bag.compiled is not None
-        assert bag.compiled.newlines_ascii(b"a\nb\n\xc3\xa9") == (2, False)
+        assert bag.compiled.line_stats(b"a\nb\r\n\xc3\xa9") == (2, False, True)
+        assert bag.compiled.line_stats(b"a\n" * 40) == (40, True, False)
         assert bag.compiled.title_lines(b"1 2 en Obama 3 4\n", 0, 17, b"Obama", b"en", 5) == (
             1,
             [0],

@@ -1,12 +1,13 @@
 /* The bag's literal scan, compiled (daskburst.workloads.bag uses it when it was built).
  *
- * The same answers as the numpy scan in bag.py (title_lines, _newlines and isascii), which
- * stays as the fallback: numpy needs a pass, and a temporary as large as the chunk, for
- * each question asked of every byte, and those passes alone took more than the bag's
- * budget against ISA-L's inflate (docs/bench/measurements.md). Here the line count and the
- * ASCII check are one SSE2 loop (plain C elsewhere), the pattern is found by memchr on its
- * rarest byte, and only the lines holding it are looked at; both run without the GIL.
- * bag.scan_bytes calls title_lines only for a needle and code without space or newline.
+ * The same answers as the numpy scan in bag.py (title_lines, _newlines, isascii and the
+ * '\r' test of translate_newlines), which stays as the fallback: numpy needs a pass, and
+ * a temporary as large as the chunk, for each question asked of every byte, and those
+ * passes alone took more than the bag's budget against ISA-L's inflate
+ * (docs/bench/measurements.md). Here the line count, the ASCII check and the '\r' test are
+ * one SSE2 loop (plain C elsewhere), the pattern is found by memchr on its rarest byte,
+ * and only the lines holding it are looked at; both run without the GIL. bag.scan_bytes
+ * calls title_lines only for a needle and code without space or newline.
  */
 #define _GNU_SOURCE /* memrchr */
 #define PY_SSIZE_T_CLEAN
@@ -18,15 +19,17 @@
 
 #define MAX_WANT 64
 
-/* The '\n' bytes of p[0:n], and the OR of all of them (bit 7 set: not all ASCII). */
+/* The '\n' bytes of p[0:n], the OR of all bytes (bit 7 set: not all ASCII), and whether
+ * a '\r' is among them. */
 static void
-count_newlines(const unsigned char *p, Py_ssize_t n, Py_ssize_t *lines, unsigned char *high)
+line_stats_of(const unsigned char *p, Py_ssize_t n, Py_ssize_t *lines, int *ascii, int *cr)
 {
     Py_ssize_t i = 0, count = 0;
-    unsigned char or = 0;
+    unsigned char or = 0, crs = 0;
 #ifdef __SSE2__
-    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
-    __m128i any = zero;
+    const __m128i nl = _mm_set1_epi8('\n'), ret = _mm_set1_epi8('\r');
+    const __m128i zero = _mm_setzero_si128();
+    __m128i any = zero, anycr = zero;
     while (i + 16 <= n) {
         /* Up to 255 blocks of 16 bytes: each lane counts its newlines in a byte. */
         Py_ssize_t blocks = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
@@ -34,36 +37,40 @@ count_newlines(const unsigned char *p, Py_ssize_t n, Py_ssize_t *lines, unsigned
         for (Py_ssize_t k = 0; k < blocks; k++, i += 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
             acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl)); /* a match is -1 */
+            anycr = _mm_or_si128(anycr, _mm_cmpeq_epi8(v, ret));
             any = _mm_or_si128(any, v);
         }
         __m128i sums = _mm_sad_epu8(acc, zero); /* two 64-bit sums of the byte counts */
         count += _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
     }
     or = _mm_movemask_epi8(any) ? 0x80 : 0;
+    crs = _mm_movemask_epi8(anycr) != 0;
 #endif
     for (; i < n; i++) {
         count += p[i] == '\n';
+        crs |= p[i] == '\r';
         or |= p[i];
     }
     *lines = count;
-    *high = or;
+    *ascii = !(or & 0x80);
+    *cr = crs != 0;
 }
 
-/* (newlines, all ASCII) of a bytes-like: one pass for both questions. */
+/* (newlines, all ASCII, holds a '\r') of a bytes-like: one pass for the three questions. */
 static PyObject *
-newlines_ascii(PyObject *self, PyObject *arg)
+line_stats(PyObject *self, PyObject *arg)
 {
     (void)self;
     Py_buffer view;
     Py_ssize_t lines;
-    unsigned char high;
+    int ascii, cr;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    count_newlines(view.buf, view.len, &lines, &high);
+    line_stats_of(view.buf, view.len, &lines, &ascii, &cr);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    return Py_BuildValue("(nO)", lines, (high & 0x80) ? Py_False : Py_True);
+    return Py_BuildValue("(nNN)", lines, PyBool_FromLong(ascii), PyBool_FromLong(cr));
 }
 
 /* The first place in b[pos:stop] holding the needle nd[0:size], or NULL: memchr (SIMD in
@@ -205,7 +212,7 @@ fail:
 }
 
 static PyMethodDef methods[] = {
-    {"newlines_ascii", newlines_ascii, METH_O, "(newlines, all ASCII) of a bytes-like"},
+    {"line_stats", line_stats, METH_O, "(newlines, all ASCII, holds a CR) of a bytes-like"},
     {"title_lines", (PyCFunction)(void (*)(void))title_lines, METH_FASTCALL,
      "(count, first starts) of the lines whose title holds needle"},
     {NULL, NULL, 0, NULL},

@@ -1,7 +1,7 @@
 """The bag's compiled scanner (_scan.c): the same answers as the numpy scan in bag.py."""
 
-def newlines_ascii(data: bytes, /) -> tuple[int, bool]:
-    r"""Count the ``\n`` bytes of ``data``, and tell whether every byte is ASCII."""
+def line_stats(data: bytes, /) -> tuple[int, bool, bool]:
+    r"""Count the ``\n`` bytes of ``data``; tell whether all are ASCII and one is ``\r``."""
 
 def title_lines(
     data: bytes, start: int, stop: int, needle: bytes, code: bytes | None, want: int, /
