@@ -31,24 +31,10 @@ from daskburst.k8s import (
     wait_job,
 )
 from daskburst.k8s._follow import runner_state
+from tests.k8s import FakeClock
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s
-
-
-class FakeClock:
-    """A clock that advances only when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # ---- naming -----------------------------------------------------------------------------------

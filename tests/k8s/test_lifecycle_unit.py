@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from daskburst.durations import parse_duration
-from daskburst.errors import UserError
+from daskburst.errors import BackendError, UserError
 from daskburst.k8s import load_file
 from daskburst.k8s._lifecycle import (
     TTL,
@@ -19,7 +19,14 @@ from daskburst.k8s._lifecycle import (
     with_time_limit,
 )
 from daskburst.k8s._queue import HEARTBEAT, gate_holder, marker, order
-from daskburst.k8s._submission import adapt_range, cap_burst, job_needs, quota_problems
+from daskburst.k8s._submission import (
+    adapt_range,
+    cap_burst,
+    job_needs,
+    quota_problems,
+    uncounted,
+)
+from tests.k8s import FakeClock
 from tests.k8s import manifests as m
 
 pytestmark = pytest.mark.k8s
@@ -89,7 +96,10 @@ def test_expired_jobs_are_finished_ones_past_their_ttl_oldest_first() -> None:
 
 
 def _quota(hard: dict[str, str], used: dict[str, str] | None = None) -> dict[str, object]:
-    return {"metadata": {"name": "q"}, "status": {"hard": hard, "used": used or {}}}
+    """A ResourceQuota as read once the quota controller has counted its namespace."""
+    used = {r: "0" for r in hard} | (used or {})
+    return {"metadata": {"name": "q"}, "spec": {"hard": hard},
+            "status": {"hard": hard, "used": used}}  # fmt: skip
 
 
 def test_quota_checks_and_burst_cap() -> None:
@@ -105,6 +115,46 @@ def test_quota_checks_and_burst_cap() -> None:
     assert warning and "--adapt 1:3 capped to 1:2" in warning
     assert adapt_range(job) == (1, 2)
     assert cap_burst(job, [_quota({"requests.cpu": "8"})]) is None
+
+
+def test_a_quota_not_counted_yet_never_reads_as_room() -> None:
+    """Read a moment after its creation, a quota has no usage yet (or an older spec's): the
+    API server admits pods without counting them then, so nothing is known to be left."""
+    (job,) = load_file(m.ROOT / "jobs/calc-mean.yaml")
+    needs = job_needs(job)
+    hard = {"requests.cpu": "1", "pods": "10"}
+    fresh = {"metadata": {"name": "q"}, "spec": {"hard": hard}}
+    half = {**fresh, "status": {"hard": hard}}  # limits copied, usage not yet
+    stale = {**fresh, "status": {"hard": {**hard, "requests.cpu": "2"},
+                                 "used": {"requests.cpu": "0", "pods": "0"}}}  # fmt: skip
+    for quota in (fresh, half, stale):
+        assert uncounted(quota)
+        never, now = quota_problems(needs, [quota])
+        assert not never and now == ["ResourceQuota q's usage, which is not counted yet"]
+        assert quota_problems(needs, [quota], against="hard") == ([], [])
+    # What can never fit is known from the spec alone.
+    small = {"metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "400m"}}}
+    assert quota_problems(needs, [small], against="hard")[0]
+    assert not uncounted(_quota(hard)) and quota_problems(needs, [_quota(hard)]) == ([], [])
+
+
+def test_admission_waits_for_the_quota_to_be_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from daskburst.k8s import _submit
+
+    hard = {"requests.cpu": "1"}
+    fresh = {"metadata": {"name": "small"}, "spec": {"hard": hard}}
+    reads = [[fresh], [fresh], [_quota(hard, {"requests.cpu": "800m"})]]
+    monkeypatch.setattr(
+        _submit, "_quotas", lambda ns, api: reads.pop(0) if len(reads) > 1 else reads[0]
+    )
+    clock = FakeClock()
+    (quota,) = _submit._counted_quotas("ns", None, clock)
+    assert quota["status"]["used"] == {"requests.cpu": "800m"} and len(clock.sleeps) == 2
+
+    monkeypatch.setattr(_submit, "_quotas", lambda ns, api: [fresh])
+    with pytest.raises(BackendError, match=r"^the usage of ResourceQuota small in namespace ns "
+                       r"is still not counted after 30 s; expected the quota controller"):  # fmt: skip
+        _submit._counted_quotas("ns", None, FakeClock())
 
 
 def test_queue_is_first_come_first_served_by_server_time_without_stale_entries() -> None:

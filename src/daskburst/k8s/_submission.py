@@ -272,6 +272,23 @@ def cap_burst(job: Manifest, quotas: Iterable[Manifest]) -> str | None:
     )
 
 
+def uncounted(quota: Manifest) -> bool:
+    """Whether the quota controller has not yet counted what a ResourceQuota's namespace uses.
+
+    Until it has (``status.hard`` matches ``spec.hard`` and ``status.used`` names each
+    resource), the API server admits pods without counting them against it, and an empty
+    ``used`` would read as "all of it is left".
+    """
+    status = quota.get("status") or {}
+    hard = (quota.get("spec") or {}).get("hard") or {}
+    counted = status.get("hard") or {}
+    used = status.get("used") or {}
+    return any(
+        r not in counted or _quantity(counted[r]) != _quantity(v) or r not in used
+        for r, v in hard.items()
+    )
+
+
 def quota_problems(
     needs: Mapping[str, Decimal], quotas: Iterable[Manifest], against: str = "both"
 ) -> tuple[list[str], list[str]]:
@@ -284,14 +301,17 @@ def quota_problems(
 
     Returns:
         ``(never, not_now)``: lines for needs above a quota's hard limit, and for needs
-        above what is left of it now.
+        above what is left of it now (also when its usage is not counted yet).
     """
     never, not_now = [], []
     for quota in quotas:
         status = quota.get("status") or {}
-        hard = status.get("hard") or (quota.get("spec") or {}).get("hard") or {}
+        hard = (quota.get("spec") or {}).get("hard") or status.get("hard") or {}
         used = status.get("used") or {}
         name = quota["metadata"]["name"]
+        if against == "both" and uncounted(quota):
+            not_now.append(f"ResourceQuota {name}'s usage, which is not counted yet")
+            used = {}
         for resource, limit in hard.items():
             if resource not in needs:
                 continue

@@ -31,9 +31,13 @@ from daskburst.k8s._submission import (
     parse_invocation,
     quota_problems,
     runner_container,
+    uncounted,
     with_params,
 )
-from daskburst.k8s._wait import Clock, SystemClock
+from daskburst.k8s._wait import Clock, SystemClock, WaitTimeoutError, wait_for
+
+#: Seconds to wait for the quota controller to count a new ResourceQuota's usage.
+COUNT_TIMEOUT = 30
 
 
 def _quotas(namespace: str, api: Any) -> list[Manifest]:
@@ -43,6 +47,31 @@ def _quotas(namespace: str, api: Any) -> list[Manifest]:
         return [q.raw for q in kr8s.get("resourcequotas", namespace=namespace, api=api)]
     except (kr8s.ServerError, kr8s.NotFoundError):
         return []
+
+
+def _counted_quotas(namespace: str, api: Any, clock: Clock) -> list[Manifest]:
+    """The namespace's ResourceQuotas, once the quota controller has counted their usage.
+
+    A quota created a moment ago has no ``status.used`` yet: read as nothing used, a job
+    would be admitted that does not fit.
+
+    Raises:
+        BackendError: When a quota is still not counted after :data:`COUNT_TIMEOUT` seconds.
+    """
+
+    def counted() -> list[Manifest] | None:
+        quotas = _quotas(namespace, api)
+        return None if any(uncounted(q) for q in quotas) else quotas
+
+    try:
+        return wait_for(counted, COUNT_TIMEOUT, "quota usage", clock=clock)
+    except WaitTimeoutError:
+        names = ", ".join(q["metadata"]["name"] for q in _quotas(namespace, api) if uncounted(q))
+        raise BackendError(
+            f"the usage of ResourceQuota {names} in namespace {namespace} is still not counted "
+            f"after {COUNT_TIMEOUT} s; expected the quota controller (kube-controller-manager) "
+            "to count it, check that it runs"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -89,7 +118,7 @@ def admitted(
                 echo(f"daskjob/{name} leaves the queue after {waited:.0f} s")
         else:
             take_gate(gate, float(HOLD), clock, echo)
-            _, not_now = quota_problems(job_needs(job), _quotas(namespace, api))
+            _, not_now = quota_problems(job_needs(job), _counted_quotas(namespace, api, clock))
             if not_now:
                 raise BackendError(
                     f"daskjob/{name} does not fit namespace {namespace} now: needs "
