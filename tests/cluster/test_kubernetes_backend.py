@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import NAMESPACE, ROOT, Cluster, wait_until
+from tests.cluster.conftest import NAMESPACE, ROOT, Cluster, namespace_story, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -156,6 +156,39 @@ def test_a_cluster_the_operator_cannot_build_is_named_and_deleted(
     )  # fmt: skip
 
 
+def _delete_and_explain(cluster: Cluster, name: str) -> None:
+    """Delete DaskCluster ``name`` as the product does; if it stays, fail with why.
+
+    Once (CI16) the operator kept this test's cluster for 300 s and the log was gone by the
+    time anyone looked: the failure now carries the object's finalizers and kopf's state, the
+    operator's log, and the namespace's events.
+    """
+    from daskburst.k8s._clusters import delete_cluster_named
+
+    delete_cluster_named(name, NAMESPACE)
+
+    def gone() -> bool:
+        got = cluster.kubectl("get", "daskcluster", name, "-n", NAMESPACE, check=False)
+        return got.returncode != 0
+
+    try:
+        wait_until(gone, 120, f"DaskCluster {name} to be deleted")
+    except AssertionError as exc:
+        story = [
+            cluster.kubectl("get", "daskcluster", name, "-n", NAMESPACE, "-o", "yaml",
+                            check=False).stdout,
+            *(cluster.kubectl("logs", "-n", d["metadata"]["namespace"],
+                              f"deploy/{d['metadata']['name']}", "--tail=60", check=False).stdout
+              for d in cluster.json("get", "deployments", "-A", "-l",
+                                    "app.kubernetes.io/name=dask-kubernetes-operator")["items"]),
+            namespace_story(cluster, NAMESPACE),
+        ]  # fmt: skip
+        # Nothing is left behind for the next test, but the failure stands.
+        cluster.kubectl("patch", "daskcluster", name, "-n", NAMESPACE, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
+        raise AssertionError(f"{exc}\n" + "\n".join(story)[-8000:]) from exc
+
+
 def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
     cluster: Cluster, in_process_kubeconfig: None
 ) -> None:
@@ -184,8 +217,7 @@ def test_a_cluster_running_without_its_worker_group_fails_with_the_cause(
                     DASK_DASKBURST__WORKER_TIMEOUT="240")  # fmt: skip
         waited = time.monotonic() - started
     finally:
-        cluster.kubectl("delete", "daskcluster", name, "-n", NAMESPACE, "--wait=true",
-                        check=False)  # fmt: skip
+        _delete_and_explain(cluster, name)
     assert proc.returncode == 1, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert f"without its worker group {name}-default" in line, line
