@@ -31,9 +31,14 @@ class ScannerBuildHook(BuildHookInterface):
         root = Path(self.root)
         target = root / SOURCE.with_name(f"_scan{sysconfig.get_config_var('EXT_SUFFIX')}")
         partial = target.with_name(f".{target.name}.tmp")
-        cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+        # Python's own link command for extensions ("gcc -shared ..." here, "clang -bundle
+        # -undefined dynamic_lookup ..." on macOS); $CC replaces its compiler, as setuptools
+        # does.
+        link = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
+        if os.environ.get("CC"):
+            link = [*shlex.split(os.environ["CC"]), *link[1:]]
         include = sysconfig.get_paths()["include"]
-        command = [*cc, "-O3", "-shared", "-fPIC", "-Wall", "-I", include,
+        command = [*link, "-O3", "-fPIC", "-Wall", "-I", include,
                    str(root / SOURCE), "-o", str(partial)]  # fmt: skip
         try:
             if not (Path(include) / "Python.h").exists():
