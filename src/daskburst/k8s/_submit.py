@@ -58,15 +58,17 @@ def _counted_quotas(namespace: str, api: Any, clock: Clock) -> list[Manifest]:
     Raises:
         BackendError: When a quota is still not counted after :data:`COUNT_TIMEOUT` seconds.
     """
+    waiting: list[str] = []
 
     def counted() -> list[Manifest] | None:
         quotas = _quotas(namespace, api)
-        return None if any(uncounted(q) for q in quotas) else quotas
+        waiting[:] = [q["metadata"]["name"] for q in quotas if uncounted(q)]
+        return None if waiting else quotas
 
     try:
         return wait_for(counted, COUNT_TIMEOUT, "quota usage", clock=clock)
     except WaitTimeoutError:
-        names = ", ".join(q["metadata"]["name"] for q in _quotas(namespace, api) if uncounted(q))
+        names = ", ".join(waiting)
         raise BackendError(
             f"the usage of ResourceQuota {names} in namespace {namespace} is still not counted "
             f"after {COUNT_TIMEOUT} s; expected the quota controller (kube-controller-manager) "
