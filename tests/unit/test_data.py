@@ -269,3 +269,64 @@ def test_data_is_written_atomically_on_failure(tmp_path, monkeypatch):
         == 1
     )
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def _arrow_codes():
+    import pyarrow as pa
+
+    def codes(indices, values):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values))
+
+    # Chunks with their own dictionaries: one holds the code twice, one a missing value
+    # in its dictionary and a missing index, one lacks the code.
+    chunks = [
+        codes([0, 1, 2, 1, 0], ["UA", "AA", "UA"]),
+        codes([1, None, 0, 2], ["DL", "UA", None]),
+        codes([0, 0], ["WN"]),
+    ]
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pd.Series(["UA", None, "AA", "UA", float("nan")], dtype=object),
+        lambda: pd.Series(["UA", None, "AA", "UA"], dtype="category"),
+        lambda: pd.Series(["UA", None, "AA", "UA"], dtype="string[pyarrow]"),
+        _arrow_codes,
+    ],
+    ids=["object", "category", "arrow-string", "arrow-dictionary"],
+)
+def test_rows_equal_finds_every_row_and_no_missing_one(make):
+    """The subset's mask matches a plain comparison for every dtype a reader gives,
+    including Arrow dictionaries that repeat a value or hold a missing one."""
+    from daskburst.workloads.dataframe import rows_equal
+
+    column = make()
+    # (pandas cannot turn Arrow dictionaries with a missing value into objects)
+    values = pa_values(column) if isinstance(column.dtype, pd.ArrowDtype) else list(column)
+    plain = [isinstance(v, str) and v == "UA" for v in values]
+    got = rows_equal(column, "UA")
+    assert got.dtype == bool and got.tolist() == plain and any(plain)
+    assert not rows_equal(column, "ZZ").any()
+
+
+def pa_values(column):
+    """An Arrow-backed column's values as Python objects."""
+    return column.array.__arrow_array__().to_pylist()
+
+
+def test_the_partial_of_arrow_dictionaries_is_the_partial_of_strings():
+    """Codes read from Parquet as Arrow dictionaries (chunks with their own dictionaries)
+    give the partial the same answer as the same codes as strings."""
+    from daskburst.workloads.dataframe import partial
+
+    codes = _arrow_codes()
+    delays = [1.5, 2.0, float("nan"), 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]
+    arrow = pd.DataFrame({"UniqueCarrier": codes, "Origin": codes, "Dest": codes})
+    arrow["DepDelay"] = pd.Series(delays, dtype="double[pyarrow]")
+    strings = pd.DataFrame({c: pa_values(arrow[c]) for c in arrow.columns}, dtype=object)
+    strings["DepDelay"] = delays
+    got, want = partial(arrow, "UA", "UA"), partial(strings, "UA", "UA")
+    assert got[:4] == want[:4] and got[3] > 1
+    assert got[4].to_dict() == want[4].to_dict()

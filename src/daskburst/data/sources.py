@@ -424,10 +424,12 @@ def _airline_files(source: str, cols: list[str]) -> tuple[Any, list[str]]:
     inputs = airline_inputs(source)
     check_airline_schema(inputs.paths, cols)
     files = [shown(p) for p in inputs.paths]
+    # Parquet with Arrow dtypes: its dictionary-encoded codes stay dictionaries, where
+    # pandas categories cost a conversion of each code column (3 ms a 1M-row file each).
     if inputs.directory is not None:
-        return dd.read_parquet(inputs.directory, columns=cols), files
+        return dd.read_parquet(inputs.directory, columns=cols, dtype_backend="pyarrow"), files
     if all(p.endswith(".parquet") for p in inputs.paths):
-        return dd.read_parquet(inputs.paths, columns=cols), files
+        return dd.read_parquet(inputs.paths, columns=cols, dtype_backend="pyarrow"), files
     # read_csv reads the start of the first file now, to learn the columns' types.
     frame = explained(
         lambda: dd.read_csv(

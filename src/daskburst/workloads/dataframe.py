@@ -50,17 +50,79 @@ def partial(frame: Any, carrier: str, origin: str) -> tuple[Any, ...]:
         ``(max, min, rows, subset rows, DepDelay sum and count by Dest of the subset)``.
     """
     import numpy as np
+    import pandas as pd
 
     # NaN skipped as pandas' max and min skip it, in one numpy pass each: pandas first copies
     # the column to mask its NaN (4.3 ms for 1M rows against 0.6 ms for both). An empty
     # partition, or one without a number, gives NaN as pandas does.
     delay = frame.DepDelay.to_numpy(dtype="float64", na_value=np.nan)
     top, bottom = (np.fmax.reduce(delay), np.fmin.reduce(delay)) if len(delay) else (NAN, NAN)
-    sub = frame.loc[
-        (frame.UniqueCarrier == carrier) & (frame.Origin == origin), ["Dest", "DepDelay"]
-    ]
-    by_dest = sub.groupby("Dest", observed=True).DepDelay.agg(["sum", "count"])
+    chosen = rows_equal(frame.UniqueCarrier, carrier) & rows_equal(frame.Origin, origin)
+    # The subset is small (a carrier at an airport): its Dest as labels, whatever the
+    # column's dtype, so every input format groups (and sums, in row order) alike.
+    rows = np.flatnonzero(chosen)
+    sub = pd.DataFrame({"Dest": labels(frame.Dest, rows), "DepDelay": delay[rows]})
+    by_dest = sub.groupby("Dest").DepDelay.agg(["sum", "count"])
     return top, bottom, len(frame), len(sub), by_dest
+
+
+def rows_equal(column: Any, value: str) -> Any:
+    """A numpy mask of the rows of ``column`` equal to ``value``; a missing value never is.
+
+    A dictionary-encoded Arrow column (Parquet read with Arrow dtypes) is compared by its
+    indices: the value's places in the dictionary, then one integer comparison a row,
+    instead of a string a row.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    chunks = _dictionary_chunks(column)
+    if chunks is None:
+        return (column == value).to_numpy(dtype=bool, na_value=False)
+    out = np.zeros(len(column), dtype=bool)
+    start = 0
+    for chunk in chunks:
+        # Every place: nothing makes an Arrow dictionary's values unique.
+        same = pc.equal(chunk.dictionary, value).fill_null(False)
+        places = np.flatnonzero(same.to_numpy(zero_copy_only=False))
+        if len(places):
+            # A missing index becomes NaN here, equal to no place.
+            indices = chunk.indices.to_numpy(zero_copy_only=False)
+            out[start : start + len(chunk)] = (
+                indices == places[0] if len(places) == 1 else np.isin(indices, places)
+            )
+        start += len(chunk)
+    return out
+
+
+def labels(column: Any, rows: Any) -> Any:
+    """The values of ``column`` at the ascending positions ``rows``, None where missing."""
+    import numpy as np
+
+    chunks = _dictionary_chunks(column)
+    if chunks is None:
+        return column.array.take(rows).to_numpy(dtype=object, na_value=None)
+    # Chunk by chunk: Arrow's take across chunks first unifies their dictionaries, which
+    # it cannot do for one that holds a missing value.
+    parts = [np.empty(0, dtype=object)]
+    start = 0
+    for chunk in chunks:
+        lo, hi = np.searchsorted(rows, [start, start + len(chunk)])
+        picked = chunk.take(rows[lo:hi] - start).dictionary_decode()
+        parts.append(picked.to_numpy(zero_copy_only=False))
+        start += len(chunk)
+    return np.concatenate(parts)
+
+
+def _dictionary_chunks(column: Any) -> list[Any] | None:
+    """The chunks of a dictionary-encoded Arrow column, else None."""
+    import pandas as pd
+    import pyarrow as pa
+
+    kind = column.dtype
+    if isinstance(kind, pd.ArrowDtype) and pa.types.is_dictionary(kind.pyarrow_dtype):
+        return list(column.array.__arrow_array__().chunks)
+    return None
 
 
 def combine(partials: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
