@@ -157,3 +157,20 @@ def test_bench_json_says_which_targets_a_run_met() -> None:
     text = bench.summary_markdown(_report(**res))
     assert "| k8s_scale_up_s | 7 | <= 5 | **no** |" in text
     assert "| array_peak_rss_bytes | 10 | <= array_memory_bound_bytes | **no** |" in text
+
+
+def test_the_cluster_profile_counts_time_in_tasks_and_a_round_trip() -> None:
+    """A task that sleeps 0.2 s shows as at least that long in its worker; distributed's
+    round trip is counted apart from it."""
+    import time
+
+    import dask
+
+    from daskburst.backends import BackendOptions, open_backend
+    from daskburst.bench._sections import _cluster_profile
+
+    nap = dask.delayed(time.sleep, pure=False)
+    with open_backend("local", BackendOptions(workers=1)) as session:
+        busiest, trip = _cluster_profile(session, lambda: session.compute([nap(0.2)]), 2)
+    assert 0.2 <= busiest < 2.0
+    assert 0 < trip < busiest
